@@ -1,0 +1,345 @@
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::executor::Git;
+use crate::process::{Output, Process};
+use crate::{stats, validate, Error, Result};
+
+/// The git subcommands gitrpc may run. Nothing else can be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subcommand {
+    Archive,
+    CatFile,
+    CountObjects,
+    Diff,
+    DiffTree,
+    ForEachRef,
+    FormatPatch,
+    Init,
+    Log,
+    LsTree,
+    MergeBase,
+    ReceivePack,
+    RevList,
+    RevParse,
+    ShowRef,
+    SymbolicRef,
+    UpdateRef,
+    UploadArchive,
+    UploadPack,
+    Version,
+}
+
+impl Subcommand {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subcommand::Archive => "archive",
+            Subcommand::CatFile => "cat-file",
+            Subcommand::CountObjects => "count-objects",
+            Subcommand::Diff => "diff",
+            Subcommand::DiffTree => "diff-tree",
+            Subcommand::ForEachRef => "for-each-ref",
+            Subcommand::FormatPatch => "format-patch",
+            Subcommand::Init => "init",
+            Subcommand::Log => "log",
+            Subcommand::LsTree => "ls-tree",
+            Subcommand::MergeBase => "merge-base",
+            Subcommand::ReceivePack => "receive-pack",
+            Subcommand::RevList => "rev-list",
+            Subcommand::RevParse => "rev-parse",
+            Subcommand::ShowRef => "show-ref",
+            Subcommand::SymbolicRef => "symbolic-ref",
+            Subcommand::UpdateRef => "update-ref",
+            Subcommand::UploadArchive => "upload-archive",
+            Subcommand::UploadPack => "upload-pack",
+            Subcommand::Version => "version",
+        }
+    }
+}
+
+/// A validated git command line:
+/// `git [-c k=v]... [--git-dir=D] <sub> <flags>... [--end-of-options <revs>...] [-- <paths>...]`.
+///
+/// Flags are constants from our code; values are attached with `=`; everything that comes
+/// from a client is either a revision (validated, after `--end-of-options`) or a path (after
+/// `--`). A validation error is kept and returned by `spawn`, so building stays chainable.
+#[must_use]
+pub struct Command {
+    git: Git,
+    sub: Subcommand,
+    git_dir: Option<PathBuf>,
+    config: Vec<OsString>,
+    flags: Vec<OsString>,
+    revs: Vec<OsString>,
+    trailing: Vec<OsString>,
+    paths: Option<Vec<OsString>>,
+    env: Vec<(&'static str, OsString)>,
+    cwd: Option<PathBuf>,
+    stdin: bool,
+    stdout: bool,
+    error: Option<Error>,
+}
+
+impl Command {
+    pub(crate) fn new(git: Git, sub: Subcommand) -> Self {
+        Command {
+            git,
+            sub,
+            git_dir: None,
+            config: Vec::new(),
+            flags: Vec::new(),
+            revs: Vec::new(),
+            trailing: Vec::new(),
+            paths: None,
+            env: Vec::new(),
+            cwd: None,
+            stdin: false,
+            stdout: true,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    pub fn subcommand(&self) -> Subcommand {
+        self.sub
+    }
+
+    pub fn git_dir(mut self, dir: &Path) -> Self {
+        self.git_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Run in this working directory (e.g. `init` of a new repository).
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    /// `git -c key=value`: key is ours, value is checked for NUL/newline.
+    pub fn config(mut self, key: &'static str, value: impl AsRef<str>) -> Self {
+        let value = value.as_ref();
+        if value.bytes().any(|b| b == 0 || b == b'\n') {
+            self.fail(Error::invalid(format!("invalid value for {key}")));
+        } else {
+            self.config.push(format!("{key}={value}").into());
+        }
+        self
+    }
+
+    /// `git -c key=value` where the key came from a client and was already checked by the
+    /// caller's policy (see [`validate::config_pair`]).
+    pub fn config_checked(mut self, pair: &str) -> Self {
+        match validate::config_pair(pair) {
+            Ok(_) => self.config.push(pair.into()),
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// A constant flag, e.g. `--batch-check`.
+    pub fn flag(mut self, flag: &'static str) -> Self {
+        self.flags.push(flag.into());
+        self
+    }
+
+    /// A constant flag with a value, attached with `=`: `--max-count=10`.
+    pub fn flag_value(mut self, flag: &'static str, value: impl std::fmt::Display) -> Self {
+        let v = value.to_string();
+        if v.contains('\0') {
+            self.fail(Error::invalid(format!("invalid value for {flag}")));
+        } else {
+            self.flags.push(format!("{flag}={v}").into());
+        }
+        self
+    }
+
+    /// A client-supplied revision, validated, placed after `--end-of-options`.
+    pub fn rev(mut self, rev: impl AsRef<[u8]>) -> Self {
+        match validate::revision(rev.as_ref()) {
+            Ok(r) => self.revs.push(r.into()),
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    pub fn revs<I: IntoIterator<Item = R>, R: AsRef<[u8]>>(mut self, revs: I) -> Self {
+        for r in revs {
+            self = self.rev(r);
+        }
+        self
+    }
+
+    /// A positional argument of our own making after `--end-of-options` (e.g. a ref pattern
+    /// for `for-each-ref`). Checked for NUL only.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        let a = arg.as_ref();
+        if a.as_encoded_bytes().contains(&0) {
+            self.fail(Error::invalid("argument can't contain NUL"));
+        } else {
+            self.trailing.push(a.to_os_string());
+        }
+        self
+    }
+
+    /// A pathspec, placed after `--`.
+    pub fn path(mut self, path: impl AsRef<[u8]>) -> Self {
+        match validate::tree_path(path.as_ref()) {
+            Ok(p) => self.paths.get_or_insert_with(Vec::new).push(p.into()),
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// Emit `--` even with no paths (so revisions can't be taken for paths).
+    pub fn no_paths(mut self) -> Self {
+        self.paths.get_or_insert_with(Vec::new);
+        self
+    }
+
+    /// An environment variable of ours for this command (e.g. `GIT_PROTOCOL`).
+    pub fn env(mut self, key: &'static str, value: impl Into<OsString>) -> Self {
+        self.env.push((key, value.into()));
+        self
+    }
+
+    /// Give git a stdin pipe (default: /dev/null).
+    pub fn stdin(mut self) -> Self {
+        self.stdin = true;
+        self
+    }
+
+    /// Discard stdout (default: piped).
+    pub fn no_stdout(mut self) -> Self {
+        self.stdout = false;
+        self
+    }
+
+    /// The full argument vector after `git`, for logs and tests.
+    pub fn args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        for c in &self.config {
+            a.push("-c".into());
+            a.push(c.clone());
+        }
+        if let Some(d) = &self.git_dir {
+            let mut s = OsString::from("--git-dir=");
+            s.push(d);
+            a.push(s);
+        }
+        a.push(self.sub.as_str().into());
+        a.extend(self.flags.iter().cloned());
+        if !self.revs.is_empty() || !self.trailing.is_empty() {
+            a.push("--end-of-options".into());
+            a.extend(self.revs.iter().cloned());
+            a.extend(self.trailing.iter().cloned());
+        }
+        if let Some(paths) = &self.paths {
+            a.push("--".into());
+            a.extend(paths.iter().cloned());
+        }
+        a
+    }
+
+    /// Start git. The child runs in its own process group and is killed (group-wide) if the
+    /// returned [`Process`] is dropped before it was waited for.
+    pub fn spawn(mut self) -> Result<Process> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let args = self.args();
+        // The only place a process is built. posix_spawn is kept because: the program is an
+        // absolute path (so env_clear() doesn't force a fork), and no pre_exec/uid/gid is set.
+        #[allow(clippy::disallowed_methods)]
+        let mut cmd = tokio::process::Command::new(self.git.bin());
+        cmd.args(&args)
+            .env_clear()
+            .envs(self.git.env())
+            .envs(Git::fixed_env().iter().copied())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .process_group(0)
+            .stdin(if self.stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(if self.stdout { Stdio::piped() } else { Stdio::null() })
+            .stderr(Stdio::piped());
+        if let Some(d) = &self.cwd {
+            cmd.current_dir(d);
+        }
+        let started = std::time::Instant::now();
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            subcommand: self.sub.as_str(),
+            source,
+        })?;
+        stats::record_spawn(self.sub.as_str(), started.elapsed());
+        tracing::debug!(git = ?args, "spawned git");
+        Ok(Process::new(child, self.sub.as_str(), args))
+    }
+
+    /// Run to completion and collect stdout (for commands with small output). Fails with
+    /// [`Error::Failed`] if git exits non-zero.
+    pub async fn output(self) -> Result<Output> {
+        let mut p = self.spawn()?;
+        let stdout = p.read_stdout_to_end().await?;
+        p.wait().await?;
+        Ok(Output { stdout })
+    }
+
+    /// Run to completion with `input` on stdin; collects stdout.
+    pub async fn output_with_input(self, input: &[u8]) -> Result<Output> {
+        let mut p = self.stdin().spawn()?;
+        p.write_stdin_and_close(input).await?;
+        let stdout = p.read_stdout_to_end().await?;
+        p.wait().await?;
+        Ok(Output { stdout })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn git() -> Git {
+        Git::discover(None).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn builds_end_of_options_and_paths() {
+        let g = git().await;
+        let c = g
+            .repo_command(Path::new("/r.git"), Subcommand::Log)
+            .config("core.quotePath", "false")
+            .flag("--format=%H")
+            .flag_value("--max-count", 3)
+            .rev("main")
+            .path("a b.txt");
+        let args: Vec<String> = c.args().into_iter().map(|a| a.into_string().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "-c",
+                "core.quotePath=false",
+                "--git-dir=/r.git",
+                "log",
+                "--format=%H",
+                "--max-count=3",
+                "--end-of-options",
+                "main",
+                "--",
+                "a b.txt"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn injected_options_are_refused_before_spawn() {
+        let g = git().await;
+        for bad in ["--output=/tmp/x", "-p", "a\0b", "a b"] {
+            let err = g.command(Subcommand::RevParse).rev(bad).spawn().unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err}");
+        }
+    }
+}

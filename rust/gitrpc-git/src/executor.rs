@@ -1,0 +1,157 @@
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::command::{Command, Subcommand};
+use crate::{Error, Result};
+
+/// Environment variables passed through from our own environment to git; everything else
+/// is cleared. Names ending in `*` are prefixes.
+pub const ENV_ALLOWLIST: &[&str] = &[
+    "HOME",
+    "PATH",
+    "TZ",
+    "LANG",
+    "LC_ALL",
+    "GIT_EXEC_PATH",
+    "GIT_TRACE*",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+];
+
+/// Variables we always set: no global/system config can change git's behaviour, and git
+/// never prompts.
+const ENV_FIXED: &[(&str, &str)] = &[
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_TERMINAL_PROMPT", "0"),
+    ("GIT_ADVICE", "0"),
+];
+
+/// A resolved git installation. Cheap to clone; shared by every service.
+#[derive(Clone)]
+pub struct Git {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bin: PathBuf,
+    env: Vec<(OsString, OsString)>,
+    version: String,
+}
+
+impl std::fmt::Debug for Git {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Git")
+            .field("bin", &self.inner.bin)
+            .field("version", &self.inner.version)
+            .finish()
+    }
+}
+
+impl Git {
+    /// Resolve git once: `bin` if given (must be absolute), else the first `git` on PATH.
+    /// Runs `git version` to check it works.
+    pub async fn discover(bin: Option<&Path>) -> Result<Git> {
+        let bin = match bin {
+            Some(p) if p.is_absolute() => p.to_path_buf(),
+            Some(p) => return Err(Error::Setup(format!("git path must be absolute: {}", p.display()))),
+            None => find_in_path("git").ok_or_else(|| Error::Setup("no git in PATH".into()))?,
+        };
+        let env = allowed_env(std::env::vars_os());
+        let mut git = Git {
+            inner: Arc::new(Inner {
+                bin,
+                env,
+                version: String::new(),
+            }),
+        };
+        let out = git.command(Subcommand::Version).output().await?;
+        let version = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .trim_start_matches("git version ")
+            .to_string();
+        Arc::get_mut(&mut git.inner).expect("fresh Arc").version = version;
+        Ok(git)
+    }
+
+    /// Absolute path of the git binary.
+    pub fn bin(&self) -> &Path {
+        &self.inner.bin
+    }
+
+    /// `git version` output without the prefix, e.g. `2.47.3`.
+    pub fn version(&self) -> &str {
+        &self.inner.version
+    }
+
+    pub(crate) fn env(&self) -> impl Iterator<Item = (&OsString, &OsString)> {
+        self.inner.env.iter().map(|(k, v)| (k, v))
+    }
+
+    pub(crate) fn fixed_env() -> &'static [(&'static str, &'static str)] {
+        ENV_FIXED
+    }
+
+    /// Start building a git command.
+    pub fn command(&self, sub: Subcommand) -> Command {
+        Command::new(self.clone(), sub)
+    }
+
+    /// Start building a git command that runs in `git_dir` (`git --git-dir=<dir>`).
+    pub fn repo_command(&self, git_dir: &Path, sub: Subcommand) -> Command {
+        Command::new(self.clone(), sub).git_dir(git_dir)
+    }
+}
+
+fn allowed_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    vars.filter(|(k, _)| {
+        let Some(k) = k.to_str() else { return false };
+        ENV_ALLOWLIST.iter().any(|a| match a.strip_suffix('*') {
+            Some(prefix) => k.starts_with(prefix),
+            None => k == *a,
+        })
+    })
+    .collect()
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_allowlist_filters() {
+        let vars = [
+            ("HOME", "/h"),
+            ("GIT_TRACE2_EVENT", "1"),
+            ("GIT_DIR", "/evil"),
+            ("LD_PRELOAD", "x.so"),
+            ("https_proxy", "p"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let kept: Vec<_> = allowed_env(vars.into_iter())
+            .into_iter()
+            .map(|(k, _)| k.into_string().unwrap())
+            .collect();
+        assert_eq!(kept, ["HOME", "GIT_TRACE2_EVENT", "https_proxy"]);
+    }
+}

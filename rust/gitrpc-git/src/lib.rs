@@ -1,0 +1,29 @@
+//! The one door for running git.
+//!
+//! Every process gitrpc starts goes through [`Git`]: git is run by the absolute path resolved
+//! once at start-up, with a cleared environment plus an allowlist, in its own process group,
+//! always through `posix_spawn` (no `pre_exec`, no uid/gid, absolute program path), so the
+//! cost of a spawn does not grow with the parent's memory. Arguments go through a validated
+//! [`Command`] builder; long-lived `git cat-file --batch-command` processes are pooled in
+//! [`CatFilePool`]; refs of `files`-backend repositories are read natively by [`refs`].
+
+mod catfile;
+mod command;
+mod error;
+mod executor;
+pub mod objects;
+mod process;
+pub mod refs;
+pub mod stats;
+pub mod validate;
+
+pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
+pub use command::{Command, Subcommand};
+pub use error::{Error, Result};
+pub use executor::{Git, ENV_ALLOWLIST};
+pub use process::{Output, Process};
+
+/// Bytes of stderr kept from each git process.
+pub fn process_stderr_cap() -> usize {
+    process::STDERR_CAP
+}

@@ -1,0 +1,231 @@
+use std::ffi::OsString;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+use crate::{stats, Error, Result};
+
+/// How much of git's stderr we keep for error messages.
+pub const STDERR_CAP: usize = 10 * 1024;
+
+/// How long a cancelled git gets between SIGTERM and SIGKILL.
+pub const TERM_GRACE: Duration = Duration::from_millis(500);
+
+/// Collected stdout of a finished command.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+}
+
+/// A running git process in its own process group.
+///
+/// Dropping it before [`Process::wait`] returned cancels it: the whole group gets SIGTERM,
+/// then SIGKILL after [`TERM_GRACE`], and the leader is reaped. So a cancelled RPC, whose
+/// future is dropped, leaves no git behind.
+pub struct Process {
+    child: Option<Child>,
+    pid: i32,
+    subcommand: &'static str,
+    args: Vec<OsString>,
+    started: Instant,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Option<ChildStdout>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid)
+            .field("subcommand", &self.subcommand)
+            .finish()
+    }
+}
+
+impl Process {
+    pub(crate) fn new(mut child: Child, subcommand: &'static str, args: Vec<OsString>) -> Self {
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_task = child.stderr.take().map(|err| {
+            let buf = stderr.clone();
+            tokio::spawn(drain_capped(err, buf))
+        });
+        stats::process_started();
+        Process {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            child: Some(child),
+            pid,
+            subcommand,
+            args,
+            started: Instant::now(),
+            stderr,
+            stderr_task,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn subcommand(&self) -> &'static str {
+        self.subcommand
+    }
+
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.stdout.take()
+    }
+
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.stdin.take()
+    }
+
+    fn io_err(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            subcommand: self.subcommand,
+            source,
+        }
+    }
+
+    /// Read all of stdout. Only for commands whose output is known to be small.
+    pub async fn read_stdout_to_end(&mut self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        if let Some(mut out) = self.stdout.take() {
+            out.read_to_end(&mut buf).await.map_err(|e| self.io_err(e))?;
+        }
+        Ok(buf)
+    }
+
+    /// Write `input` to stdin and close it.
+    pub async fn write_stdin_and_close(&mut self, input: &[u8]) -> Result<()> {
+        if let Some(mut stdin) = self.stdin.take() {
+            // A broken pipe means git exited early; its exit status will tell why.
+            match stdin.write_all(input).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(self.io_err(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The captured (capped) stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).trim().to_string()
+    }
+
+    /// Wait for git to exit and reap it; returns its status and captured stderr.
+    pub async fn wait_status(mut self) -> Result<(ExitStatus, String)> {
+        drop(self.stdin.take());
+        let mut child = self.child.take().expect("child present until waited");
+        let status = child.wait().await;
+        // The group may hold children of git (e.g. pack-objects): make sure none outlive it.
+        kill_group(self.pid, libc::SIGKILL);
+        stats::process_finished(self.subcommand, self.pid);
+        let status = status.map_err(|e| self.io_err(e))?;
+        if let Some(t) = self.stderr_task.take() {
+            let _ = t.await;
+        }
+        Ok((status, self.stderr()))
+    }
+
+    /// Wait for git to exit; a non-zero exit becomes [`Error::Failed`] with stderr.
+    pub async fn wait(self) -> Result<()> {
+        let sub = self.subcommand;
+        let (status, stderr) = self.wait_status().await?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Failed {
+                subcommand: sub,
+                status: status.to_string(),
+                stderr,
+            })
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let pid = self.pid;
+        let sub = self.subcommand;
+        drop(self.stdin.take());
+        drop(self.stdout.take());
+        if let Some(t) = self.stderr_task.take() {
+            t.abort();
+        }
+        tracing::debug!(pid, git = sub, "cancelling git process group");
+        kill_group(pid, libc::SIGTERM);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    let deadline = Instant::now() + TERM_GRACE;
+                    while Instant::now() < deadline && !exited(pid) {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    kill_group(pid, libc::SIGKILL);
+                    let _ = child.wait().await;
+                    stats::process_finished(sub, pid);
+                });
+            }
+            Err(_) => {
+                kill_group(pid, libc::SIGKILL);
+                let mut status = 0;
+                // SAFETY: plain waitpid on our own child, which was just SIGKILLed.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                stats::process_finished(sub, pid);
+            }
+        }
+    }
+}
+
+/// Signal every process in the group led by `pgid` (ESRCH ignored).
+pub(crate) fn kill_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+        unsafe { libc::kill(-pgid, sig) };
+    }
+}
+
+/// Has our child `pid` exited? Checked without reaping it, so its pid (and so the process
+/// group id) stays reserved until we reap.
+fn exited(pid: i32) -> bool {
+    // SAFETY: waitid with WNOWAIT only inspects; siginfo is zeroed plain data.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r != 0 || info.si_pid() != 0
+    }
+}
+
+async fn drain_capped(mut r: impl AsyncRead + Unpin, buf: Arc<Mutex<Vec<u8>>>) {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let mut b = buf.lock().unwrap();
+                let room = STDERR_CAP.saturating_sub(b.len());
+                b.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The executor's guarantees, checked with real processes: posix_spawn (never fork),
+//! process-group kill on cancel, capped stderr, the cat-file pool, native refs.
+#![allow(clippy::disallowed_methods)] // tests build fixtures and run strace directly
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use gitrpc_git::refs::RefStore;
+use gitrpc_git::{CatFilePool, CatFilePoolConfig, Error, Git, ObjectType, Subcommand};
+
+fn git_cli(dir: &Path, args: &[&str]) -> String {
+    let out = StdCommand::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A")
+        .env("GIT_AUTHOR_EMAIL", "a@example.com")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A non-bare repo with two commits changing `f.txt`; returns (tempdir, git dir).
+fn repo() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    git_cli(d.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(d.path().join("f.txt"), "one\n").unwrap();
+    git_cli(d.path(), &["add", "."]);
+    git_cli(d.path(), &["commit", "-qm", "one"]);
+    std::fs::write(d.path().join("f.txt"), "two\n").unwrap();
+    git_cli(d.path(), &["commit", "-qam", "two"]);
+    let gd = d.path().join(".git");
+    (d, gd)
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie still has a /proc entry; count it as dead only when reaped or in state Z.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s[s.rfind(')').unwrap() + 2..].starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+// --- posix_spawn proof -----------------------------------------------------------------
+
+/// Child mode of `spawns_never_fork`: touch memory, then start git several ways.
+#[tokio::test]
+async fn spawn_probe_child() {
+    if std::env::var_os("GITRPC_SPAWN_PROBE").is_none() {
+        return;
+    }
+    let mut ballast = vec![0u8; 256 << 20];
+    for i in (0..ballast.len()).step_by(4096) {
+        ballast[i] = 1;
+    }
+    let git = Git::discover(None).await.unwrap();
+    let (_d, gd) = repo_no_cli_in_child();
+    git.command(Subcommand::Version).output().await.unwrap();
+    let mut cat = CatFilePool::new(git.clone(), CatFilePoolConfig::default()).get(&gd).unwrap();
+    cat.info("HEAD").await.unwrap();
+    std::hint::black_box(&ballast);
+}
+
+/// The probe child gets its repository path from the parent (it must not run the git CLI
+/// itself, or strace would see std's own spawns).
+fn repo_no_cli_in_child() -> (Option<tempfile::TempDir>, PathBuf) {
+    (None, PathBuf::from(std::env::var("GITRPC_SPAWN_PROBE").unwrap()))
+}
+
+#[test]
+fn spawns_never_fork() {
+    let (_d, gd) = repo();
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let status = StdCommand::new("strace")
+        .args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"])
+        .arg(trace.path())
+        .arg(&exe)
+        .args(["--exact", "spawn_probe_child", "--nocapture", "--test-threads=1"])
+        .env("GITRPC_SPAWN_PROBE", &gd)
+        .status();
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => panic!("strace is required for this test (script/setup installs it): {e}"),
+    };
+    assert!(status.success());
+    let log = std::fs::read_to_string(trace.path()).unwrap();
+    let process_creations: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("clone") || l.contains("fork"))
+        .filter(|l| !l.contains("CLONE_THREAD"))
+        .filter(|l| !l.contains("resumed>"))
+        .collect();
+    assert!(
+        process_creations.len() >= 2,
+        "expected to see git spawned (version + cat-file):\n{log}"
+    );
+    for l in &process_creations {
+        assert!(
+            l.contains("CLONE_VM") && l.contains("CLONE_VFORK"),
+            "a process was created without posix_spawn's CLONE_VM|CLONE_VFORK:\n{l}\n\nfull trace:\n{log}"
+        );
+        assert!(!l.contains(" fork(") && !l.contains(" vfork("), "{l}");
+    }
+}
+
+// --- process groups and cancellation ---------------------------------------------------
+
+#[tokio::test]
+async fn dropping_a_process_kills_its_whole_group() {
+    let (d, gd) = repo();
+    let pidfile = d.path().join("grandchild.pid");
+    let script = d.path().join("slow-diff.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho $$ > {}\nexec sleep 60\n", pidfile.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let git = Git::discover(None).await.unwrap();
+    // `git diff --ext-diff` runs diff.external through the shell: a grandchild in our group.
+    let p = git
+        .repo_command(&gd, Subcommand::Diff)
+        .config("diff.external", script.to_str().unwrap())
+        .flag("--ext-diff")
+        .rev("HEAD~1")
+        .rev("HEAD")
+        .spawn()
+        .unwrap();
+    let git_pid = p.pid();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
+        assert!(Instant::now() < deadline, "external diff never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let grandchild: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(alive(grandchild) && alive(git_pid));
+
+    drop(p); // what a cancelled RPC does
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(git_pid) || alive(grandchild) {
+        assert!(Instant::now() < deadline, "git or its child survived cancellation");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Reaped, not a zombie: /proc entry is gone entirely for our direct child.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!Path::new(&format!("/proc/{git_pid}")).exists(), "git left as a zombie");
+}
+
+#[tokio::test]
+async fn failure_carries_capped_stderr() {
+    let (_d, gd) = repo();
+    let git = Git::discover(None).await.unwrap();
+    let err = git
+        .repo_command(&gd, Subcommand::RevParse)
+        .flag("--verify")
+        .rev("does-not-exist")
+        .output()
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Failed { stderr, .. } => assert!(stderr.contains("Needed a single revision"), "{stderr}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A flood of stderr is capped, and git isn't blocked by a full pipe.
+    let long_rev = "x".repeat(40_000);
+    let err = git
+        .repo_command(&gd, Subcommand::RevParse)
+        .flag("--verify")
+        .rev(&long_rev)
+        .output()
+        .await
+        .unwrap_err();
+    assert!(err.stderr().unwrap().len() <= gitrpc_git::process_stderr_cap());
+}
+
+#[tokio::test]
+async fn git_runs_with_a_clean_environment() {
+    let git = Git::discover(None).await.unwrap();
+    assert!(git.bin().is_absolute());
+    let (_d, gd) = repo();
+    // GIT_DIR in our environment must not leak into git (it would override --git-dir).
+    std::env::set_var("GIT_DIR", "/nonexistent");
+    let out = git
+        .repo_command(&gd, Subcommand::RevParse)
+        .flag("--git-dir")
+        .output()
+        .await
+        .unwrap();
+    std::env::remove_var("GIT_DIR");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), gd.to_str().unwrap());
+}
+
+// --- cat-file pool ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn catfile_pool_reuses_and_matches_git() {
+    let (d, gd) = repo();
+    let git = Git::discover(None).await.unwrap();
+    let pool = CatFilePool::new(git, CatFilePoolConfig::default());
+    let head = git_cli(d.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    let pid;
+    {
+        let mut c = pool.get(&gd).unwrap();
+        pid = c.pid();
+        let info = c.info("HEAD").await.unwrap().unwrap();
+        assert_eq!(info.oid, head);
+        assert_eq!(info.kind, ObjectType::Commit);
+        let (_, data) = c.read_object("HEAD:f.txt").await.unwrap().unwrap();
+        assert_eq!(data, b"two\n");
+        assert!(c.info("nope").await.unwrap().is_none());
+    }
+    // A ref updated behind the pool's back is seen by the reused process.
+    git_cli(d.path(), &["commit", "-q", "--allow-empty", "-m", "three"]);
+    let new_head = git_cli(d.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    let mut c = pool.get(&gd).unwrap();
+    assert_eq!(c.pid(), pid, "process reused");
+    assert_eq!(c.info("HEAD").await.unwrap().unwrap().oid, new_head);
+    assert_eq!(pool.stats().0, 1, "one hit");
+}
+
+#[tokio::test]
+async fn dirty_catfile_is_killed_not_reused() {
+    let (_d, gd) = repo();
+    let git = Git::discover(None).await.unwrap();
+    let pool = CatFilePool::new(git, CatFilePoolConfig::default());
+    let mut c = pool.get(&gd).unwrap();
+    let pid = c.pid();
+    c.contents("HEAD").await.unwrap().unwrap(); // body left unread
+    assert!(c.is_dirty());
+    drop(c);
+    assert_eq!(pool.stats().2, 0, "dirty process not pooled");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "dirty cat-file survived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut c = pool.get(&gd).unwrap();
+    assert_ne!(c.pid(), pid);
+    assert!(c.info("HEAD").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn idle_catfile_expires() {
+    let (_d, gd) = repo();
+    let git = Git::discover(None).await.unwrap();
+    let pool = CatFilePool::new(
+        git,
+        CatFilePoolConfig {
+            max_idle: 4,
+            idle_ttl: Duration::from_millis(100),
+        },
+    );
+    let pid = pool.get(&gd).unwrap().pid();
+    assert_eq!(pool.stats().2, 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.stats().2 > 0 || alive(pid) {
+        assert!(Instant::now() < deadline, "idle process not expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// --- native refs -----------------------------------------------------------------------
+
+#[test]
+fn native_refs_match_git() {
+    let (d, gd) = repo();
+    git_cli(d.path(), &["branch", "loose"]);
+    git_cli(d.path(), &["branch", "packed", "HEAD~1"]);
+    git_cli(d.path(), &["pack-refs", "--all"]);
+    git_cli(d.path(), &["branch", "after-pack", "HEAD~1"]);
+    let store = RefStore::open(&gd).unwrap();
+    for name in ["refs/heads/main", "refs/heads/loose", "refs/heads/packed", "refs/heads/after-pack", "HEAD"] {
+        let want = git_cli(d.path(), &["rev-parse", "--verify", name]).trim().to_string();
+        assert_eq!(store.resolve(name).unwrap().as_deref(), Some(want.as_str()), "{name}");
+    }
+    assert_eq!(store.head_target().unwrap().as_deref(), Some("refs/heads/main"));
+    for absent in ["refs/heads/nope", "refs/heads", "refs/heads/../../config", "refs/heads/x.lock"] {
+        assert!(!store.exists(absent).unwrap(), "{absent}");
+    }
+}
+
+#[test]
+fn reftable_repositories_fall_back_to_git() {
+    let d = tempfile::tempdir().unwrap();
+    git_cli(d.path(), &["init", "-q", "--ref-format=reftable"]);
+    assert!(RefStore::open(&d.path().join(".git")).is_none());
+}

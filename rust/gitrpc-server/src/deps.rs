@@ -1,0 +1,145 @@
+//! Shared dependencies of every service: config, git executor, locator, cat-file pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitrpc_git::objects::{self, Commit};
+use gitrpc_git::refs::RefStore;
+use gitrpc_git::{CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Subcommand};
+use gitrpc_proto::gitaly::{ObjectFormat, Repository};
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::locator::Locator;
+
+pub struct Deps {
+    pub config: Config,
+    pub git: Git,
+    pub locator: Locator,
+    pub catfile: CatFilePool,
+}
+
+impl Deps {
+    /// Resolve git, create storage roots, start the cat-file pool. Needs a tokio runtime.
+    pub async fn new(config: Config) -> Result<Arc<Deps>, String> {
+        config.validate()?;
+        let git = Git::discover(config.git.bin_path.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let locator = Locator::new(&config.storage).map_err(|e| format!("storage: {e}"))?;
+        let catfile = CatFilePool::new(
+            git.clone(),
+            CatFilePoolConfig {
+                max_idle: config.catfile.max_idle,
+                idle_ttl: Duration::from_secs(config.catfile.idle_ttl),
+            },
+        );
+        Ok(Arc::new(Deps {
+            config,
+            git,
+            locator,
+            catfile,
+        }))
+    }
+
+    /// An existing repository (`NOT_FOUND` otherwise).
+    pub fn repo(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
+        Ok(Repo {
+            path: self.locator.repo(r)?,
+            deps: self,
+        })
+    }
+}
+
+/// A located, existing repository and the ways to ask git about it.
+pub struct Repo<'a> {
+    pub path: PathBuf,
+    pub deps: &'a Deps,
+}
+
+impl Repo<'_> {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn cmd(&self, sub: Subcommand) -> Command {
+        self.deps.git.repo_command(&self.path, sub)
+    }
+
+    pub fn catfile(&self) -> Result<Lease> {
+        Ok(self.deps.catfile.get(&self.path)?)
+    }
+
+    /// Native ref reader, or `None` for non-`files` backends.
+    pub fn refs(&self) -> Option<RefStore> {
+        RefStore::open(&self.path)
+    }
+
+    /// SHA-1 or SHA-256, from the repository's config.
+    pub fn object_format(&self) -> ObjectFormat {
+        let cfg = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
+        let sha256 = cfg.lines().any(|l| {
+            let l = l.trim().to_ascii_lowercase().replace(' ', "");
+            l == "objectformat=sha256"
+        });
+        if sha256 {
+            ObjectFormat::Sha256
+        } else {
+            ObjectFormat::Sha1
+        }
+    }
+
+    /// The all-zero object id of this repository's hash.
+    pub fn zero_oid(&self) -> String {
+        match self.object_format() {
+            ObjectFormat::Sha256 => "0".repeat(64),
+            _ => "0".repeat(40),
+        }
+    }
+
+    /// Does a ref exist? Natively for `files` repositories, else via git.
+    pub async fn ref_exists(&self, name: &str) -> Result<bool> {
+        if let Some(store) = self.refs() {
+            return Ok(store.exists(name)?);
+        }
+        let out = self
+            .cmd(Subcommand::ShowRef)
+            .flag("--verify")
+            .flag("--quiet")
+            .arg(name)
+            .spawn()?
+            .wait_status()
+            .await?;
+        Ok(out.0.success())
+    }
+
+    /// Resolve a revision to an object id peeled to `kind` (e.g. a commit); `None` if it
+    /// doesn't resolve. Revisions are validated (no leading `-`, NUL, whitespace).
+    pub async fn resolve(&self, rev: &[u8], kind: Option<ObjectType>) -> Result<Option<String>> {
+        let rev = gitrpc_git::validate::revision(rev)?;
+        let object = match kind {
+            Some(k) => format!("{rev}^{{{}}}", k.as_str()),
+            None => rev.to_string(),
+        };
+        Ok(self.catfile()?.info(&object).await?.map(|i| i.oid))
+    }
+
+    /// Read and parse the commit a revision points at; `None` if there is none.
+    pub async fn commit(&self, rev: &[u8]) -> Result<Option<Commit>> {
+        let rev = gitrpc_git::validate::revision(rev)?;
+        let mut cat = self.catfile()?;
+        read_commit(&mut cat, &format!("{rev}^{{commit}}")).await
+    }
+}
+
+/// Read a commit through an already leased cat-file (for loops over many commits).
+pub async fn read_commit(cat: &mut Lease, object: &str) -> Result<Option<Commit>> {
+    match cat.read_object(object).await? {
+        Some((info, data)) if info.kind == ObjectType::Commit => {
+            Ok(Some(objects::parse_commit(&info.oid, &data)))
+        }
+        Some(_) => Ok(None),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,20 @@
+//! gitrpc's gRPC server: Gitaly-compatible services over the `gitrpc-git` executor.
+//!
+//! - [`config`]: the TOML config shared by `gitrpcd`, the C API and the Ruby gem.
+//! - [`locator`]: repository → path, with the storage-escape checks.
+//! - [`services`]: one file per gRPC service; [`server::routes`] wires them with health and
+//!   reflection; [`server::run`] serves them on any incoming stream until `shutdown`.
+
+pub mod config;
+pub mod deps;
+pub mod error;
+pub mod locator;
+mod rpclog;
+pub mod server;
+pub mod services;
+pub mod tempdir;
+
+pub use config::Config;
+pub use deps::Deps;
+pub use error::Error;
+pub use server::{routes, run};

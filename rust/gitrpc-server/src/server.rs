@@ -1,0 +1,75 @@
+//! Wiring: every service, health and reflection in one router; `run(incoming, shutdown)`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use gitrpc_proto::gitaly::blob_service_server::BlobServiceServer;
+use gitrpc_proto::gitaly::commit_service_server::CommitServiceServer;
+use gitrpc_proto::gitaly::diff_service_server::DiffServiceServer;
+use gitrpc_proto::gitaly::ref_service_server::RefServiceServer;
+use gitrpc_proto::gitaly::repository_service_server::RepositoryServiceServer;
+use gitrpc_proto::gitaly::server_service_server::ServerServiceServer;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_stream::Stream;
+use tonic::service::Routes;
+use tonic::transport::server::Connected;
+
+use crate::deps::Deps;
+use crate::rpclog::RpcLogLayer;
+use crate::services::*;
+
+/// Messages can be large (blobs are streamed, but GetBlobs batches etc.).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+macro_rules! svc {
+    ($server:ident, $imp:expr) => {
+        $server::new($imp)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    };
+}
+
+/// All services, plus `grpc.health.v1.Health` and server reflection (v1 and v1alpha).
+pub fn routes(deps: Arc<Deps>) -> Routes {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    drop(health_reporter);
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gitrpc_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("descriptor set is valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gitrpc_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("descriptor set is valid");
+    Routes::new(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(svc!(RepositoryServiceServer, RepositoryServiceImpl::new(deps.clone())))
+        .add_service(svc!(RefServiceServer, RefServiceImpl::new(deps.clone())))
+        .add_service(svc!(CommitServiceServer, CommitServiceImpl::new(deps.clone())))
+        .add_service(svc!(BlobServiceServer, BlobServiceImpl::new(deps.clone())))
+        .add_service(svc!(DiffServiceServer, DiffServiceImpl::new(deps.clone())))
+        .add_service(svc!(ServerServiceServer, ServerServiceImpl::new(deps)))
+}
+
+/// Serve every service on `incoming` until `shutdown` resolves; then stop accepting and wait
+/// for in-flight calls (callers bound that wait, e.g. `gitrpcd` with a timeout).
+pub async fn run<I, IO, IE, F>(
+    deps: Arc<Deps>,
+    incoming: I,
+    shutdown: F,
+) -> Result<(), tonic::transport::Error>
+where
+    I: Stream<Item = Result<IO, IE>>,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    F: Future<Output = ()>,
+{
+    tonic::transport::Server::builder()
+        .layer(RpcLogLayer)
+        .add_routes(routes(deps))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}

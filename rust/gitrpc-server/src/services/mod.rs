@@ -1,0 +1,15 @@
+//! One file per gRPC service. Each `*Impl` holds the shared [`crate::Deps`].
+
+mod blob;
+mod commit;
+mod diff;
+mod r#ref;
+mod repository;
+mod server;
+
+pub use blob::BlobServiceImpl;
+pub use commit::CommitServiceImpl;
+pub use diff::DiffServiceImpl;
+pub use r#ref::RefServiceImpl;
+pub use repository::RepositoryServiceImpl;
+pub use server::ServerServiceImpl;

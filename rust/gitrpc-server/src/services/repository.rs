@@ -1,0 +1,257 @@
+//! RepositoryService: existence, creation (atomic), removal, size, format, merge bases, refs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gitrpc_git::{validate, Subcommand};
+use gitrpc_proto::gitaly::repository_service_server::RepositoryService;
+use gitrpc_proto::gitaly::*;
+use tonic::{Request, Response, Status};
+
+use crate::deps::Deps;
+use crate::error::{Error, Result};
+use crate::tempdir::TempDir;
+
+pub struct RepositoryServiceImpl {
+    deps: Arc<Deps>,
+}
+
+impl RepositoryServiceImpl {
+    pub fn new(deps: Arc<Deps>) -> Self {
+        RepositoryServiceImpl { deps }
+    }
+
+    async fn create(&self, req: CreateRepositoryRequest) -> Result<()> {
+        let target = self.deps.locator.repo_path(req.repository.as_ref())?;
+        if target.exists() {
+            return Err(Error::AlreadyExists("repository exists already".into()));
+        }
+        let branch = if req.default_branch.is_empty() {
+            "main".to_string()
+        } else {
+            let b = String::from_utf8(req.default_branch)
+                .map_err(|_| Error::invalid("default branch is not UTF-8"))?;
+            let b = b.strip_prefix("refs/heads/").unwrap_or(&b).to_string();
+            validate::ref_name(format!("refs/heads/{b}").as_bytes())
+                .map_err(|_| Error::invalid(format!("invalid default branch: {b:?}")))?;
+            b
+        };
+        let format = match ObjectFormat::try_from(req.object_format) {
+            Ok(ObjectFormat::Unspecified) | Ok(ObjectFormat::Sha1) => "sha1",
+            Ok(ObjectFormat::Sha256) => "sha256",
+            Err(_) => return Err(Error::invalid("unknown object format")),
+        };
+        let storage = self.deps.locator.storage(&req.repository.unwrap_or_default().storage_name)?;
+        let tmp = TempDir::new_in_storage(storage, "create")?;
+        self.deps
+            .git
+            .command(Subcommand::Init)
+            .flag("--bare")
+            .flag("--quiet")
+            .flag_value("--initial-branch", &branch)
+            .flag_value("--object-format", format)
+            .arg(tmp.path())
+            .output()
+            .await?;
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // rename(2) onto an existing non-empty directory fails, so a concurrent create loses
+        // cleanly instead of mixing two repositories.
+        match std::fs::rename(tmp.path(), &target) {
+            Ok(()) => {
+                tmp.disarm();
+                Ok(())
+            }
+            Err(e) if target.exists() => {
+                tracing::debug!(error = %e, "create lost a race");
+                Err(Error::AlreadyExists("repository exists already".into()))
+            }
+            Err(e) => Err(Error::internal(format!("move repository into place: {e}"))),
+        }
+    }
+
+    async fn remove(&self, req: RemoveRepositoryRequest) -> Result<()> {
+        let path = self.deps.locator.repo(req.repository.as_ref())?;
+        let storage = self.deps.locator.storage(&req.repository.unwrap_or_default().storage_name)?;
+        // Move out of sight first (atomic), then delete at leisure.
+        let tmp = TempDir::new_in_storage(storage, "removed")?;
+        let dest = tmp.path().join("repo");
+        std::fs::rename(&path, &dest)
+            .map_err(|e| Error::internal(format!("move repository away: {e}")))?;
+        self.deps.catfile.evict(&path);
+        tokio::task::spawn_blocking(move || drop(tmp))
+            .await
+            .map_err(Error::internal)?;
+        Ok(())
+    }
+
+    async fn merge_base(&self, req: FindMergeBaseRequest) -> Result<String> {
+        let repo = self.deps.repo(req.repository.as_ref())?;
+        if req.revisions.len() < 2 {
+            return Err(Error::invalid("at least 2 revisions are required"));
+        }
+        let mut p = repo.cmd(Subcommand::MergeBase).revs(&req.revisions).spawn()?;
+        let out = p.read_stdout_to_end().await?;
+        // Like Gitaly: no common ancestor, or a revision that doesn't resolve, is an empty base.
+        match p.wait().await {
+            Ok(()) => Ok(String::from_utf8_lossy(&out).trim().to_string()),
+            Err(gitrpc_git::Error::Failed { .. }) => Ok(String::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn write_ref(&self, req: WriteRefRequest) -> Result<()> {
+        let repo = self.deps.repo(req.repository.as_ref())?;
+        if req.r#ref.is_empty() {
+            return Err(Error::invalid("empty ref"));
+        }
+        if req.revision.is_empty() {
+            return Err(Error::invalid("empty revision"));
+        }
+        let name = validate::ref_name(&req.r#ref)?;
+        if name == "HEAD" {
+            let target = validate::ref_name(&req.revision)?;
+            if !target.starts_with("refs/") {
+                return Err(Error::invalid("HEAD must point to a reference under refs/"));
+            }
+            repo.cmd(Subcommand::SymbolicRef).arg("HEAD").arg(target).output().await?;
+            return Ok(());
+        }
+        if !name.starts_with("refs/") {
+            return Err(Error::invalid(format!("ref must start with refs/: {name:?}")));
+        }
+        let new = repo
+            .resolve(&req.revision, None)
+            .await?
+            .ok_or_else(|| Error::not_found("reference not found: revision does not exist"))?;
+        let mut cmd = repo.cmd(Subcommand::UpdateRef).arg(name).arg(&new);
+        if !req.old_revision.is_empty() {
+            let zero = repo.zero_oid();
+            let old = if req.old_revision == zero.as_bytes() {
+                zero
+            } else {
+                repo.resolve(&req.old_revision, None)
+                    .await?
+                    .ok_or_else(|| Error::not_found("reference not found: old revision does not exist"))?
+            };
+            cmd = cmd.arg(old);
+        }
+        match cmd.output().await {
+            Ok(_) => Ok(()),
+            Err(e @ gitrpc_git::Error::Failed { .. }) => Err(Error::FailedPrecondition(format!(
+                "update reference: {}",
+                e.stderr().unwrap_or_default()
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn dir_size(path: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    let mut stack: Vec<PathBuf> = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+#[tonic::async_trait]
+impl RepositoryService for RepositoryServiceImpl {
+    async fn repository_exists(
+        &self,
+        req: Request<RepositoryExistsRequest>,
+    ) -> Result<Response<RepositoryExistsResponse>, Status> {
+        let req = req.into_inner();
+        let exists = match self.deps.locator.repo(req.repository.as_ref()) {
+            Ok(_) => true,
+            Err(Error::NotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Response::new(RepositoryExistsResponse { exists }))
+    }
+
+    async fn create_repository(
+        &self,
+        req: Request<CreateRepositoryRequest>,
+    ) -> Result<Response<CreateRepositoryResponse>, Status> {
+        self.create(req.into_inner()).await?;
+        Ok(Response::new(CreateRepositoryResponse {}))
+    }
+
+    async fn remove_repository(
+        &self,
+        req: Request<RemoveRepositoryRequest>,
+    ) -> Result<Response<RemoveRepositoryResponse>, Status> {
+        self.remove(req.into_inner()).await?;
+        Ok(Response::new(RemoveRepositoryResponse {}))
+    }
+
+    async fn repository_size(
+        &self,
+        req: Request<RepositorySizeRequest>,
+    ) -> Result<Response<RepositorySizeResponse>, Status> {
+        let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
+        let path = repo.path.clone();
+        let bytes = tokio::task::spawn_blocking(move || dir_size(&path))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("repository size: {e}")))?;
+        Ok(Response::new(RepositorySizeResponse {
+            size: (bytes / 1024) as i64,
+        }))
+    }
+
+    async fn object_format(
+        &self,
+        req: Request<ObjectFormatRequest>,
+    ) -> Result<Response<ObjectFormatResponse>, Status> {
+        let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
+        Ok(Response::new(ObjectFormatResponse {
+            format: repo.object_format() as i32,
+        }))
+    }
+
+    async fn has_local_branches(
+        &self,
+        req: Request<HasLocalBranchesRequest>,
+    ) -> Result<Response<HasLocalBranchesResponse>, Status> {
+        let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
+        let out = repo
+            .cmd(Subcommand::ForEachRef)
+            .flag("--count=1")
+            .flag("--format=%(refname)")
+            .arg("refs/heads/")
+            .output()
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(HasLocalBranchesResponse {
+            value: !out.stdout.is_empty(),
+        }))
+    }
+
+    async fn find_merge_base(
+        &self,
+        req: Request<FindMergeBaseRequest>,
+    ) -> Result<Response<FindMergeBaseResponse>, Status> {
+        let base = self.merge_base(req.into_inner()).await?;
+        Ok(Response::new(FindMergeBaseResponse { base }))
+    }
+
+    async fn write_ref(
+        &self,
+        req: Request<WriteRefRequest>,
+    ) -> Result<Response<WriteRefResponse>, Status> {
+        self.write_ref(req.into_inner()).await?;
+        Ok(Response::new(WriteRefResponse {}))
+    }
+}

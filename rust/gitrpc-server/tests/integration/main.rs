@@ -1,0 +1,18 @@
+//! Integration tests: a real server on a temp unix socket over temp repositories built with
+//! the real git CLI; answers are compared with git's own output.
+#![allow(clippy::disallowed_methods)] // tests drive the git CLI directly to build fixtures
+
+mod common;
+
+/// BlobService: GetBlob, GetBlobs.
+mod blob;
+/// CommitService: FindCommit, ListCommits, TreeEntry, ...
+mod commit;
+/// DiffService: RawDiff, RawPatch, CommitDelta, DiffStats.
+mod diff;
+/// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
+mod r#ref;
+/// RepositoryService and the locator's bad-input cases.
+mod repository;
+/// ServerService, health, reflection, UNIMPLEMENTED.
+mod server;

@@ -121,6 +121,11 @@ impl CatFile {
         if object.is_empty() || object.bytes().any(|b| b == b'\n' || b == 0) {
             return Err(Error::invalid(format!("invalid object name: {object:?}")));
         }
+        if relative_path_syntax(object) {
+            // `<rev>:./<path>` makes git die outside a work tree (ending this process); in a
+            // bare repository such a name can never resolve.
+            return Ok(None);
+        }
         self.dirty = true;
         let line = format!("{verb} {object}\n");
         self.stdin.write_all(line.as_bytes()).await.map_err(io)?;
@@ -207,6 +212,15 @@ impl CatFile {
         self.read_chunk(&mut buf).await?;
         Ok(Some((info, data)))
     }
+}
+
+/// Does `object` use `<rev>:./path` / `<rev>:../path` syntax, which git resolves relative to
+/// the work tree (and dies on without one)?
+fn relative_path_syntax(object: &str) -> bool {
+    object.match_indices(':').any(|(i, _)| {
+        let rest = &object[i + 1..];
+        rest.starts_with("./") || rest.starts_with("../")
+    })
 }
 
 /// Pool settings.

@@ -159,6 +159,18 @@ impl Command {
         self
     }
 
+    /// A flag built by our code from validated parts (e.g. `--sort=-committerdate`,
+    /// `--exclude=refs/heads/x`). Must start with `--`; checked for NUL.
+    pub fn arg_flag(mut self, flag: impl AsRef<str>) -> Self {
+        let f = flag.as_ref();
+        if !f.starts_with("--") || f.contains('\0') {
+            self.fail(Error::invalid(format!("invalid flag {f:?}")));
+        } else {
+            self.flags.push(f.into());
+        }
+        self
+    }
+
     /// A client-supplied revision, validated, placed after `--end-of-options`.
     pub fn rev(mut self, rev: impl AsRef<[u8]>) -> Self {
         match validate::revision(rev.as_ref()) {

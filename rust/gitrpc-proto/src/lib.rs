@@ -1,1 +1,21 @@
+//! Protobuf messages and tonic gRPC stubs for the Gitaly-compatible API that
+//! gitrpc serves. The `.proto` sources in `proto/` are our own, wire-compatible
+//! with a subset of Gitaly's; they are compiled at build time with protox.
 
+/// Generated messages, clients (`*_client`) and servers (`*_server`) of
+/// protobuf package `gitaly`.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags
+)]
+pub mod gitaly {
+    tonic::include_proto!("gitaly");
+}
+
+/// Encoded `google.protobuf.FileDescriptorSet` of all our `.proto` files and
+/// their imports, for gRPC server reflection and descriptor checks.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/gitaly_descriptor.bin"));

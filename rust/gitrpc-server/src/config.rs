@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Unix socket to listen on.
@@ -32,6 +32,21 @@ pub struct Config {
 
 fn default_graceful_timeout() -> u64 {
     10
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            socket_path: None,
+            listen_addr: None,
+            prometheus_listen_addr: None,
+            storage: Vec::new(),
+            git: GitConfig::default(),
+            logging: Logging::default(),
+            catfile: CatfileConfig::default(),
+            graceful_restart_timeout: default_graceful_timeout(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -153,6 +168,7 @@ format = "json"
         assert_eq!(c.storage[0].name, "default");
         assert_eq!(c.logging.format, "json");
         assert_eq!(c.logging.level, "info");
+        assert_eq!(c.graceful_restart_timeout, Config::default().graceful_restart_timeout);
         c.validate().unwrap();
         assert!(Config::from_toml("bogus = 1").is_err());
         assert!(Config::default().validate().is_err());

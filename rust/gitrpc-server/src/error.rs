@@ -15,6 +15,8 @@ pub enum Error {
     #[error("{0}")]
     FailedPrecondition(String),
     #[error("{0}")]
+    Aborted(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -39,6 +41,7 @@ impl Error {
             Error::NotFound(_) => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
+            Error::Aborted(_) => Code::Aborted,
             Error::Internal(_) => Code::Internal,
         }
     }

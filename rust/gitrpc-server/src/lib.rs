@@ -6,12 +6,14 @@
 //!   reflection; [`server::run`] serves them on any incoming stream until `shutdown`.
 
 pub mod config;
+pub mod convert;
 pub mod deps;
 pub mod error;
 pub mod locator;
 mod rpclog;
 pub mod server;
 pub mod services;
+pub mod stream;
 pub mod tempdir;
 
 pub use config::Config;

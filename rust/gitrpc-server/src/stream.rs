@@ -1,0 +1,71 @@
+//! Server-streaming helpers. `spawn_stream` runs the producer in its own task and stops it
+//! (dropping any git it runs, which kills their process groups) as soon as the client goes
+//! away, even while the producer is blocked reading from git.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Response, Status};
+
+use crate::error::{Error, Result};
+
+pub type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Sending half given to producers.
+pub struct Sink<T> {
+    tx: mpsc::Sender<Result<T, Status>>,
+}
+
+impl<T> Sink<T> {
+    /// Send one message; fails (ending the producer) if the client is gone.
+    pub async fn send(&self, item: T) -> Result<()> {
+        self.tx
+            .send(Ok(item))
+            .await
+            .map_err(|_| Error::internal("client went away"))
+    }
+}
+
+/// Stream what `producer` sends; its error, if any, ends the stream with that status.
+pub fn spawn_stream<T, F, Fut>(producer: F) -> Response<RpcStream<T>>
+where
+    T: Send + 'static,
+    F: FnOnce(Sink<T>) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(16);
+    let fut = producer(Sink { tx: tx.clone() });
+    let commands = gitrpc_git::stats::COMMANDS.try_with(|c| c.clone()).ok();
+    let task = async move {
+        tokio::select! {
+            _ = tx.closed() => {}
+            res = fut => if let Err(e) = res {
+                let _ = tx.send(Err(e.into())).await;
+            }
+        }
+    };
+    match commands {
+        Some(c) => tokio::spawn(gitrpc_git::stats::COMMANDS.scope(c, task)),
+        None => tokio::spawn(task),
+    };
+    Response::new(Box::pin(ReceiverStream::new(rx)))
+}
+
+/// Stream `items` in messages of `chunk` items each, built by `wrap`.
+pub fn chunked<I, T, W>(items: Vec<I>, chunk: usize, wrap: W) -> Response<RpcStream<T>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    W: Fn(Vec<I>) -> T + Send + 'static,
+{
+    let mut batches: Vec<Vec<I>> = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        batches.push(it.by_ref().take(chunk).collect());
+    }
+    let s = tokio_stream::iter(batches).map(move |b| Ok(wrap(b)));
+    Response::new(Box::pin(s))
+}

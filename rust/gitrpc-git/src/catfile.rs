@@ -89,7 +89,8 @@ impl CatFile {
             .stdin()
             .spawn()?;
         let stdin = process.take_stdin().expect("piped stdin");
-        let stdout = BufReader::with_capacity(64 * 1024, process.take_stdout().expect("piped stdout"));
+        let stdout =
+            BufReader::with_capacity(64 * 1024, process.take_stdout().expect("piped stdout"));
         Ok(CatFile {
             repo: repo.to_path_buf(),
             process,
@@ -148,7 +149,9 @@ impl CatFile {
         let info = ObjectInfo {
             oid: oid.to_string(),
             kind: ObjectType::parse(kind).ok_or_else(|| proto(format!("bad type {kind:?}")))?,
-            size: size.parse().map_err(|_| proto(format!("bad size {size:?}")))?,
+            size: size
+                .parse()
+                .map_err(|_| proto(format!("bad size {size:?}")))?,
         };
         if verb == "contents" {
             self.pending = info.size + 1;
@@ -355,7 +358,9 @@ impl std::ops::DerefMut for Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(cat) = self.cat.take() else { return };
-        let Some(shared) = self.pool.upgrade() else { return };
+        let Some(shared) = self.pool.upgrade() else {
+            return;
+        };
         if cat.is_dirty() {
             tracing::debug!(pid = cat.pid(), "killing dirty cat-file process");
             return;

@@ -56,8 +56,11 @@ pub struct Tag {
 
 /// Split a raw object into (header lines, message). Continuation lines (starting with a
 /// space) are joined to their header.
-fn split_headers(raw: &[u8]) -> (Vec<(&[u8], Vec<u8>)>, &[u8]) {
-    let mut headers: Vec<(&[u8], Vec<u8>)> = Vec::new();
+/// `(name, value)` header lines of an object.
+type Headers<'a> = Vec<(&'a [u8], Vec<u8>)>;
+
+fn split_headers(raw: &[u8]) -> (Headers<'_>, &[u8]) {
+    let mut headers: Headers<'_> = Vec::new();
     let mut rest = raw;
     loop {
         let (line, tail) = match rest.iter().position(|&b| b == b'\n') {
@@ -115,8 +118,14 @@ pub fn parse_signature(v: &[u8]) -> Signature {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }
 
@@ -243,13 +252,16 @@ mod tests {
         assert_eq!(c.signature, SignatureKind::Ssh);
         assert_eq!(c.subject, b"Subject line");
         assert!(c.body.starts_with(b"Subject line\r\n\nBody text"));
-        assert_eq!(c.trailers, vec![(b"Signed-off-by".to_vec(), b"A <a@example.com>".to_vec())]);
+        assert_eq!(
+            c.trailers,
+            vec![(b"Signed-off-by".to_vec(), b"A <a@example.com>".to_vec())]
+        );
     }
 
     #[test]
     fn long_message_truncated_with_full_size() {
         let mut raw = b"tree t\nauthor a <a> 1 +0000\ncommitter a <a> 1 +0000\n\n".to_vec();
-        raw.extend(std::iter::repeat(b'x').take(MAX_MESSAGE_SIZE + 10));
+        raw.extend(std::iter::repeat_n(b'x', MAX_MESSAGE_SIZE + 10));
         let c = parse_commit("x", &raw);
         assert_eq!(c.body.len(), MAX_MESSAGE_SIZE);
         assert_eq!(c.body_size, MAX_MESSAGE_SIZE + 10);

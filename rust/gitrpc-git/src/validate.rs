@@ -15,10 +15,13 @@ pub fn revision(rev: &[u8]) -> Result<&str> {
             String::from_utf8_lossy(rev)
         )));
     }
-    if rev.iter().any(|&b| b == 0) {
+    if rev.contains(&0) {
         return Err(Error::invalid("revision can't contain NUL"));
     }
-    if rev.iter().any(|&b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if rev
+        .iter()
+        .any(|&b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Err(Error::invalid(format!(
             "revision can't contain whitespace: {:?}",
             String::from_utf8_lossy(rev)
@@ -38,7 +41,8 @@ pub fn tree_path(path: &[u8]) -> Result<&str> {
 
 /// A full reference name, checked with git's `check-ref-format` rules (full names only).
 pub fn ref_name(name: &[u8]) -> Result<&str> {
-    let s = std::str::from_utf8(name).map_err(|_| Error::invalid("reference is not valid UTF-8"))?;
+    let s =
+        std::str::from_utf8(name).map_err(|_| Error::invalid("reference is not valid UTF-8"))?;
     if !is_valid_ref_name(s) {
         return Err(Error::invalid(format!("invalid reference name: {s:?}")));
     }
@@ -55,8 +59,7 @@ pub fn is_valid_ref_name(s: &str) -> bool {
     if s.contains("..") || s.contains("@{") || s.contains("//") {
         return false;
     }
-    if s
-        .bytes()
+    if s.bytes()
         .any(|b| b < 0x20 || b == 0x7f || b" ~^:?*[\\".contains(&b))
     {
         return false;
@@ -87,14 +90,27 @@ mod tests {
     fn revisions() {
         assert!(revision(b"main").is_ok());
         assert!(revision(b"HEAD~2^{tree}").is_ok());
-        for bad in [&b""[..], b"--upload-pack=x", b"-n", b"a\0b", b"a b", b"a\nb", b"a\tb"] {
+        for bad in [
+            &b""[..],
+            b"--upload-pack=x",
+            b"-n",
+            b"a\0b",
+            b"a b",
+            b"a\nb",
+            b"a\tb",
+        ] {
             assert!(revision(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn ref_names() {
-        for ok in ["refs/heads/main", "refs/tags/v1.0", "refs/heads/feature/x-y", "HEAD"] {
+        for ok in [
+            "refs/heads/main",
+            "refs/tags/v1.0",
+            "refs/heads/feature/x-y",
+            "HEAD",
+        ] {
             assert!(is_valid_ref_name(ok), "{ok}");
         }
         for bad in [

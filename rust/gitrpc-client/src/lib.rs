@@ -31,7 +31,10 @@ pub enum Address {
 impl Address {
     pub fn parse(s: &str) -> Result<Address, Error> {
         let bad = || Error::InvalidAddress(s.to_string());
-        if let Some(path) = s.strip_prefix("unix://").or_else(|| s.strip_prefix("unix:")) {
+        if let Some(path) = s
+            .strip_prefix("unix://")
+            .or_else(|| s.strip_prefix("unix:"))
+        {
             if path.is_empty() {
                 return Err(bad());
             }
@@ -73,7 +76,8 @@ pub async fn connect(address: &str, opts: &Options) -> Result<Channel, Error> {
     };
     match addr {
         Address::Unix(path) => {
-            let mut ep = Endpoint::from_static("http://localhost").connect_timeout(opts.connect_timeout);
+            let mut ep =
+                Endpoint::from_static("http://localhost").connect_timeout(opts.connect_timeout);
             if let Some(t) = opts.timeout {
                 ep = ep.timeout(t);
             }
@@ -105,10 +109,22 @@ mod tests {
 
     #[test]
     fn parses_addresses() {
-        assert_eq!(Address::parse("unix:/tmp/a.sock").unwrap(), Address::Unix("/tmp/a.sock".into()));
-        assert_eq!(Address::parse("unix:///tmp/a.sock").unwrap(), Address::Unix("/tmp/a.sock".into()));
-        assert_eq!(Address::parse("tcp://127.0.0.1:80").unwrap(), Address::Tcp("127.0.0.1:80".into()));
-        assert_eq!(Address::parse("localhost:9").unwrap(), Address::Tcp("localhost:9".into()));
+        assert_eq!(
+            Address::parse("unix:/tmp/a.sock").unwrap(),
+            Address::Unix("/tmp/a.sock".into())
+        );
+        assert_eq!(
+            Address::parse("unix:///tmp/a.sock").unwrap(),
+            Address::Unix("/tmp/a.sock".into())
+        );
+        assert_eq!(
+            Address::parse("tcp://127.0.0.1:80").unwrap(),
+            Address::Tcp("127.0.0.1:80".into())
+        );
+        assert_eq!(
+            Address::parse("localhost:9").unwrap(),
+            Address::Tcp("localhost:9".into())
+        );
         for bad in ["", "unix:", "tcp://x", "x:notaport", "/tmp/a.sock"] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }

@@ -32,6 +32,12 @@ pub enum Subcommand {
 }
 
 impl Subcommand {
+    /// Subcommands that don't parse options with parse-options, so `--end-of-options` would
+    /// be taken as an argument. They get no client revisions at all.
+    fn takes_end_of_options(self) -> bool {
+        !matches!(self, Subcommand::UploadArchive)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Subcommand::Archive => "archive",
@@ -78,6 +84,7 @@ pub struct Command {
     cwd: Option<PathBuf>,
     stdin: bool,
     stdout: bool,
+    stderr_to_caller: bool,
     error: Option<Error>,
 }
 
@@ -96,6 +103,7 @@ impl Command {
             cwd: None,
             stdin: false,
             stdout: true,
+            stderr_to_caller: false,
             error: None,
         }
     }
@@ -226,6 +234,13 @@ impl Command {
         self
     }
 
+    /// Hand stderr to the caller ([`Process::take_stderr`]) instead of capturing it (for
+    /// transports that relay git's progress messages to the client).
+    pub fn stderr_to_caller(mut self) -> Self {
+        self.stderr_to_caller = true;
+        self
+    }
+
     /// Discard stdout (default: piped).
     pub fn no_stdout(mut self) -> Self {
         self.stdout = false;
@@ -247,7 +262,9 @@ impl Command {
         a.push(self.sub.as_str().into());
         a.extend(self.flags.iter().cloned());
         if !self.revs.is_empty() || !self.trailing.is_empty() {
-            a.push("--end-of-options".into());
+            if self.sub.takes_end_of_options() {
+                a.push("--end-of-options".into());
+            }
             a.extend(self.revs.iter().cloned());
             a.extend(self.trailing.iter().cloned());
         }
@@ -264,6 +281,12 @@ impl Command {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        if !self.sub.takes_end_of_options() && !self.revs.is_empty() {
+            return Err(Error::invalid(format!(
+                "git {} takes no revisions",
+                self.sub.as_str()
+            )));
+        }
         let args = self.args();
         // The only place a process is built. posix_spawn is kept because: the program is an
         // absolute path (so env_clear() doesn't force a fork), and no pre_exec/uid/gid is set.
@@ -275,8 +298,16 @@ impl Command {
             .envs(Git::fixed_env().iter().copied())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .process_group(0)
-            .stdin(if self.stdin { Stdio::piped() } else { Stdio::null() })
-            .stdout(if self.stdout { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(if self.stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::piped());
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
@@ -288,7 +319,12 @@ impl Command {
         })?;
         stats::record_spawn(self.sub.as_str(), started.elapsed());
         tracing::debug!(git = ?args, "spawned git");
-        Ok(Process::new(child, self.sub.as_str(), args))
+        Ok(Process::new(
+            child,
+            self.sub.as_str(),
+            args,
+            !self.stderr_to_caller,
+        ))
     }
 
     /// Run to completion and collect stdout (for commands with small output). Fails with
@@ -328,7 +364,11 @@ mod tests {
             .flag_value("--max-count", 3)
             .rev("main")
             .path("a b.txt");
-        let args: Vec<String> = c.args().into_iter().map(|a| a.into_string().unwrap()).collect();
+        let args: Vec<String> = c
+            .args()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
         assert_eq!(
             args,
             [
@@ -350,7 +390,11 @@ mod tests {
     async fn injected_options_are_refused_before_spawn() {
         let g = git().await;
         for bad in ["--output=/tmp/x", "-p", "a\0b", "a b"] {
-            let err = g.command(Subcommand::RevParse).rev(bad).spawn().unwrap_err();
+            let err = g
+                .command(Subcommand::RevParse)
+                .rev(bad)
+                .spawn()
+                .unwrap_err();
             assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err}");
         }
     }

@@ -61,7 +61,12 @@ impl Git {
     pub async fn discover(bin: Option<&Path>) -> Result<Git> {
         let bin = match bin {
             Some(p) if p.is_absolute() => p.to_path_buf(),
-            Some(p) => return Err(Error::Setup(format!("git path must be absolute: {}", p.display()))),
+            Some(p) => {
+                return Err(Error::Setup(format!(
+                    "git path must be absolute: {}",
+                    p.display()
+                )))
+            }
             None => find_in_path("git").ok_or_else(|| Error::Setup("no git in PATH".into()))?,
         };
         let env = allowed_env(std::env::vars_os());

@@ -14,6 +14,7 @@ mod executor;
 pub mod objects;
 mod process;
 pub mod refs;
+pub mod spool;
 pub mod stats;
 pub mod validate;
 

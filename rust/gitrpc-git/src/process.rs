@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 
 use crate::{stats, Error, Result};
 
@@ -33,6 +33,7 @@ pub struct Process {
     started: Instant,
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
+    stderr_pipe: Option<ChildStderr>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -47,17 +48,28 @@ impl std::fmt::Debug for Process {
 }
 
 impl Process {
-    pub(crate) fn new(mut child: Child, subcommand: &'static str, args: Vec<OsString>) -> Self {
+    pub(crate) fn new(
+        mut child: Child,
+        subcommand: &'static str,
+        args: Vec<OsString>,
+        capture_stderr: bool,
+    ) -> Self {
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let stderr_task = child.stderr.take().map(|err| {
-            let buf = stderr.clone();
-            tokio::spawn(drain_capped(err, buf))
-        });
+        let mut stderr_pipe = child.stderr.take();
+        let stderr_task = if capture_stderr {
+            stderr_pipe.take().map(|err| {
+                let buf = stderr.clone();
+                tokio::spawn(drain_capped(err, buf))
+            })
+        } else {
+            None
+        };
         stats::process_started();
         Process {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
+            stderr_pipe,
             child: Some(child),
             pid,
             subcommand,
@@ -92,6 +104,11 @@ impl Process {
         self.stdin.take()
     }
 
+    /// stderr, when the command was built with `stderr_to_caller()`.
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.stderr_pipe.take()
+    }
+
     fn io_err(&self, source: std::io::Error) -> Error {
         Error::Io {
             subcommand: self.subcommand,
@@ -103,7 +120,9 @@ impl Process {
     pub async fn read_stdout_to_end(&mut self) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
         if let Some(mut out) = self.stdout.take() {
-            out.read_to_end(&mut buf).await.map_err(|e| self.io_err(e))?;
+            out.read_to_end(&mut buf)
+                .await
+                .map_err(|e| self.io_err(e))?;
         }
         Ok(buf)
     }
@@ -123,7 +142,9 @@ impl Process {
 
     /// The captured (capped) stderr so far.
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.lock().unwrap())
+            .trim()
+            .to_string()
     }
 
     /// Wait for git to exit and reap it; returns its status and captured stderr.
@@ -159,11 +180,14 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let pid = self.pid;
         let sub = self.subcommand;
         drop(self.stdin.take());
         drop(self.stdout.take());
+        drop(self.stderr_pipe.take());
         if let Some(t) = self.stderr_task.take() {
             t.abort();
         }

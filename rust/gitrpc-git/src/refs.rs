@@ -60,7 +60,9 @@ impl RefStore {
             if line.is_empty() || line[0] == b'#' || line[0] == b'^' {
                 continue;
             }
-            let Some(sp) = line.iter().position(|&b| b == b' ') else { continue };
+            let Some(sp) = line.iter().position(|&b| b == b' ') else {
+                continue;
+            };
             if &line[sp + 1..] == name.as_bytes() {
                 return Ok(Some(RefValue::Oid(
                     String::from_utf8_lossy(&line[..sp]).into_owned(),
@@ -107,5 +109,8 @@ fn parse_loose(data: &[u8]) -> io::Result<RefValue> {
     if s.len() >= 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(RefValue::Oid(s.to_string()));
     }
-    Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad loose ref: {s:?}")))
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("bad loose ref: {s:?}"),
+    ))
 }

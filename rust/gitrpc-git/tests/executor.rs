@@ -20,7 +20,11 @@ fn git_cli(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "c@example.com")
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -60,7 +64,9 @@ async fn spawn_probe_child() {
     let git = Git::discover(None).await.unwrap();
     let (_d, gd) = repo_no_cli_in_child();
     git.command(Subcommand::Version).output().await.unwrap();
-    let mut cat = CatFilePool::new(git.clone(), CatFilePoolConfig::default()).get(&gd).unwrap();
+    let mut cat = CatFilePool::new(git.clone(), CatFilePoolConfig::default())
+        .get(&gd)
+        .unwrap();
     cat.info("HEAD").await.unwrap();
     std::hint::black_box(&ballast);
 }
@@ -68,7 +74,10 @@ async fn spawn_probe_child() {
 /// The probe child gets its repository path from the parent (it must not run the git CLI
 /// itself, or strace would see std's own spawns).
 fn repo_no_cli_in_child() -> (Option<tempfile::TempDir>, PathBuf) {
-    (None, PathBuf::from(std::env::var("GITRPC_SPAWN_PROBE").unwrap()))
+    (
+        None,
+        PathBuf::from(std::env::var("GITRPC_SPAWN_PROBE").unwrap()),
+    )
 }
 
 #[test]
@@ -80,7 +89,12 @@ fn spawns_never_fork() {
         .args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"])
         .arg(trace.path())
         .arg(&exe)
-        .args(["--exact", "spawn_probe_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "spawn_probe_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("GITRPC_SPAWN_PROBE", &gd)
         .status();
     let status = match status {
@@ -117,7 +131,10 @@ async fn dropping_a_process_kills_its_whole_group() {
     let script = d.path().join("slow-diff.sh");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\necho $$ > {}\nexec sleep 60\n", pidfile.display()),
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 60\n",
+            pidfile.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -138,18 +155,28 @@ async fn dropping_a_process_kills_its_whole_group() {
         assert!(Instant::now() < deadline, "external diff never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let grandchild: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let grandchild: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(alive(grandchild) && alive(git_pid));
 
     drop(p); // what a cancelled RPC does
     let deadline = Instant::now() + Duration::from_secs(5);
     while alive(git_pid) || alive(grandchild) {
-        assert!(Instant::now() < deadline, "git or its child survived cancellation");
+        assert!(
+            Instant::now() < deadline,
+            "git or its child survived cancellation"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Reaped, not a zombie: /proc entry is gone entirely for our direct child.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!Path::new(&format!("/proc/{git_pid}")).exists(), "git left as a zombie");
+    assert!(
+        !Path::new(&format!("/proc/{git_pid}")).exists(),
+        "git left as a zombie"
+    );
 }
 
 #[tokio::test]
@@ -164,7 +191,9 @@ async fn failure_carries_capped_stderr() {
         .await
         .unwrap_err();
     match &err {
-        Error::Failed { stderr, .. } => assert!(stderr.contains("Needed a single revision"), "{stderr}"),
+        Error::Failed { stderr, .. } => {
+            assert!(stderr.contains("Needed a single revision"), "{stderr}")
+        }
         other => panic!("unexpected {other:?}"),
     }
     // A flood of stderr is capped, and git isn't blocked by a full pipe.
@@ -193,7 +222,10 @@ async fn git_runs_with_a_clean_environment() {
         .await
         .unwrap();
     std::env::remove_var("GIT_DIR");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), gd.to_str().unwrap());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        gd.to_str().unwrap()
+    );
 }
 
 // --- cat-file pool ---------------------------------------------------------------------
@@ -275,12 +307,32 @@ fn native_refs_match_git() {
     git_cli(d.path(), &["pack-refs", "--all"]);
     git_cli(d.path(), &["branch", "after-pack", "HEAD~1"]);
     let store = RefStore::open(&gd).unwrap();
-    for name in ["refs/heads/main", "refs/heads/loose", "refs/heads/packed", "refs/heads/after-pack", "HEAD"] {
-        let want = git_cli(d.path(), &["rev-parse", "--verify", name]).trim().to_string();
-        assert_eq!(store.resolve(name).unwrap().as_deref(), Some(want.as_str()), "{name}");
+    for name in [
+        "refs/heads/main",
+        "refs/heads/loose",
+        "refs/heads/packed",
+        "refs/heads/after-pack",
+        "HEAD",
+    ] {
+        let want = git_cli(d.path(), &["rev-parse", "--verify", name])
+            .trim()
+            .to_string();
+        assert_eq!(
+            store.resolve(name).unwrap().as_deref(),
+            Some(want.as_str()),
+            "{name}"
+        );
     }
-    assert_eq!(store.head_target().unwrap().as_deref(), Some("refs/heads/main"));
-    for absent in ["refs/heads/nope", "refs/heads", "refs/heads/../../config", "refs/heads/x.lock"] {
+    assert_eq!(
+        store.head_target().unwrap().as_deref(),
+        Some("refs/heads/main")
+    );
+    for absent in [
+        "refs/heads/nope",
+        "refs/heads",
+        "refs/heads/../../config",
+        "refs/heads/x.lock",
+    ] {
         assert!(!store.exists(absent).unwrap(), "{absent}");
     }
 }

@@ -25,6 +25,10 @@ pub struct Config {
     pub logging: Logging,
     #[serde(default)]
     pub catfile: CatfileConfig,
+    #[serde(default)]
+    pub spool: SpoolConfig,
+    #[serde(default)]
+    pub hooks: HooksConfig,
     /// Seconds in-flight calls get to finish after a shutdown signal.
     #[serde(default = "default_graceful_timeout")]
     pub graceful_restart_timeout: u64,
@@ -44,6 +48,8 @@ impl Default for Config {
             git: GitConfig::default(),
             logging: Logging::default(),
             catfile: CatfileConfig::default(),
+            spool: SpoolConfig::default(),
+            hooks: HooksConfig::default(),
             graceful_restart_timeout: default_graceful_timeout(),
         }
     }
@@ -118,6 +124,49 @@ fn default_catfile_ttl() -> u64 {
     60
 }
 
+/// `[spool]`: decouple `git pack-objects` from slow clients.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Bytes of a response kept in memory before spilling to a temp file.
+    #[serde(default = "default_spool_threshold")]
+    pub threshold: usize,
+    /// Directory for spill files; default `<first storage>/+gitrpc/spool` (same filesystem
+    /// as the repositories).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            enabled: true,
+            threshold: default_spool_threshold(),
+            dir: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_spool_threshold() -> usize {
+    4 * 1024 * 1024
+}
+
+/// `[hooks]`: the push hook point. With nothing set every push is accepted (repositories'
+/// own hooks never run).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// An executable run as git's pre-receive hook: gets `<old> <new> <ref>` lines on stdin;
+    /// a non-zero exit rejects the whole push, its output is shown to the pusher.
+    #[serde(default)]
+    pub pre_receive: Option<PathBuf>,
+}
+
 impl Config {
     pub fn from_toml(s: &str) -> Result<Config, String> {
         let c: Config = toml::from_str(s).map_err(|e| format!("config: {e}"))?;
@@ -168,7 +217,10 @@ format = "json"
         assert_eq!(c.storage[0].name, "default");
         assert_eq!(c.logging.format, "json");
         assert_eq!(c.logging.level, "info");
-        assert_eq!(c.graceful_restart_timeout, Config::default().graceful_restart_timeout);
+        assert_eq!(
+            c.graceful_restart_timeout,
+            Config::default().graceful_restart_timeout
+        );
         c.validate().unwrap();
         assert!(Config::from_toml("bogus = 1").is_err());
         assert!(Config::default().validate().is_err());

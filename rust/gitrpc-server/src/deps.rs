@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use gitrpc_git::objects::{self, Commit};
 use gitrpc_git::refs::RefStore;
+use gitrpc_git::spool::SpoolConfig;
 use gitrpc_git::{CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Subcommand};
 use gitrpc_proto::gitaly::{ObjectFormat, Repository};
 
@@ -18,6 +19,34 @@ pub struct Deps {
     pub git: Git,
     pub locator: Locator,
     pub catfile: CatFilePool,
+    pub spool: SpoolConfig,
+    /// `core.hooksPath` for receive-pack: holds only the hooks we configure.
+    pub hooks_dir: HooksDir,
+}
+
+/// A per-server hooks directory, removed when the server's dependencies are dropped.
+pub struct HooksDir(PathBuf);
+
+impl HooksDir {
+    fn create(base: &Path, pre_receive: Option<&Path>) -> std::io::Result<HooksDir> {
+        let dir = base.join(format!("hooks-{}", crate::tempdir::random_hex(6)));
+        std::fs::create_dir_all(&dir)?;
+        if let Some(exe) = pre_receive {
+            let exe = exe.canonicalize()?;
+            std::os::unix::fs::symlink(exe, dir.join("pre-receive"))?;
+        }
+        Ok(HooksDir(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for HooksDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Deps {
@@ -35,11 +64,32 @@ impl Deps {
                 idle_ttl: Duration::from_secs(config.catfile.idle_ttl),
             },
         );
+        let (_, first_root) = locator.storages().next().ok_or("no storage")?;
+        let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
+        let spool_dir = config
+            .spool
+            .dir
+            .clone()
+            .unwrap_or_else(|| internal.join("spool"));
+        if config.spool.enabled {
+            if let Err(e) = std::fs::create_dir_all(&spool_dir) {
+                tracing::warn!(dir = %spool_dir.display(), error = %e, "spool dir unusable; responses will stream directly");
+            }
+        }
+        let spool = SpoolConfig {
+            enabled: config.spool.enabled,
+            threshold: config.spool.threshold,
+            dir: spool_dir,
+        };
+        let hooks_dir = HooksDir::create(&internal, config.hooks.pre_receive.as_deref())
+            .map_err(|e| format!("hooks dir: {e}"))?;
         Ok(Arc::new(Deps {
             config,
             git,
             locator,
             catfile,
+            spool,
+            hooks_dir,
         }))
     }
 

@@ -50,7 +50,9 @@ impl Locator {
         }
         let rel_path = Path::new(rel);
         if rel_path.components().next() == Some(Component::Normal(INTERNAL_DIR.as_ref())) {
-            return Err(Error::invalid(format!("relative path is reserved: {rel:?}")));
+            return Err(Error::invalid(format!(
+                "relative path is reserved: {rel:?}"
+            )));
         }
         for c in rel_path.components() {
             match c {
@@ -121,13 +123,32 @@ mod tests {
             path: root.path().into(),
         }])
         .unwrap();
-        for rel in ["+gitrpc/tmp/x", "../x.git", "a/../../x", "/etc", "link/x.git", "", ".", "a\0b"] {
+        for rel in [
+            "+gitrpc/tmp/x",
+            "../x.git",
+            "a/../../x",
+            "/etc",
+            "link/x.git",
+            "",
+            ".",
+            "a\0b",
+        ] {
             let e = l.repo_path(Some(&repo("default", rel))).unwrap_err();
             assert_eq!(e.code(), Code::InvalidArgument, "{rel}");
         }
-        assert_eq!(l.repo_path(Some(&repo("nope", "a.git"))).unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(
+            l.repo_path(Some(&repo("nope", "a.git")))
+                .unwrap_err()
+                .code(),
+            Code::InvalidArgument
+        );
         assert_eq!(l.repo_path(None).unwrap_err().code(), Code::InvalidArgument);
         assert!(l.repo_path(Some(&repo("default", "group/a.git"))).is_ok());
-        assert_eq!(l.repo(Some(&repo("default", "group/a.git"))).unwrap_err().code(), Code::NotFound);
+        assert_eq!(
+            l.repo(Some(&repo("default", "group/a.git")))
+                .unwrap_err()
+                .code(),
+            Code::NotFound
+        );
     }
 }

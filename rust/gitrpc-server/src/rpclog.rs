@@ -37,7 +37,11 @@ impl Drop for Entry {
     fn drop(&mut self) {
         let code = self.code.as_deref().unwrap_or("1");
         let code_name = tonic::Code::from_i32(code.parse().unwrap_or(2));
-        let git = self.commands.lock().map(|c| c.join(",")).unwrap_or_default();
+        let git = self
+            .commands
+            .lock()
+            .map(|c| c.join(","))
+            .unwrap_or_default();
         tracing::info!(
             grpc.method = %self.method,
             grpc.code = ?code_name,

@@ -9,6 +9,8 @@ use gitrpc_proto::gitaly::diff_service_server::DiffServiceServer;
 use gitrpc_proto::gitaly::ref_service_server::RefServiceServer;
 use gitrpc_proto::gitaly::repository_service_server::RepositoryServiceServer;
 use gitrpc_proto::gitaly::server_service_server::ServerServiceServer;
+use gitrpc_proto::gitaly::smart_http_service_server::SmartHttpServiceServer;
+use gitrpc_proto::gitaly::ssh_service_server::SshServiceServer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_stream::Stream;
 use tonic::service::Routes;
@@ -46,12 +48,26 @@ pub fn routes(deps: Arc<Deps>) -> Routes {
     Routes::new(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(svc!(RepositoryServiceServer, RepositoryServiceImpl::new(deps.clone())))
+        .add_service(svc!(
+            RepositoryServiceServer,
+            RepositoryServiceImpl::new(deps.clone())
+        ))
         .add_service(svc!(RefServiceServer, RefServiceImpl::new(deps.clone())))
-        .add_service(svc!(CommitServiceServer, CommitServiceImpl::new(deps.clone())))
+        .add_service(svc!(
+            CommitServiceServer,
+            CommitServiceImpl::new(deps.clone())
+        ))
         .add_service(svc!(BlobServiceServer, BlobServiceImpl::new(deps.clone())))
         .add_service(svc!(DiffServiceServer, DiffServiceImpl::new(deps.clone())))
-        .add_service(svc!(ServerServiceServer, ServerServiceImpl::new(deps)))
+        .add_service(svc!(
+            ServerServiceServer,
+            ServerServiceImpl::new(deps.clone())
+        ))
+        .add_service(svc!(SshServiceServer, SshServiceImpl::new(deps.clone())))
+        .add_service(svc!(
+            SmartHttpServiceServer,
+            SmartHttpServiceImpl::new(deps)
+        ))
 }
 
 /// Serve every service on `incoming` until `shutdown` resolves; then stop accepting and wait

@@ -17,7 +17,8 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
-const USAGE: &str = "usage: gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--storage NAME=PATH]...
+const USAGE: &str =
+    "usage: gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--storage NAME=PATH]...
 
 Serves Gitaly-compatible gRPC. Flags override the config file. With no config and no
 --storage, serves the embedded default: storage \"default\" in ./gitrpc-data/repositories
@@ -85,7 +86,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Config, String> {
         }
     }
     if config.socket_path.is_none() && config.listen_addr.is_none() {
-        return Err("nothing to listen on: set socket_path/--socket or listen_addr/--listen".into());
+        return Err(
+            "nothing to listen on: set socket_path/--socket or listen_addr/--listen".into(),
+        );
     }
     config.validate()?;
     Ok(config)
@@ -95,7 +98,9 @@ fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GITRPC_LOG")
         .unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.logging.format == "json" {
         builder.json().init();
     } else {
@@ -147,7 +152,9 @@ async fn serve(config: Config) -> Result<(), String> {
         ));
     }
     if let Some(addr) = &listen {
-        let l = TcpListener::bind(addr).await.map_err(|e| format!("bind {addr}: {e}"))?;
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("bind {addr}: {e}"))?;
         tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
         servers.spawn(gitrpc_server::run(
             deps.clone(),
@@ -183,7 +190,11 @@ fn main() -> ExitCode {
         Err(msg) => {
             let help = msg.starts_with("usage:") || msg.starts_with("gitrpcd ");
             eprintln!("{msg}");
-            return if help { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if help {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     init_logging(&config);
@@ -218,13 +229,22 @@ mod tests {
         let c = parse(&["--socket", "/tmp/x.sock", "--storage", "default=/srv/repos"]).unwrap();
         assert_eq!(c.socket_path.as_deref(), Some(Path::new("/tmp/x.sock")));
         assert_eq!(c.storage[0].path, Path::new("/srv/repos"));
-        let c = parse(&["--listen=127.0.0.1:0", "--storage=a=/a", "--storage", "b=/b"]).unwrap();
+        let c = parse(&[
+            "--listen=127.0.0.1:0",
+            "--storage=a=/a",
+            "--storage",
+            "b=/b",
+        ])
+        .unwrap();
         assert_eq!(c.storage.len(), 2);
         let c = parse(&[]).unwrap();
         assert_eq!(c.storage[0].name, "default");
         assert!(c.socket_path.unwrap().ends_with("gitrpc.sock"));
         assert!(parse(&["--storage", "nopath"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
-        assert!(parse(&["--storage", "a=/a"]).is_err(), "storage but nowhere to listen");
+        assert!(
+            parse(&["--storage", "a=/a"]).is_err(),
+            "storage but nowhere to listen"
+        );
     }
 }

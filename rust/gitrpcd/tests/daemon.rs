@@ -20,7 +20,11 @@ fn start(args: &[&str], cwd: &Path) -> Child {
 fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -58,7 +62,10 @@ async fn exit_ok_and_clean(mut child: Child, socket: &Path) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "exit status {status:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "drain waited for an idle client");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "drain waited for an idle client"
+    );
     assert!(!socket.exists(), "socket left behind");
 }
 
@@ -68,7 +75,12 @@ async fn flags_serve_and_sigterm_drains() {
     let socket = d.path().join("x.sock");
     let storage = d.path().join("repos");
     let child = start(
-        &["--socket", socket.to_str().unwrap(), "--storage", &format!("default={}", storage.display())],
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "--storage",
+            &format!("default={}", storage.display()),
+        ],
         d.path(),
     );
     wait_for(&socket);
@@ -123,5 +135,9 @@ fn bad_config_fails_clearly() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("config"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("config"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

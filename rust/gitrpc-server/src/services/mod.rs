@@ -6,6 +6,9 @@ mod diff;
 mod r#ref;
 mod repository;
 mod server;
+mod smarthttp;
+mod ssh;
+mod transport;
 
 pub use blob::BlobServiceImpl;
 pub use commit::CommitServiceImpl;
@@ -13,3 +16,5 @@ pub use diff::DiffServiceImpl;
 pub use r#ref::RefServiceImpl;
 pub use repository::RepositoryServiceImpl;
 pub use server::ServerServiceImpl;
+pub use smarthttp::SmartHttpServiceImpl;
+pub use ssh::SshServiceImpl;

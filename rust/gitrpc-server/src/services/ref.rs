@@ -72,7 +72,8 @@ fn exclude_flags(patterns: &[Vec<u8>], prefix: &str) -> Result<Vec<String>> {
     patterns
         .iter()
         .map(|p| {
-            let p = std::str::from_utf8(p).map_err(|_| Error::invalid("exclude pattern is not UTF-8"))?;
+            let p = std::str::from_utf8(p)
+                .map_err(|_| Error::invalid("exclude pattern is not UTF-8"))?;
             if !p.starts_with(prefix) || p.contains('\0') {
                 return Err(Error::invalid(format!(
                     "exclude pattern must start with {prefix:?}: {p:?}"
@@ -91,7 +92,9 @@ fn paginate(mut refs: Vec<RefLine>, p: Option<&PaginationParameter>) -> Result<V
         let pos = refs
             .iter()
             .position(|r| r.name == p.page_token.as_bytes())
-            .ok_or_else(|| Error::invalid(format!("could not find page token {:?}", p.page_token)))?;
+            .ok_or_else(|| {
+                Error::invalid(format!("could not find page token {:?}", p.page_token))
+            })?;
         refs.drain(..=pos);
     }
     if p.limit >= 0 {
@@ -138,7 +141,10 @@ async fn tag(cat: &mut Lease, name: &[u8], oid: &str) -> Result<Option<Tag>> {
         ObjectType::Commit => Ok(Some(Tag {
             name: short.to_vec(),
             id: info.oid.clone(),
-            target_commit: Some(convert::commit(&objects::parse_commit(&info.oid, &data), false)),
+            target_commit: Some(convert::commit(
+                &objects::parse_commit(&info.oid, &data),
+                false,
+            )),
             ..Default::default()
         })),
         _ => Ok(Some(Tag {
@@ -181,11 +187,16 @@ async fn update_refs(repo: &Repo<'_>, script: Vec<u8>) -> Result<()> {
                 || stderr.contains("unable to resolve reference")
                 || stderr.contains("is at ")
             {
-                Err(Error::Aborted(format!("reference does not point to expected object: {stderr}")))
-            } else if stderr.contains("nonexistent object") || stderr.contains("non-commit object") {
+                Err(Error::Aborted(format!(
+                    "reference does not point to expected object: {stderr}"
+                )))
+            } else if stderr.contains("nonexistent object") || stderr.contains("non-commit object")
+            {
                 Err(Error::invalid(format!("target object missing: {stderr}")))
             } else if stderr.contains("cannot lock ref") {
-                Err(Error::FailedPrecondition(format!("references locked: {stderr}")))
+                Err(Error::FailedPrecondition(format!(
+                    "references locked: {stderr}"
+                )))
             } else {
                 Err(e.into())
             }
@@ -246,7 +257,10 @@ impl RefServiceImpl {
                 Key::Creatordate => "creatordate",
                 Key::VersionRefname => "version:refname",
             };
-            flags.push(sort_flag(key, s.direction == SortDirection::Descending as i32));
+            flags.push(sort_flag(
+                key,
+                s.direction == SortDirection::Descending as i32,
+            ));
         }
         let refs = for_each_ref(&repo, &[b"refs/tags/"], &flags).await?;
         let refs = paginate(refs, req.pagination_params.as_ref())?;
@@ -274,7 +288,10 @@ impl RefServiceImpl {
                 Key::Authordate => "authordate",
                 Key::Committerdate => "committerdate",
             };
-            flags.push(sort_flag(key, s.direction == SortDirection::Descending as i32));
+            flags.push(sort_flag(
+                key,
+                s.direction == SortDirection::Descending as i32,
+            ));
         }
         for oid in &req.pointing_at_oids {
             let oid = object_id(&repo, oid, "pointing_at_oids entry")?;
@@ -299,7 +316,11 @@ impl RefServiceImpl {
         out.extend(refs.into_iter().map(|r| list_refs_response::Reference {
             name: r.name,
             target: r.oid,
-            peeled_target: if req.peel_tags { r.peeled } else { String::new() },
+            peeled_target: if req.peel_tags {
+                r.peeled
+            } else {
+                String::new()
+            },
         }));
         Ok(out)
     }
@@ -308,7 +329,9 @@ impl RefServiceImpl {
         let repo = self.deps.repo(req.repository.as_ref())?;
         match (req.except_with_prefix.is_empty(), req.refs.is_empty()) {
             (false, false) => {
-                return Err(Error::invalid("ExceptWithPrefix and Refs are mutually exclusive"))
+                return Err(Error::invalid(
+                    "ExceptWithPrefix and Refs are mutually exclusive",
+                ))
             }
             (true, true) => return Err(Error::invalid("empty ExceptWithPrefix and Refs")),
             _ => {}
@@ -326,7 +349,10 @@ impl RefServiceImpl {
         let mut script = Vec::new();
         for r in &targets {
             let name = validate::ref_name(r).map_err(|_| {
-                Error::invalid(format!("invalid references: {:?}", String::from_utf8_lossy(r)))
+                Error::invalid(format!(
+                    "invalid references: {:?}",
+                    String::from_utf8_lossy(r)
+                ))
             })?;
             if !name.starts_with("refs/") {
                 return Err(Error::invalid(format!("invalid references: {name:?}")));
@@ -339,11 +365,18 @@ impl RefServiceImpl {
         update_refs(&repo, script).await
     }
 
-    async fn update_references(&self, mut stream: Streaming<UpdateReferencesRequest>) -> Result<()> {
+    async fn update_references(
+        &self,
+        mut stream: Streaming<UpdateReferencesRequest>,
+    ) -> Result<()> {
         let mut repository = None;
         let mut updates = Vec::new();
         let mut first = true;
-        while let Some(msg) = stream.message().await.map_err(|s| Error::invalid(s.message().to_string()))? {
+        while let Some(msg) = stream
+            .message()
+            .await
+            .map_err(|s| Error::invalid(s.message().to_string()))?
+        {
             if first {
                 repository = msg.repository;
                 first = false;
@@ -364,11 +397,15 @@ impl RefServiceImpl {
                 ))
             })?;
             if !name.starts_with("refs/") {
-                return Err(Error::invalid(format!("reference must start with refs/: {name:?}")));
+                return Err(Error::invalid(format!(
+                    "reference must start with refs/: {name:?}"
+                )));
             }
             if let Some(s) = &store {
                 if let Some(gitrpc_git::refs::RefValue::Symbolic(_)) = s.read_raw(name)? {
-                    return Err(Error::invalid(format!("cannot update symbolic reference {name:?}")));
+                    return Err(Error::invalid(format!(
+                        "cannot update symbolic reference {name:?}"
+                    )));
                 }
             }
             let new = object_id(&repo, &u.new_object_id, "new object id")?;
@@ -410,7 +447,6 @@ impl RefService for RefServiceImpl {
         Ok(Response::new(RefExistsResponse { value }))
     }
 
-
     async fn find_local_branches(
         &self,
         req: Request<FindLocalBranchesRequest>,
@@ -430,11 +466,10 @@ impl RefService for RefServiceImpl {
         let refs = for_each_ref(&repo, &[b"refs/heads/"], &flags).await?;
         let refs = paginate(refs, req.pagination_params.as_ref())?;
         let list = branches(&mut repo.catfile()?, refs).await?;
-        Ok(chunked(list, CHUNK, |local_branches| FindLocalBranchesResponse {
-            local_branches,
+        Ok(chunked(list, CHUNK, |local_branches| {
+            FindLocalBranchesResponse { local_branches }
         }))
     }
-
 
     async fn find_all_branches(
         &self,
@@ -451,7 +486,9 @@ impl RefService for RefServiceImpl {
                 })
                 .await?;
             if default.is_empty() {
-                return Ok(chunked(Vec::new(), CHUNK, |branches| FindAllBranchesResponse { branches }));
+                return Ok(chunked(Vec::new(), CHUNK, |branches| {
+                    FindAllBranchesResponse { branches }
+                }));
             }
             flags.push(format!("--merged={}", String::from_utf8_lossy(&default)));
         }
@@ -467,9 +504,10 @@ impl RefService for RefServiceImpl {
                 target: b.target_commit,
             })
             .collect();
-        Ok(chunked(list, CHUNK, |branches| FindAllBranchesResponse { branches }))
+        Ok(chunked(list, CHUNK, |branches| FindAllBranchesResponse {
+            branches,
+        }))
     }
-
 
     async fn find_all_tags(
         &self,
@@ -526,7 +564,6 @@ impl RefService for RefServiceImpl {
             }),
         }))
     }
-
 
     async fn list_refs(
         &self,

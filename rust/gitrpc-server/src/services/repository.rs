@@ -41,7 +41,10 @@ impl RepositoryServiceImpl {
             Ok(ObjectFormat::Sha256) => "sha256",
             Err(_) => return Err(Error::invalid("unknown object format")),
         };
-        let storage = self.deps.locator.storage(&req.repository.unwrap_or_default().storage_name)?;
+        let storage = self
+            .deps
+            .locator
+            .storage(&req.repository.unwrap_or_default().storage_name)?;
         let tmp = TempDir::new_in_storage(storage, "create")?;
         self.deps
             .git
@@ -73,7 +76,10 @@ impl RepositoryServiceImpl {
 
     async fn remove(&self, req: RemoveRepositoryRequest) -> Result<()> {
         let path = self.deps.locator.repo(req.repository.as_ref())?;
-        let storage = self.deps.locator.storage(&req.repository.unwrap_or_default().storage_name)?;
+        let storage = self
+            .deps
+            .locator
+            .storage(&req.repository.unwrap_or_default().storage_name)?;
         // Move out of sight first (atomic), then delete at leisure.
         let tmp = TempDir::new_in_storage(storage, "removed")?;
         let dest = tmp.path().join("repo");
@@ -91,7 +97,10 @@ impl RepositoryServiceImpl {
         if req.revisions.len() < 2 {
             return Err(Error::invalid("at least 2 revisions are required"));
         }
-        let mut p = repo.cmd(Subcommand::MergeBase).revs(&req.revisions).spawn()?;
+        let mut p = repo
+            .cmd(Subcommand::MergeBase)
+            .revs(&req.revisions)
+            .spawn()?;
         let out = p.read_stdout_to_end().await?;
         // Like Gitaly: no common ancestor, or a revision that doesn't resolve, is an empty base.
         match p.wait().await {
@@ -115,11 +124,17 @@ impl RepositoryServiceImpl {
             if !target.starts_with("refs/") {
                 return Err(Error::invalid("HEAD must point to a reference under refs/"));
             }
-            repo.cmd(Subcommand::SymbolicRef).arg("HEAD").arg(target).output().await?;
+            repo.cmd(Subcommand::SymbolicRef)
+                .arg("HEAD")
+                .arg(target)
+                .output()
+                .await?;
             return Ok(());
         }
         if !name.starts_with("refs/") {
-            return Err(Error::invalid(format!("ref must start with refs/: {name:?}")));
+            return Err(Error::invalid(format!(
+                "ref must start with refs/: {name:?}"
+            )));
         }
         let new = repo
             .resolve(&req.revision, None)
@@ -133,7 +148,9 @@ impl RepositoryServiceImpl {
             } else {
                 repo.resolve(&req.old_revision, None)
                     .await?
-                    .ok_or_else(|| Error::not_found("reference not found: old revision does not exist"))?
+                    .ok_or_else(|| {
+                        Error::not_found("reference not found: old revision does not exist")
+                    })?
             };
             cmd = cmd.arg(old);
         }

@@ -23,13 +23,17 @@ impl ServerServiceImpl {
 }
 
 fn access(path: &Path, mode: i32) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else { return false };
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
     // SAFETY: access(2) on a valid NUL-terminated path.
     unsafe { libc::access(c.as_ptr(), mode) == 0 }
 }
 
 fn fs_type(path: &Path) -> String {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else { return "unknown".into() };
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return "unknown".into();
+    };
     // SAFETY: statfs fills a zeroed plain-data struct for a valid path.
     let kind = unsafe {
         let mut st: libc::statfs = std::mem::zeroed();

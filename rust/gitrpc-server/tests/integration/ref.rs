@@ -38,7 +38,11 @@ async fn ref_exists_native_and_errors() {
         ("refs/heads", false),
         ("refs/heads/../../config", false),
     ] {
-        assert_eq!(c.ref_exists(exists(r)).await.unwrap().into_inner().value, want, "{r}");
+        assert_eq!(
+            c.ref_exists(exists(r)).await.unwrap().into_inner().value,
+            want,
+            "{r}"
+        );
     }
     for bad in ["main", "HEAD", ""] {
         let err = c.ref_exists(exists(bad)).await.unwrap_err();
@@ -55,15 +59,50 @@ async fn default_branch_heuristic() {
         repository: Some(s.repo("r.git")),
         head_only,
     };
-    assert_eq!(c.find_default_branch_name(find(false)).await.unwrap().into_inner().name, b"refs/heads/main");
+    assert_eq!(
+        c.find_default_branch_name(find(false))
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        b"refs/heads/main"
+    );
     // HEAD pointing at a missing branch: main wins over the others; head_only reports HEAD.
     f.git(&["symbolic-ref", "HEAD", "refs/heads/gone"]);
-    assert_eq!(c.find_default_branch_name(find(false)).await.unwrap().into_inner().name, b"refs/heads/main");
-    assert_eq!(c.find_default_branch_name(find(true)).await.unwrap().into_inner().name, b"refs/heads/gone");
+    assert_eq!(
+        c.find_default_branch_name(find(false))
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        b"refs/heads/main"
+    );
+    assert_eq!(
+        c.find_default_branch_name(find(true))
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        b"refs/heads/gone"
+    );
     f.git(&["branch", "-m", "main", "zzz"]);
-    assert_eq!(c.find_default_branch_name(find(false)).await.unwrap().into_inner().name, b"refs/heads/feature");
+    assert_eq!(
+        c.find_default_branch_name(find(false))
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        b"refs/heads/feature"
+    );
     f.git(&["branch", "-D", "feature"]);
-    assert_eq!(c.find_default_branch_name(find(false)).await.unwrap().into_inner().name, b"refs/heads/zzz");
+    assert_eq!(
+        c.find_default_branch_name(find(false))
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        b"refs/heads/zzz"
+    );
     // No branches at all: empty.
     s.fixture("empty.git");
     let e = s.path("empty.git");
@@ -97,14 +136,22 @@ async fn branches_match_git() {
     )
     .await;
     let branches: Vec<Branch> = resp.into_iter().flat_map(|r| r.local_branches).collect();
-    let names: Vec<String> = branches.iter().map(|b| String::from_utf8_lossy(&b.name).into_owned()).collect();
+    let names: Vec<String> = branches
+        .iter()
+        .map(|b| String::from_utf8_lossy(&b.name).into_owned())
+        .collect();
     let want = f.git(&["for-each-ref", "--format=%(refname)", "refs/heads/"]);
     assert_eq!(names, want.lines().collect::<Vec<_>>());
     for b in &branches {
         let name = String::from_utf8_lossy(&b.name);
         let commit = b.target_commit.as_ref().unwrap();
         assert_eq!(commit.id, f.rev_parse(&name));
-        assert_eq!(commit.subject, f.git(&["log", "-1", "--format=%s", &name]).trim().as_bytes());
+        assert_eq!(
+            commit.subject,
+            f.git(&["log", "-1", "--format=%s", &name])
+                .trim()
+                .as_bytes()
+        );
     }
 
     // Pagination and exclusion.
@@ -122,7 +169,11 @@ async fn branches_match_git() {
         .into_inner(),
     )
     .await;
-    let names: Vec<Vec<u8>> = page.into_iter().flat_map(|r| r.local_branches).map(|b| b.name).collect();
+    let names: Vec<Vec<u8>> = page
+        .into_iter()
+        .flat_map(|r| r.local_branches)
+        .map(|b| b.name)
+        .collect();
     assert_eq!(names, vec![b"refs/heads/main".to_vec()]);
     let err = c
         .find_local_branches(FindLocalBranchesRequest {
@@ -144,7 +195,11 @@ async fn branches_match_git() {
         .into_inner(),
     )
     .await;
-    let names: Vec<Vec<u8>> = all.into_iter().flat_map(|r| r.branches).map(|b| b.name).collect();
+    let names: Vec<Vec<u8>> = all
+        .into_iter()
+        .flat_map(|r| r.branches)
+        .map(|b| b.name)
+        .collect();
     assert!(names.contains(&b"refs/remotes/origin/main".to_vec()));
     assert_eq!(names.len(), 3);
 
@@ -287,13 +342,24 @@ async fn list_refs_matches_git() {
     .unwrap();
     let got: Vec<String> = refs
         .iter()
-        .map(|r| format!("{} {} {}", String::from_utf8_lossy(&r.name), r.target, r.peeled_target))
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                String::from_utf8_lossy(&r.name),
+                r.target,
+                r.peeled_target
+            )
+        })
         .collect();
     let mut want = vec![format!("HEAD {} ", f.rev_parse("HEAD"))];
     want.extend(
-        f.git(&["for-each-ref", "--format=%(refname) %(objectname) %(*objectname)", "refs/"])
-            .lines()
-            .map(str::to_string),
+        f.git(&[
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(*objectname)",
+            "refs/",
+        ])
+        .lines()
+        .map(str::to_string),
     );
     assert_eq!(got, want);
 
@@ -341,23 +407,38 @@ async fn update_references_is_atomic() {
             c.update_references(tokio_stream::iter(msgs)).await
         }
     };
-    send(vec![upd("refs/heads/a", &zero, &main), upd("refs/heads/feature", &feature, &main)])
-        .await
-        .unwrap();
+    send(vec![
+        upd("refs/heads/a", &zero, &main),
+        upd("refs/heads/feature", &feature, &main),
+    ])
+    .await
+    .unwrap();
     assert_eq!(f.rev_parse("refs/heads/a"), main);
     assert_eq!(f.rev_parse("refs/heads/feature"), main);
 
     // One stale expectation: nothing changes.
-    let err = send(vec![upd("refs/heads/b", &zero, &main), upd("refs/heads/a", &feature, &feature)])
-        .await
-        .unwrap_err();
+    let err = send(vec![
+        upd("refs/heads/b", &zero, &main),
+        upd("refs/heads/a", &feature, &feature),
+    ])
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), Code::Aborted, "{err:?}");
-    assert!(git_output(&s.path("r.git"), &["rev-parse", "--verify", "refs/heads/b"]).status.code() != Some(0));
+    assert!(
+        git_output(&s.path("r.git"), &["rev-parse", "--verify", "refs/heads/b"])
+            .status
+            .code()
+            != Some(0)
+    );
     assert_eq!(f.rev_parse("refs/heads/a"), main);
 
     // Delete with the zero id.
     send(vec![upd("refs/heads/a", &main, &zero)]).await.unwrap();
-    assert!(!git_output(&s.path("r.git"), &["rev-parse", "--verify", "refs/heads/a"]).status.success());
+    assert!(
+        !git_output(&s.path("r.git"), &["rev-parse", "--verify", "refs/heads/a"])
+            .status
+            .success()
+    );
 
     for bad in [
         vec![upd("refs/heads/a..b", "", &main)],
@@ -379,13 +460,19 @@ async fn delete_refs() {
     f.git(&["branch", "y"]);
     c.delete_refs(DeleteRefsRequest {
         repository: Some(s.repo("r.git")),
-        refs: vec![b"refs/heads/x".to_vec(), b"refs/heads/does-not-exist".to_vec()],
+        refs: vec![
+            b"refs/heads/x".to_vec(),
+            b"refs/heads/does-not-exist".to_vec(),
+        ],
         ..Default::default()
     })
     .await
     .unwrap();
     let left = f.git(&["for-each-ref", "--format=%(refname)", "refs/heads/"]);
-    assert_eq!(left.lines().collect::<Vec<_>>(), ["refs/heads/feature", "refs/heads/main", "refs/heads/y"]);
+    assert_eq!(
+        left.lines().collect::<Vec<_>>(),
+        ["refs/heads/feature", "refs/heads/main", "refs/heads/y"]
+    );
 
     c.delete_refs(DeleteRefsRequest {
         repository: Some(s.repo("r.git")),
@@ -395,7 +482,10 @@ async fn delete_refs() {
     .await
     .unwrap();
     let left = f.git(&["for-each-ref", "--format=%(refname)"]);
-    assert_eq!(left.lines().collect::<Vec<_>>(), ["refs/heads/main", "refs/tags/light", "refs/tags/v1.0"]);
+    assert_eq!(
+        left.lines().collect::<Vec<_>>(),
+        ["refs/heads/main", "refs/tags/light", "refs/tags/v1.0"]
+    );
 
     for req in [
         DeleteRefsRequest {
@@ -413,6 +503,9 @@ async fn delete_refs() {
             ..Default::default()
         },
     ] {
-        assert_eq!(c.delete_refs(req).await.unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(
+            c.delete_refs(req).await.unwrap_err().code(),
+            Code::InvalidArgument
+        );
     }
 }

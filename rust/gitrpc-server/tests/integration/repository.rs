@@ -16,17 +16,38 @@ async fn exists_and_bad_locations() {
     let exists = |r: Repository| {
         let mut c = c.clone();
         async move {
-            c.repository_exists(RepositoryExistsRequest { repository: Some(r) })
-                .await
+            c.repository_exists(RepositoryExistsRequest {
+                repository: Some(r),
+            })
+            .await
         }
     };
-    assert!(exists(s.repo("a/repo.git")).await.unwrap().into_inner().exists);
-    assert!(!exists(s.repo("a/missing.git")).await.unwrap().into_inner().exists);
+    assert!(
+        exists(s.repo("a/repo.git"))
+            .await
+            .unwrap()
+            .into_inner()
+            .exists
+    );
+    assert!(
+        !exists(s.repo("a/missing.git"))
+            .await
+            .unwrap()
+            .into_inner()
+            .exists
+    );
 
     // Bad locations are INVALID_ARGUMENT, never "doesn't exist".
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), s.storage.join("escape")).unwrap();
-    for bad in ["../x.git", "a/../../x.git", "/etc", "escape/repo.git", "", "+gitrpc/tmp"] {
+    for bad in [
+        "../x.git",
+        "a/../../x.git",
+        "/etc",
+        "escape/repo.git",
+        "",
+        "+gitrpc/tmp",
+    ] {
         let err = exists(s.repo(bad)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{bad:?}: {err:?}");
     }
@@ -63,9 +84,18 @@ async fn create_is_atomic_and_configurable() {
     .await
     .unwrap();
     let path = s.path("group/new.git");
-    assert_eq!(git(&path, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/trunk");
-    assert_eq!(git(&path, &["rev-parse", "--show-object-format"]).trim(), "sha256");
-    assert_eq!(git(&path, &["rev-parse", "--is-bare-repository"]).trim(), "true");
+    assert_eq!(
+        git(&path, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/trunk"
+    );
+    assert_eq!(
+        git(&path, &["rev-parse", "--show-object-format"]).trim(),
+        "sha256"
+    );
+    assert_eq!(
+        git(&path, &["rev-parse", "--is-bare-repository"]).trim(),
+        "true"
+    );
     let fmt = c
         .object_format(ObjectFormatRequest {
             repository: Some(s.repo("group/new.git")),
@@ -82,7 +112,10 @@ async fn create_is_atomic_and_configurable() {
     })
     .await
     .unwrap();
-    assert_eq!(git(&s.path("plain.git"), &["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
+    assert_eq!(
+        git(&s.path("plain.git"), &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/main"
+    );
     let fmt = c
         .object_format(ObjectFormatRequest {
             repository: Some(s.repo("plain.git")),
@@ -101,7 +134,10 @@ async fn create_is_atomic_and_configurable() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
-    assert_eq!(git(&path, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/trunk");
+    assert_eq!(
+        git(&path, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/trunk"
+    );
 
     // Bad branch name → INVALID_ARGUMENT and nothing left behind.
     let err = c
@@ -115,7 +151,9 @@ async fn create_is_atomic_and_configurable() {
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(!s.path("bad.git").exists());
     let tmp = s.storage.join("+gitrpc/tmp");
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp).map(|d| d.flatten().collect()).unwrap_or_default();
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
     assert!(leftovers.is_empty(), "temp dirs left: {leftovers:?}");
 }
 
@@ -191,12 +229,31 @@ async fn merge_base_matches_git() {
             .await
         }
     };
-    let want = f.git(&["merge-base", "main~1", "feature"]).trim().to_string();
-    assert_eq!(base(vec!["main~1", "feature"]).await.unwrap().into_inner().base, want);
+    let want = f
+        .git(&["merge-base", "main~1", "feature"])
+        .trim()
+        .to_string();
+    assert_eq!(
+        base(vec!["main~1", "feature"])
+            .await
+            .unwrap()
+            .into_inner()
+            .base,
+        want
+    );
     // Unknown revision → empty base, as Gitaly.
-    assert_eq!(base(vec!["main", "nope"]).await.unwrap().into_inner().base, "");
-    assert_eq!(base(vec!["main"]).await.unwrap_err().code(), Code::InvalidArgument);
-    assert_eq!(base(vec!["main", "--all"]).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(
+        base(vec!["main", "nope"]).await.unwrap().into_inner().base,
+        ""
+    );
+    assert_eq!(
+        base(vec!["main"]).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        base(vec!["main", "--all"]).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
 }
 
 #[tokio::test]
@@ -215,23 +272,49 @@ async fn write_ref_updates_and_checks() {
     c.write_ref(write("refs/heads/new", &c1, "")).await.unwrap();
     assert_eq!(f.rev_parse("refs/heads/new"), c1);
     // Old value must match.
-    let err = c.write_ref(write("refs/heads/new", &head, &head)).await.unwrap_err();
-    assert!(matches!(err.code(), Code::FailedPrecondition | Code::Aborted), "{err:?}");
+    let err = c
+        .write_ref(write("refs/heads/new", &head, &head))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.code(), Code::FailedPrecondition | Code::Aborted),
+        "{err:?}"
+    );
     assert_eq!(f.rev_parse("refs/heads/new"), c1);
-    c.write_ref(write("refs/heads/new", &head, &c1)).await.unwrap();
+    c.write_ref(write("refs/heads/new", &head, &c1))
+        .await
+        .unwrap();
     assert_eq!(f.rev_parse("refs/heads/new"), head);
     // All-zero old: only create.
     let zero = "0".repeat(40);
-    assert!(c.write_ref(write("refs/heads/new", &c1, &zero)).await.is_err());
-    c.write_ref(write("refs/heads/created", &c1, &zero)).await.unwrap();
+    assert!(c
+        .write_ref(write("refs/heads/new", &c1, &zero))
+        .await
+        .is_err());
+    c.write_ref(write("refs/heads/created", &c1, &zero))
+        .await
+        .unwrap();
     // HEAD is symbolic.
-    c.write_ref(write("HEAD", "refs/heads/feature", "")).await.unwrap();
-    assert_eq!(f.git(&["symbolic-ref", "HEAD"]).trim(), "refs/heads/feature");
+    c.write_ref(write("HEAD", "refs/heads/feature", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.git(&["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/feature"
+    );
     // Bad input.
-    for (r, rev) in [("refs/heads/a..b", "main"), ("refs/heads/x", "-x"), ("", "main"), ("refs/heads/x", "")] {
+    for (r, rev) in [
+        ("refs/heads/a..b", "main"),
+        ("refs/heads/x", "-x"),
+        ("", "main"),
+        ("refs/heads/x", ""),
+    ] {
         let err = c.write_ref(write(r, rev, "")).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{r} {rev}");
     }
-    let err = c.write_ref(write("refs/heads/x", "doesnotexist", "")).await.unwrap_err();
+    let err = c
+        .write_ref(write("refs/heads/x", "doesnotexist", ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }

@@ -13,7 +13,10 @@ async fn server_info_reports_git_and_storages() {
         .unwrap()
         .into_inner();
     let git_version = git(s.dir.path(), &["version"]);
-    assert_eq!(format!("git version {}", info.git_version), git_version.trim());
+    assert_eq!(
+        format!("git version {}", info.git_version),
+        git_version.trim()
+    );
     assert_eq!(info.storage_statuses.len(), 1);
     let st = &info.storage_statuses[0];
     assert_eq!(st.storage_name, STORAGE);
@@ -34,11 +37,16 @@ async fn health_is_serving() {
     use tonic_health::pb::HealthCheckRequest;
     let s = TestServer::start().await;
     let resp = HealthClient::new(s.channel.clone())
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(resp.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        resp.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 }
 
 #[tokio::test]
@@ -62,7 +70,12 @@ async fn reflection_lists_gitaly_services() {
         panic!("unexpected {msg:?}")
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for want in ["gitaly.RefService", "gitaly.CommitService", "gitaly.RepositoryService", "grpc.health.v1.Health"] {
+    for want in [
+        "gitaly.RefService",
+        "gitaly.CommitService",
+        "gitaly.RepositoryService",
+        "grpc.health.v1.Health",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
 }
@@ -72,9 +85,13 @@ async fn call_raw(s: &TestServer, path: &'static str) -> tonic::Status {
     let mut grpc = tonic::client::Grpc::new(s.channel.clone());
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    grpc.unary(tonic::Request::new(()), http::uri::PathAndQuery::from_static(path), codec)
-        .await
-        .unwrap_err()
+    grpc.unary(
+        tonic::Request::new(()),
+        http::uri::PathAndQuery::from_static(path),
+        codec,
+    )
+    .await
+    .unwrap_err()
 }
 
 #[tokio::test]
@@ -85,6 +102,10 @@ async fn unserved_rpcs_are_unimplemented() {
         "/gitaly.RepositoryService/GarbageCollect",
         "/gitaly.OperationService/UserCommitFiles",
     ] {
-        assert_eq!(call_raw(&s, path).await.code(), Code::Unimplemented, "{path}");
+        assert_eq!(
+            call_raw(&s, path).await.code(),
+            Code::Unimplemented,
+            "{path}"
+        );
     }
 }

@@ -140,7 +140,16 @@ pub struct Fixture {
 impl Fixture {
     pub fn create(path: &Path, format: &str) -> Fixture {
         std::fs::create_dir_all(path).unwrap();
-        git(path, &["init", "--bare", "--quiet", "--initial-branch=main", &format!("--object-format={format}")]);
+        git(
+            path,
+            &[
+                "init",
+                "--bare",
+                "--quiet",
+                "--initial-branch=main",
+                &format!("--object-format={format}"),
+            ],
+        );
         let work = tempfile::tempdir().unwrap();
         let f = Fixture {
             path: path.to_path_buf(),
@@ -151,13 +160,22 @@ impl Fixture {
         f.git(&["tag", "light"]);
         f.write("README.md", "hello\nworld\n");
         f.write("src/lib.rs", "pub fn answer() -> u32 {\n    42\n}\n");
-        f.commit("c2: add lib\n\nThe library answers.\n\nSigned-off-by: Ada Lovelace <ada@example.com>");
+        f.commit(
+            "c2: add lib\n\nThe library answers.\n\nSigned-off-by: Ada Lovelace <ada@example.com>",
+        );
         f.git(&["tag", "-a", "v1.0", "-m", "release 1.0"]);
         f.git(&["checkout", "--quiet", "-b", "feature", "HEAD~1"]);
         f.write("feature.txt", "feature\n");
         f.commit("f1: feature work");
         f.git(&["checkout", "--quiet", "main"]);
-        f.git(&["merge", "--quiet", "--no-ff", "-m", "c3: merge feature", "feature"]);
+        f.git(&[
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "-m",
+            "c3: merge feature",
+            "feature",
+        ]);
         f.write("docs/a b.txt", "spaced name\n");
         f.commit("c4: docs");
         f
@@ -199,8 +217,12 @@ pub fn live_git_children() -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         let after = &stat[stat.rfind(')').map(|i| i + 2).unwrap_or(0)..];
         let fields: Vec<&str> = after.split_whitespace().collect();
         if fields.len() < 2 {

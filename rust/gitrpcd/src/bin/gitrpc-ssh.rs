@@ -1,0 +1,319 @@
+//! `gitrpc-ssh`: a `GIT_SSH_COMMAND` that talks to gitrpcd instead of sshd.
+//!
+//! ```text
+//! GIT_SSH_COMMAND="gitrpc-ssh --address unix:/path/to.sock" git clone ssh://host/STORAGE/group/repo.git
+//! ```
+//! git runs it as `gitrpc-ssh [--address A] [-p PORT] [-o OPT] [-4|-6] [user@]host COMMAND`
+//! where COMMAND is `git-upload-pack '/STORAGE/path'` (or receive-pack / upload-archive).
+//! The first path component names the storage. stdin/stdout are relayed through the
+//! SSHService RPCs, stderr is relayed, and the exit status is git's. `GIT_PROTOCOL` from the
+//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use futures::StreamExt;
+use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
+use gitrpc_proto::gitaly::*;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+const USAGE: &str = "usage: gitrpc-ssh [--address ADDR] [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
+Use as GIT_SSH_COMMAND=\"gitrpc-ssh --address unix:/path/to.sock\". The address can also come
+from $GITRPC_ADDRESS.";
+
+#[derive(Debug, PartialEq)]
+struct Invocation {
+    address: String,
+    service: String,
+    storage: String,
+    relative_path: String,
+}
+
+/// Undo git's `sq_quote`: `'a'\''b'` → `a'b`.
+fn unquote(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some(c) => out.push(c),
+                    None => return Err(format!("unterminated quote in {s:?}")),
+                }
+            },
+            '\\' => out.push(chars.next().ok_or("trailing backslash")?),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, String> {
+    let mut address = env_address;
+    let mut rest: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "--address" => {
+                i += 1;
+                address = Some(args.get(i).ok_or("--address needs a value")?.clone());
+            }
+            _ if a.starts_with("--address=") => address = Some(a["--address=".len()..].to_string()),
+            // ssh options git may pass: -p PORT, -o OPTION, -l USER, -4, -6.
+            "-p" | "-o" | "-l" | "-i" | "-F" => i += 1,
+            "-4" | "-6" | "-T" | "-x" | "-q" | "-v" => {}
+            "-h" | "--help" => return Err(USAGE.into()),
+            _ if a.starts_with('-') && rest.is_empty() && a.len() > 2 && !a.starts_with("--") => {
+                // -oSendEnv=GIT_PROTOCOL, -p22 (glued values)
+            }
+            _ => rest.push(a),
+        }
+        i += 1;
+    }
+    let address = address.ok_or(format!(
+        "no server address: pass --address or set GITRPC_ADDRESS\n{USAGE}"
+    ))?;
+    let (_host, command) = match rest.as_slice() {
+        [host, cmd @ ..] if !cmd.is_empty() => (host, cmd.join(" ")),
+        _ => return Err(format!("expected HOST COMMAND\n{USAGE}")),
+    };
+    let (service, path) = command
+        .split_once(' ')
+        .ok_or_else(|| format!("unexpected command {command:?}"))?;
+    let path = unquote(path.trim())?;
+    let path = path.trim_start_matches('/');
+    let (storage, relative_path) = path
+        .split_once('/')
+        .filter(|(s, r)| !s.is_empty() && !r.is_empty())
+        .ok_or_else(|| format!("path must be STORAGE/relative/path, got {path:?}"))?;
+    Ok(Invocation {
+        address,
+        service: service.to_string(),
+        storage: storage.to_string(),
+        relative_path: relative_path.to_string(),
+    })
+}
+
+/// What each SSH RPC's responses have in common.
+trait Output {
+    fn parts(self) -> (Vec<u8>, Vec<u8>, Option<i32>);
+}
+
+macro_rules! output {
+    ($t:ty) => {
+        impl Output for $t {
+            fn parts(self) -> (Vec<u8>, Vec<u8>, Option<i32>) {
+                (self.stdout, self.stderr, self.exit_status.map(|e| e.value))
+            }
+        }
+    };
+}
+output!(SshUploadPackResponse);
+output!(SshReceivePackResponse);
+output!(SshUploadArchiveResponse);
+
+/// Read our stdin into a channel of chunks, after the `first` message.
+fn stdin_stream<T: Send + 'static>(first: T, wrap: fn(Vec<u8>) -> T) -> ReceiverStream<T> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        if tx.send(first).await.is_err() {
+            return;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// Relay responses to stdout/stderr; returns git's exit status.
+async fn relay<T: Output>(mut responses: tonic::Streaming<T>) -> Result<i32, tonic::Status> {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let mut exit = None;
+    while let Some(msg) = responses.next().await {
+        let (out, err, code) = msg?.parts();
+        if !out.is_empty() {
+            let _ = stdout.write_all(&out);
+            let _ = stdout.flush();
+        }
+        if !err.is_empty() {
+            let _ = stderr.write_all(&err);
+        }
+        if code.is_some() {
+            exit = code;
+        }
+    }
+    Ok(exit.unwrap_or(0))
+}
+
+async fn run(inv: Invocation) -> Result<i32, String> {
+    let channel = gitrpc_client::connect(&inv.address, &Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = SshServiceClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let repository = Some(Repository {
+        storage_name: inv.storage.clone(),
+        relative_path: inv.relative_path.clone(),
+        ..Default::default()
+    });
+    let git_protocol = std::env::var("GIT_PROTOCOL").unwrap_or_default();
+    let result = match inv.service.as_str() {
+        "git-upload-pack" => {
+            let first = SshUploadPackRequest {
+                repository,
+                git_protocol,
+                ..Default::default()
+            };
+            let input = stdin_stream(first, |stdin| SshUploadPackRequest {
+                stdin,
+                ..Default::default()
+            });
+            relay(
+                client
+                    .ssh_upload_pack(input)
+                    .await
+                    .map_err(status)?
+                    .into_inner(),
+            )
+            .await
+        }
+        "git-receive-pack" => {
+            let first = SshReceivePackRequest {
+                repository,
+                git_protocol,
+                ..Default::default()
+            };
+            let input = stdin_stream(first, |stdin| SshReceivePackRequest {
+                stdin,
+                ..Default::default()
+            });
+            relay(
+                client
+                    .ssh_receive_pack(input)
+                    .await
+                    .map_err(status)?
+                    .into_inner(),
+            )
+            .await
+        }
+        "git-upload-archive" => {
+            let first = SshUploadArchiveRequest {
+                repository,
+                ..Default::default()
+            };
+            let input = stdin_stream(first, |stdin| SshUploadArchiveRequest {
+                stdin,
+                ..Default::default()
+            });
+            relay(
+                client
+                    .ssh_upload_archive(input)
+                    .await
+                    .map_err(status)?
+                    .into_inner(),
+            )
+            .await
+        }
+        other => return Err(format!("unsupported command {other:?}")),
+    };
+    result.map_err(status)
+}
+
+fn status(s: tonic::Status) -> String {
+    format!("{:?}: {}", s.code(), s.message())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("-G") {
+        // `ssh -G` probe (ssh.variant=auto): we behave like OpenSSH.
+        return ExitCode::SUCCESS;
+    }
+    let inv = match parse(&args, std::env::var("GITRPC_ADDRESS").ok()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("gitrpc-ssh: {e}");
+            return ExitCode::from(255);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match rt.block_on(run(inv)) {
+        Ok(code) => code.clamp(0, 255),
+        Err(e) => {
+            eprintln!("gitrpc-ssh: {e}");
+            128
+        }
+    };
+    // Don't wait for the stdin reader (a blocking read git may never end): exit now.
+    rt.shutdown_background();
+    ExitCode::from(code as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Invocation, String> {
+        parse(
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            None,
+        )
+    }
+
+    #[test]
+    fn parses_git_invocations() {
+        let i = p(&[
+            "--address",
+            "unix:/s",
+            "-o",
+            "SendEnv=GIT_PROTOCOL",
+            "-p",
+            "22",
+            "git@host",
+            "git-upload-pack '/default/group/r.git'",
+        ])
+        .unwrap();
+        assert_eq!(i.address, "unix:/s");
+        assert_eq!(i.service, "git-upload-pack");
+        assert_eq!(
+            (i.storage.as_str(), i.relative_path.as_str()),
+            ("default", "group/r.git")
+        );
+        let i = p(&[
+            "--address=unix:/s",
+            "-4",
+            "host",
+            "git-receive-pack 'default/it'\\''s.git'",
+        ])
+        .unwrap();
+        assert_eq!(i.relative_path, "it's.git");
+        assert!(p(&["host", "git-upload-pack 'x'"]).is_err(), "no address");
+        assert!(p(&[
+            "--address",
+            "unix:/s",
+            "host",
+            "git-upload-pack '/onlystorage'"
+        ])
+        .is_err());
+        assert!(p(&["--address", "unix:/s", "host"]).is_err());
+    }
+}

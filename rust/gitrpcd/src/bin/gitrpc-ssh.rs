@@ -19,13 +19,15 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-const USAGE: &str = "usage: gitrpc-ssh [--address ADDR] [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
+const USAGE: &str = "usage: gitrpc-ssh [--address ADDR] [--limit-rate BYTES_PER_SEC] [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
 Use as GIT_SSH_COMMAND=\"gitrpc-ssh --address unix:/path/to.sock\". The address can also come
 from $GITRPC_ADDRESS.";
 
 #[derive(Debug, PartialEq)]
 struct Invocation {
     address: String,
+    /// `--limit-rate BYTES`: cap on stdout bytes per second (simulates a slow link).
+    limit_rate: Option<u64>,
     service: String,
     storage: String,
     relative_path: String,
@@ -53,6 +55,7 @@ fn unquote(s: &str) -> Result<String, String> {
 
 fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, String> {
     let mut address = env_address;
+    let mut limit_rate = None;
     let mut rest: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -63,6 +66,11 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
                 address = Some(args.get(i).ok_or("--address needs a value")?.clone());
             }
             _ if a.starts_with("--address=") => address = Some(a["--address=".len()..].to_string()),
+            "--limit-rate" => {
+                i += 1;
+                let v = args.get(i).ok_or("--limit-rate needs a value")?;
+                limit_rate = Some(v.parse().map_err(|_| format!("bad --limit-rate {v:?}"))?);
+            }
             // ssh options git may pass: -p PORT, -o OPTION, -l USER, -4, -6.
             "-p" | "-o" | "-l" | "-i" | "-F" => i += 1,
             "-4" | "-6" | "-T" | "-x" | "-q" | "-v" => {}
@@ -92,6 +100,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         .ok_or_else(|| format!("path must be STORAGE/relative/path, got {path:?}"))?;
     Ok(Invocation {
         address,
+        limit_rate,
         service: service.to_string(),
         storage: storage.to_string(),
         relative_path: relative_path.to_string(),
@@ -140,15 +149,29 @@ fn stdin_stream<T: Send + 'static>(first: T, wrap: fn(Vec<u8>) -> T) -> Receiver
 }
 
 /// Relay responses to stdout/stderr; returns git's exit status.
-async fn relay<T: Output>(mut responses: tonic::Streaming<T>) -> Result<i32, tonic::Status> {
+async fn relay<T: Output>(
+    mut responses: tonic::Streaming<T>,
+    limit_rate: Option<u64>,
+) -> Result<i32, tonic::Status> {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut exit = None;
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
     while let Some(msg) = responses.next().await {
         let (out, err, code) = msg?.parts();
         if !out.is_empty() {
-            let _ = stdout.write_all(&out);
-            let _ = stdout.flush();
+            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
+                // git hung up; dropping the stream cancels the call on the server.
+                return Ok(128);
+            }
+            sent += out.len() as u64;
+            if let Some(rate) = limit_rate.filter(|r| *r > 0) {
+                let due = std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
         if !err.is_empty() {
             let _ = stderr.write_all(&err);
@@ -190,6 +213,7 @@ async fn run(inv: Invocation) -> Result<i32, String> {
                     .await
                     .map_err(status)?
                     .into_inner(),
+                inv.limit_rate,
             )
             .await
         }
@@ -209,6 +233,7 @@ async fn run(inv: Invocation) -> Result<i32, String> {
                     .await
                     .map_err(status)?
                     .into_inner(),
+                inv.limit_rate,
             )
             .await
         }
@@ -227,6 +252,7 @@ async fn run(inv: Invocation) -> Result<i32, String> {
                     .await
                     .map_err(status)?
                     .into_inner(),
+                inv.limit_rate,
             )
             .await
         }
@@ -293,6 +319,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(i.address, "unix:/s");
+        assert_eq!(i.limit_rate, Some(1000));
         assert_eq!(i.service, "git-upload-pack");
         assert_eq!(
             (i.storage.as_str(), i.relative_path.as_str()),

@@ -415,10 +415,12 @@ fn spool_lets_git_finish_before_a_slow_client() {
     let mut group = None;
     let mut git_done = None;
     while clone.try_wait().unwrap().is_none() {
-        if group.is_none() {
-            group = upload_pack_group(d.pid());
-        } else if git_done.is_none() && group_alive(group.unwrap()).is_empty() {
-            git_done = Some(started.elapsed());
+        match group {
+            None => group = upload_pack_group(d.pid()),
+            Some(g) if git_done.is_none() && group_alive(g).is_empty() => {
+                git_done = Some(started.elapsed())
+            }
+            Some(_) => {}
         }
         std::thread::sleep(Duration::from_millis(20));
     }

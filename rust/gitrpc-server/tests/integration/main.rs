@@ -16,3 +16,5 @@ mod r#ref;
 mod repository;
 /// ServerService, health, reflection, UNIMPLEMENTED.
 mod server;
+/// SmartHTTPService: info/refs and stateless-RPC POSTs against git's own answers.
+mod smarthttp;

@@ -206,6 +206,9 @@ fn clones_in_every_shape() {
 
     let ls = d.ok(t.path(), &["ls-remote", &url]);
     assert!(ls.contains(&format!("{want}\trefs/heads/main")), "{ls}");
+    // The scp form: host:STORAGE/path.
+    let ls = d.ok(t.path(), &["ls-remote", "gitrpc.example:default/g/r.git"]);
+    assert!(ls.contains(&format!("{want}\trefs/heads/main")), "{ls}");
 
     // Archive through SSHUploadArchive.
     let out = d.git(

@@ -310,6 +310,8 @@ mod tests {
         let i = p(&[
             "--address",
             "unix:/s",
+            "--limit-rate",
+            "1000",
             "-o",
             "SendEnv=GIT_PROTOCOL",
             "-p",

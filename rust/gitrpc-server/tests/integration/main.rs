@@ -18,3 +18,5 @@ mod repository;
 mod server;
 /// SmartHTTPService: info/refs and stateless-RPC POSTs against git's own answers.
 mod smarthttp;
+/// SSHService: first-message rules, deadlines kill git.
+mod ssh;

@@ -4,6 +4,7 @@
 //! - [`locator`]: repository → path, with the storage-escape checks.
 //! - [`services`]: one file per gRPC service; [`server::routes`] wires them with health and
 //!   reflection; [`server::run`] serves them on any incoming stream until `shutdown`.
+//! - [`serving`]: a started server (listeners bound from the config) and in-process dispatch.
 
 pub mod config;
 pub mod convert;
@@ -13,6 +14,7 @@ pub mod locator;
 mod rpclog;
 pub mod server;
 pub mod services;
+pub mod serving;
 pub mod stream;
 pub mod tempdir;
 
@@ -20,3 +22,4 @@ pub use config::Config;
 pub use deps::Deps;
 pub use error::Error;
 pub use server::{routes, run};
+pub use serving::{InProcess, Serving};

@@ -12,10 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use gitrpc_server::config::{Config, Storage};
-use gitrpc_server::Deps;
-use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::watch;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use gitrpc_server::Serving;
 
 const USAGE: &str =
     "usage: gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--storage NAME=PATH]...
@@ -108,20 +105,6 @@ fn init_logging(config: &Config) {
     }
 }
 
-/// Bind a unix socket, replacing a stale socket file (one nobody listens on).
-fn bind_unix(path: &Path) -> Result<UnixListener, String> {
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!("{}: another server is listening", path.display()));
-        }
-        std::fs::remove_file(path).map_err(|e| format!("remove stale {}: {e}", path.display()))?;
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    UnixListener::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))
-}
-
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -134,54 +117,18 @@ async fn shutdown_signal() -> &'static str {
 
 async fn serve(config: Config) -> Result<(), String> {
     let grace = Duration::from_secs(config.graceful_restart_timeout);
-    let socket = config.socket_path.clone();
-    let listen = config.listen_addr.clone();
-    let deps = Deps::new(config).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    if let Some(path) = &socket {
-        let l = bind_unix(path)?;
-        tracing::info!(socket = %path.display(), git = deps.git.version(), "listening");
-        servers.spawn(gitrpc_server::run(
-            deps.clone(),
-            UnixListenerStream::new(l),
-            stopped(stop_rx.clone()),
-        ));
+    let mut server = Serving::start(config).await?;
+    for addr in server.addresses() {
+        tracing::info!(address = %addr, git = server.deps().git.version(), "listening");
     }
-    if let Some(addr) = &listen {
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("bind {addr}: {e}"))?;
-        tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
-        servers.spawn(gitrpc_server::run(
-            deps.clone(),
-            TcpListenerStream::new(l),
-            stopped(stop_rx.clone()),
-        ));
-    }
-    let result = tokio::select! {
+    tokio::select! {
         sig = shutdown_signal() => {
             tracing::info!(signal = sig, grace_secs = grace.as_secs(), "shutting down: draining in-flight calls");
-            let _ = stop_tx.send(true);
-            if tokio::time::timeout(grace, async { while servers.join_next().await.is_some() {} }).await.is_err() {
-                tracing::warn!("drain timed out; cancelling remaining calls");
-                servers.abort_all();
-            }
+            server.stop(grace).await;
             Ok(())
         }
-        Some(res) = servers.join_next() => match res {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("server: {e}")),
-            Err(e) => Err(format!("server task: {e}")),
-        },
-    };
-    if let Some(path) = &socket {
-        let _ = std::fs::remove_file(path);
+        e = server.failed() => Err(e),
     }
-    result
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,192 @@
+//! A server you can hold: [`Serving::start`] builds the dependencies from a [`Config`], binds
+//! its unix socket and/or TCP address and serves on the current tokio runtime until
+//! [`Serving::stop`] (or drop). `gitrpcd`, the C API and the Ruby gem all start servers
+//! this way; [`Serving::in_process`] gives embedders a tower service that dispatches straight
+//! to the handlers, with no socket in between.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tower::{Layer, Service};
+
+use crate::config::Config;
+use crate::deps::Deps;
+use crate::rpclog::{RpcLog, RpcLogLayer};
+
+type ServeResult = Result<(), tonic::transport::Error>;
+
+/// A running server: its listeners' tasks, its dependencies and a stop switch.
+pub struct Serving {
+    deps: Arc<Deps>,
+    addresses: Vec<String>,
+    socket: Option<PathBuf>,
+    stop_tx: watch::Sender<bool>,
+    tasks: JoinSet<ServeResult>,
+    live: Arc<AtomicBool>,
+}
+
+impl Serving {
+    /// Build the dependencies and bind every configured listener (`socket_path`,
+    /// `listen_addr`; none is fine for in-process use). Must run inside a tokio runtime.
+    pub async fn start(config: Config) -> Result<Serving, String> {
+        let socket = config.socket_path.clone();
+        let listen = config.listen_addr.clone();
+        let deps = Deps::new(config).await?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut tasks = JoinSet::new();
+        let mut addresses = Vec::new();
+        // Bind everything before serving anything, so a failure leaves nothing running.
+        let unix = match &socket {
+            Some(path) => Some(bind_unix(path)?),
+            None => None,
+        };
+        let tcp = match &listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("bind {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        if let (Some(l), Some(path)) = (unix, &socket) {
+            addresses.push(format!("unix:{}", path.display()));
+            tasks.spawn(crate::run(
+                deps.clone(),
+                UnixListenerStream::new(l),
+                stopped(stop_rx.clone()),
+            ));
+        }
+        if let Some(l) = tcp {
+            let local = l.local_addr().map_err(|e| format!("tcp listener: {e}"))?;
+            addresses.push(format!("tcp://{local}"));
+            tasks.spawn(crate::run(
+                deps.clone(),
+                TcpListenerStream::new(l),
+                stopped(stop_rx.clone()),
+            ));
+        }
+        Ok(Serving {
+            deps,
+            addresses,
+            socket,
+            stop_tx,
+            tasks,
+            live: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    /// Where clients can connect: `unix:/path` and/or `tcp://ip:port` (the bound port).
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    pub fn deps(&self) -> &Arc<Deps> {
+        &self.deps
+    }
+
+    /// A service that dispatches requests to this server's handlers in-process. After the
+    /// server stops, its calls answer `UNAVAILABLE`.
+    pub fn in_process(&self) -> InProcess {
+        InProcess {
+            inner: RpcLogLayer.layer(crate::routes(self.deps.clone())),
+            live: self.live.clone(),
+        }
+    }
+
+    /// Resolves when a listener fails (it never does on its own otherwise).
+    pub async fn failed(&mut self) -> String {
+        loop {
+            match self.tasks.join_next().await {
+                Some(Ok(Ok(()))) => continue,
+                Some(Ok(Err(e))) => return format!("server: {e}"),
+                Some(Err(e)) => return format!("server task: {e}"),
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    /// Stop accepting, let in-flight calls finish for up to `grace`, then cancel the rest
+    /// (which kills their git processes) and remove the socket file.
+    pub async fn stop(mut self, grace: Duration) {
+        self.live.store(false, Ordering::SeqCst);
+        let _ = self.stop_tx.send(true);
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("drain timed out; cancelling remaining calls");
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.live.store(false, Ordering::SeqCst);
+        let _ = self.stop_tx.send(true);
+        self.tasks.abort_all();
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Bind a unix socket, replacing a stale socket file (one nobody listens on).
+fn bind_unix(path: &Path) -> Result<UnixListener, String> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!("{}: another server is listening", path.display()));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("remove stale {}: {e}", path.display()))?;
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    UnixListener::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))
+}
+
+/// In-process dispatch to a [`Serving`]'s handlers (see [`Serving::in_process`]).
+#[derive(Clone)]
+pub struct InProcess {
+    inner: RpcLog<tonic::service::Routes>,
+    live: Arc<AtomicBool>,
+}
+
+impl<B> Service<http::Request<B>> for InProcess
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<http::Request<B>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !self.live.load(Ordering::SeqCst) {
+            let status = tonic::Status::unavailable("server stopped");
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        Box::pin(self.inner.call(req))
+    }
+}

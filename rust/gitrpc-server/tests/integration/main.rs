@@ -6,6 +6,8 @@ mod common;
 
 /// BlobService: GetBlob, GetBlobs.
 mod blob;
+/// gitrpc_client::Client over a socket and in-process (Serving), deadlines, raw calls.
+mod client;
 /// CommitService: FindCommit, ListCommits, TreeEntry, ...
 mod commit;
 /// DiffService: RawDiff, RawPatch, CommitDelta, DiffStats.

@@ -1,0 +1,150 @@
+use std::time::Duration;
+
+use futures::StreamExt;
+use gitrpc_client::{client::repository, Client, Options};
+use gitrpc_server::config::{Config, Storage};
+use gitrpc_server::Serving;
+use tonic::Code;
+
+use crate::common::*;
+
+/// A started `Serving` on a temp storage and socket.
+async fn serving(dir: &tempfile::TempDir) -> Serving {
+    let config = Config {
+        socket_path: Some(dir.path().join("s.sock")),
+        storage: vec![Storage {
+            name: STORAGE.into(),
+            path: dir.path().join("storage"),
+        }],
+        ..Default::default()
+    };
+    Serving::start(config).await.unwrap()
+}
+
+/// The same typed calls give the same answers over the socket and in-process.
+#[tokio::test]
+async fn socket_and_in_process_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir).await;
+    let fx = Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    let head = fx.git(&["rev-parse", "main"]).trim().to_string();
+    let blob_oid = fx.git(&["rev-parse", "main:src/lib.rs"]).trim().to_string();
+    let address = server.addresses()[0].clone();
+    assert!(address.starts_with("unix:"), "{address}");
+    let remote = Client::connect(&address, &Options::default())
+        .await
+        .unwrap();
+    let local = Client::from_service(server.in_process(), None);
+    let repo = repository(STORAGE, "r.git");
+    for c in [&remote, &local] {
+        assert!(c.repository_exists(&repo).await.unwrap());
+        assert!(c.ref_exists(&repo, "refs/heads/main").await.unwrap());
+        assert_eq!(
+            c.find_default_branch_name(&repo).await.unwrap(),
+            b"refs/heads/main"
+        );
+        let commit = c.find_commit(&repo, b"main").await.unwrap().unwrap();
+        assert_eq!(commit.id, head);
+        assert!(c.find_commit(&repo, b"nope").await.unwrap().is_none());
+        let branches = c.branches(&repo).await.unwrap();
+        assert!(branches.iter().any(|b| b.name == b"refs/heads/main"));
+        let listed: Vec<_> = c
+            .list_commits(&repo, vec!["main".into()])
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let count = fx.git(&["rev-list", "--count", "main"]);
+        assert_eq!(listed.len(), count.trim().parse::<usize>().unwrap());
+        assert_eq!(listed[0].as_ref().unwrap().id, head);
+        let blob = c.get_blob(&repo, &blob_oid, -1).await.unwrap().unwrap();
+        assert_eq!(blob.data, b"pub fn answer() -> u32 {\n    42\n}\n");
+        assert!(c
+            .get_blob(&repo, &"0".repeat(40), -1)
+            .await
+            .unwrap()
+            .is_none());
+        let entry = c
+            .tree_entry(&repo, b"main", b"src/lib.rs", 0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (entry.kind, entry.oid.as_str()),
+            ("blob", blob_oid.as_str())
+        );
+        let dir_entry = c.tree_entry(&repo, b"main", b"src", 0).await.unwrap();
+        assert_eq!(dir_entry.unwrap().kind, "tree");
+        assert!(c
+            .tree_entry(&repo, b"main", b"missing", 0)
+            .await
+            .unwrap()
+            .is_none());
+        let err = c.ref_exists(&repo, "main").await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+    let socket = dir.path().join("s.sock");
+    server.stop(Duration::from_secs(1)).await;
+    assert!(!socket.exists(), "socket removed on stop");
+    let err = local
+        .ref_exists(&repo, "refs/heads/main")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+}
+
+/// The client's default deadline cuts a long call, on either transport.
+#[tokio::test]
+async fn default_deadline_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir).await;
+    let fx = Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    // 40 MB of incompressible data: streaming it takes far longer than 1 ms.
+    let big: String = (0..40 * 1024 * 1024 / 16)
+        .map(|i: u64| format!("{:016x}", i.wrapping_mul(0x9E3779B97F4A7C15)))
+        .collect();
+    fx.write("big.txt", &big);
+    fx.git(&["add", "big.txt"]);
+    fx.git(&["commit", "-q", "-m", "big"]);
+    let oid = fx.git(&["rev-parse", "main:big.txt"]).trim().to_string();
+    let repo = repository(STORAGE, "r.git");
+    let remote = Client::connect(&server.addresses()[0], &Options::default())
+        .await
+        .unwrap();
+    let local = Client::from_service(server.in_process(), None);
+    for c in [&remote, &local] {
+        c.set_timeout(Some(Duration::from_millis(1)));
+        let err = c.get_blob(&repo, &oid, -1).await.unwrap_err();
+        assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+        c.set_timeout(None);
+        let blob = c.get_blob(&repo, &oid, -1).await.unwrap().unwrap();
+        assert_eq!(blob.data.len(), big.len());
+    }
+}
+
+/// Raw calls: bytes in, bytes out; bad method names never reach the server.
+#[tokio::test]
+async fn raw_calls() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir).await;
+    Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    let c = Client::from_service(server.in_process(), None);
+    let req = gitrpc_proto::gitaly::RefExistsRequest {
+        repository: Some(repository(STORAGE, "r.git")),
+        r#ref: b"refs/heads/main".to_vec(),
+    };
+    let resp = c
+        .call_unary("/gitaly.RefService/RefExists", req.encode_to_vec())
+        .await
+        .unwrap();
+    let resp = gitrpc_proto::gitaly::RefExistsResponse::decode(&resp[..]).unwrap();
+    assert!(resp.value);
+    let err = c.call_unary("nope", vec![]).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = c
+        .call_unary("/gitaly.RefService/Nope", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+}

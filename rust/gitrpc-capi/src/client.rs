@@ -1,0 +1,108 @@
+//! `gitrpc_client`: a connection (socket or in-process) with a default deadline.
+
+use std::ffi::c_char;
+use std::future::Future;
+use std::time::Duration;
+
+use ::gitrpc_client::runtime::{self, PidBound};
+use ::gitrpc_client::{Client, Options};
+
+use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error, Result};
+
+/// The default deadline of a new client: 30 seconds.
+pub const GITRPC_DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+/// A client. Thread-safe: one client may be used by many threads at once. Created by
+/// `gitrpc_client_connect` or `gitrpc_server_client`; freed with `gitrpc_client_free`.
+pub struct gitrpc_client {
+    inner: PidBound<Client>,
+}
+
+impl gitrpc_client {
+    pub(crate) fn boxed(client: Client) -> *mut gitrpc_client {
+        Box::into_raw(Box::new(gitrpc_client {
+            inner: PidBound::new(client),
+        }))
+    }
+
+    /// The client behind a C pointer (checked), usable in this process.
+    pub(crate) fn from_ptr<'a>(p: *const gitrpc_client) -> Result<&'a Client> {
+        arg_ptr(p, "client")?;
+        // SAFETY: non-NULL and, by contract, a live client from this library.
+        let c = unsafe { &*p };
+        c.inner.get().ok_or_else(|| {
+            Error::new(
+                tonic::Code::Unavailable,
+                "client was created before fork(); create a new one in this process",
+            )
+        })
+    }
+}
+
+/// Run `fut` to completion on the process's runtime, blocking this thread.
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    runtime::block_on(fut)
+}
+
+/// Connect to a server at `address`: `unix:/path/to.sock`, `tcp://host:port` or `host:port`.
+/// Connects eagerly, so a bad address fails here (`INVALID_ARGUMENT`) and a dead one too
+/// (`UNAVAILABLE`). On success `*out` receives a client to free with `gitrpc_client_free`;
+/// its default deadline is GITRPC_DEFAULT_TIMEOUT_MS.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_connect(
+    address: *const c_char,
+    out: *mut *mut gitrpc_client,
+) -> *mut gitrpc_error {
+    guard(|| {
+        let address = arg_str(address, "address")?;
+        arg_ptr(out, "out")?;
+        let opts = Options {
+            timeout: Some(Duration::from_millis(GITRPC_DEFAULT_TIMEOUT_MS)),
+            ..Options::default()
+        };
+        let client = block_on(Client::connect(address, &opts))?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *out = gitrpc_client::boxed(client) };
+        Ok(())
+    })
+}
+
+/// Set the deadline applied to every later call on `client` (0: no deadline). A call still
+/// running when it passes fails with DEADLINE_EXCEEDED and is cancelled on the server.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_set_timeout(
+    client: *const gitrpc_client,
+    timeout_ms: u64,
+) -> *mut gitrpc_error {
+    guard(|| {
+        let c = gitrpc_client::from_ptr(client)?;
+        c.set_timeout((timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)));
+        Ok(())
+    })
+}
+
+/// The default deadline of `client` in milliseconds (0: none, or `client` is NULL).
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_timeout(client: *const gitrpc_client) -> u64 {
+    quietly(0, || {
+        gitrpc_client::from_ptr(client)
+            .ok()
+            .and_then(|c| c.timeout())
+            .map_or(0, |t| t.as_millis() as u64)
+    })
+}
+
+/// Free a client. Calls still running on other threads must have returned. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_free(client: *mut gitrpc_client) {
+    quietly((), || {
+        if !client.is_null() {
+            // SAFETY: a client from this library, freed once. Dropping the channel needs the
+            // runtime's context (it stops the channel's worker task).
+            let c = unsafe { Box::from_raw(client) };
+            let rt = runtime::get();
+            let _ctx = rt.enter();
+            drop(c);
+        }
+    })
+}

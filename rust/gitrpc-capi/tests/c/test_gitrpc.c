@@ -1,0 +1,441 @@
+/*
+ * C tests for libgitrpc: every exported function, its error paths, in-process servers,
+ * start/stop cycles and many threads on one client. Real git repositories in a temp dir,
+ * a real server on a temp socket. Prints one TAP-style line per check; exit status is the
+ * number of failures (0: all passed). Run by tests/c/run (under valgrind when present).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gitrpc.h"
+
+static int failures, checks;
+static char tmp[256], storage[512], config[2048];
+
+#define CHECK(cond, ...)                                  \
+  do {                                                    \
+    checks++;                                             \
+    if (cond) {                                           \
+      printf("ok %d - ", checks);                         \
+    } else {                                              \
+      failures++;                                         \
+      printf("not ok %d - (%s:%d) ", checks, __FILE__, __LINE__); \
+    }                                                     \
+    printf(__VA_ARGS__);                                  \
+    printf("\n");                                         \
+    fflush(stdout);                                       \
+  } while (0)
+
+/* Expect `err` to be an error with `code`; print its message; free it. */
+static void expect_code(gitrpc_error *err, int code, const char *what) {
+  int got = gitrpc_error_code(err);
+  CHECK(err != NULL && got == code, "%s -> code %d (want %d): %s", what, got, code,
+        gitrpc_error_message(err));
+  gitrpc_error_free(err);
+}
+
+static void expect_ok(gitrpc_error *err, const char *what) {
+  CHECK(err == NULL, "%s succeeds%s%s", what, err ? ": " : "", err ? gitrpc_error_message(err) : "");
+  gitrpc_error_free(err);
+}
+
+static void sh(const char *fmt, ...) {
+  char cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "command failed: %s\n", cmd);
+    exit(100);
+  }
+}
+
+static void sh_out(char *out, size_t n, const char *fmt, ...) {
+  char cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  FILE *p = popen(cmd, "r");
+  if (!p || !fgets(out, (int)n, p)) {
+    fprintf(stderr, "command failed: %s\n", cmd);
+    exit(100);
+  }
+  pclose(p);
+  out[strcspn(out, "\n")] = 0;
+}
+
+/* A bare repository `name` in the storage: two commits on main (README, then a.txt) and
+ * 250 more branches, so branch listings span several messages. */
+static void make_fixture(const char *name) {
+  sh("set -e; w=%s/work-%s; git init -q -b main $w; cd $w;"
+     " export GIT_AUTHOR_NAME='Ada Lovelace' GIT_AUTHOR_EMAIL=ada@example.com"
+     " GIT_COMMITTER_NAME='Ada Lovelace' GIT_COMMITTER_EMAIL=ada@example.com"
+     " GIT_AUTHOR_DATE='1700000000 +0200' GIT_COMMITTER_DATE='1700000000 +0200';"
+     " printf 'hello gitrpc\\n' > README; git add README; git commit -q -m first;"
+     " head -c 30000000 /dev/urandom > big.bin; git add big.bin; git commit -q -m big;"
+     " printf 'a\\n' > a.txt; git add a.txt; git rm -q big.bin; git commit -q -m second -m 'the body';"
+     " git clone -q --bare $w %s/%s;"
+     " for i in $(seq 1 250); do echo \"create refs/heads/b$i HEAD\"; done"
+     " | git -C %s/%s update-ref --stdin; rm -rf $w",
+     tmp, name, storage, name, storage, name);
+}
+
+/* ---- protobuf by hand, for the raw calls -------------------------------------------- */
+
+static size_t put_field(uint8_t *buf, size_t at, int field, const void *data, size_t len) {
+  buf[at++] = (uint8_t)((field << 3) | 2); /* length-delimited */
+  buf[at++] = (uint8_t)len;                /* all our fields are < 128 bytes */
+  memcpy(buf + at, data, len);
+  return at + len;
+}
+
+/* Repository{storage_name=2, relative_path=3} */
+static size_t put_repo(uint8_t *buf, const char *rel) {
+  uint8_t repo[256];
+  size_t n = put_field(repo, 0, 2, "default", 7);
+  n = put_field(repo, n, 3, rel, strlen(rel));
+  return put_field(buf, 0, 1, repo, n);
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_errors_and_null_args(void) {
+  CHECK(gitrpc_error_code(NULL) == 0, "error_code(NULL) is 0");
+  CHECK(strcmp(gitrpc_error_message(NULL), "") == 0, "error_message(NULL) is empty");
+  gitrpc_error_free(NULL);
+  gitrpc_client_free(NULL);
+  gitrpc_server_free(NULL);
+  gitrpc_commit_free(NULL);
+  gitrpc_string_free(NULL);
+  gitrpc_buffer_free(NULL, 0);
+  CHECK(1, "every _free(NULL) is a no-op");
+
+  gitrpc_client *c = (gitrpc_client *)0x1;
+  expect_code(gitrpc_client_connect(NULL, &c), GITRPC_CODE_INVALID_ARGUMENT, "connect(NULL address)");
+  expect_code(gitrpc_client_connect("unix:/x", NULL), GITRPC_CODE_INVALID_ARGUMENT, "connect(NULL out)");
+  expect_code(gitrpc_client_connect("nonsense", &c), GITRPC_CODE_INVALID_ARGUMENT, "connect(bad address)");
+  expect_code(gitrpc_client_connect("tls://host:1", &c), GITRPC_CODE_INVALID_ARGUMENT, "connect(tls://, no TLS yet)");
+  char dead[512];
+  snprintf(dead, sizeof dead, "unix:%s/nobody-listens.sock", tmp);
+  expect_code(gitrpc_client_connect(dead, &c), GITRPC_CODE_UNAVAILABLE, "connect(dead socket)");
+  CHECK(c == (gitrpc_client *)0x1, "out-parameter untouched on error");
+
+  bool b;
+  expect_code(gitrpc_ref_exists(NULL, "default", "r.git", "refs/heads/main", &b),
+              GITRPC_CODE_INVALID_ARGUMENT, "ref_exists(NULL client)");
+  expect_code(gitrpc_client_set_timeout(NULL, 5), GITRPC_CODE_INVALID_ARGUMENT, "set_timeout(NULL)");
+  CHECK(gitrpc_client_timeout(NULL) == 0, "client_timeout(NULL) is 0");
+
+  gitrpc_server *s = (gitrpc_server *)0x1;
+  expect_code(gitrpc_server_start(NULL, &s), GITRPC_CODE_INVALID_ARGUMENT, "server_start(NULL config)");
+  expect_code(gitrpc_server_start(config, NULL), GITRPC_CODE_INVALID_ARGUMENT, "server_start(NULL out)");
+  expect_code(gitrpc_server_start("this is = = not toml", &s), GITRPC_CODE_INVALID_ARGUMENT, "server_start(bad TOML)");
+  expect_code(gitrpc_server_start("socket_path = \"/tmp/x.sock\"\n", &s), GITRPC_CODE_INVALID_ARGUMENT,
+              "server_start(no storage)");
+  CHECK(s == (gitrpc_server *)0x1, "server out-parameter untouched on error");
+  CHECK(gitrpc_server_address(NULL) == NULL, "server_address(NULL) is NULL");
+  expect_code(gitrpc_server_client(NULL, &c), GITRPC_CODE_INVALID_ARGUMENT, "server_client(NULL server)");
+}
+
+/* Every typed call, on either kind of client. */
+static void test_typed_calls(gitrpc_client *c, const char *kind) {
+  char what[256];
+  bool b = false;
+#define WHAT(...) (snprintf(what, sizeof what, __VA_ARGS__), what)
+
+  expect_ok(gitrpc_repository_exists(c, "default", "r.git", &b), WHAT("%s repository_exists", kind));
+  CHECK(b, "%s: r.git exists", kind);
+  expect_ok(gitrpc_repository_exists(c, "default", "missing.git", &b), WHAT("%s repository_exists(missing)", kind));
+  CHECK(!b, "%s: missing.git does not exist", kind);
+  expect_code(gitrpc_repository_exists(c, "nope", "r.git", &b), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s repository_exists(unknown storage)", kind));
+  expect_code(gitrpc_repository_exists(c, "default", "../../etc", &b), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s repository_exists(path traversal)", kind));
+  expect_code(gitrpc_repository_exists(c, NULL, "r.git", &b), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s repository_exists(NULL storage)", kind));
+  expect_code(gitrpc_repository_exists(c, "default", NULL, &b), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s repository_exists(NULL path)", kind));
+  expect_code(gitrpc_repository_exists(c, "default", "r.git", NULL), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s repository_exists(NULL out)", kind));
+
+  b = false;
+  expect_ok(gitrpc_ref_exists(c, "default", "r.git", "refs/heads/main", &b), WHAT("%s ref_exists", kind));
+  CHECK(b, "%s: refs/heads/main exists", kind);
+  b = true;
+  expect_ok(gitrpc_ref_exists(c, "default", "r.git", "refs/heads/nope", &b), WHAT("%s ref_exists(nope)", kind));
+  CHECK(!b, "%s: refs/heads/nope does not", kind);
+  expect_code(gitrpc_ref_exists(c, "default", "r.git", "main", &b), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s ref_exists(not under refs/)", kind));
+  expect_code(gitrpc_ref_exists(c, "default", "missing.git", "refs/heads/main", &b), GITRPC_CODE_NOT_FOUND,
+              WHAT("%s ref_exists(missing repo)", kind));
+  expect_code(gitrpc_ref_exists(c, "default", "r.git", NULL, &b), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s ref_exists(NULL ref)", kind));
+  expect_code(gitrpc_ref_exists(c, "default", "a/../../x.git", "refs/heads/main", &b), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s ref_exists(path traversal)", kind));
+
+  char *name = NULL;
+  expect_ok(gitrpc_find_default_branch_name(c, "default", "r.git", &name), WHAT("%s find_default_branch_name", kind));
+  CHECK(name && strcmp(name, "refs/heads/main") == 0, "%s: default branch is %s", kind, name ? name : "(null)");
+  gitrpc_string_free(name);
+  expect_code(gitrpc_find_default_branch_name(c, "default", "r.git", NULL), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s find_default_branch_name(NULL out)", kind));
+
+  gitrpc_commit *commit = NULL;
+  char head[128], tree[128], parent[128];
+  sh_out(head, sizeof head, "git -C %s/r.git rev-parse main", storage);
+  sh_out(tree, sizeof tree, "git -C %s/r.git rev-parse main^{tree}", storage);
+  sh_out(parent, sizeof parent, "git -C %s/r.git rev-parse main~1", storage);
+  expect_ok(gitrpc_find_commit(c, "default", "r.git", "main", &commit), WHAT("%s find_commit(main)", kind));
+  CHECK(commit != NULL, "%s: main resolves to a commit", kind);
+  if (commit) {
+    CHECK(strcmp(commit->id, head) == 0, "%s: commit id %s", kind, commit->id);
+    CHECK(strcmp(commit->tree_id, tree) == 0, "%s: tree id %s", kind, commit->tree_id);
+    CHECK(commit->parent_count == 1 && strcmp(commit->parent_ids[0], parent) == 0, "%s: one parent", kind);
+    CHECK(commit->subject_len == 6 && strcmp(commit->subject, "second") == 0, "%s: subject %s", kind, commit->subject);
+    CHECK(strcmp(commit->body, "second\n\nthe body\n") == 0 && commit->body_len == strlen(commit->body) &&
+              commit->body_size == (int64_t)commit->body_len,
+          "%s: body and sizes", kind);
+    CHECK(strcmp(commit->author.name, "Ada Lovelace") == 0 && strcmp(commit->author.email, "ada@example.com") == 0,
+          "%s: author %s <%s>", kind, commit->author.name, commit->author.email);
+    CHECK(commit->author.date == 1700000000 && strcmp(commit->author.timezone, "+0200") == 0,
+          "%s: author date %lld %s", kind, (long long)commit->author.date, commit->author.timezone);
+    CHECK(commit->committer.date == 1700000000, "%s: committer date", kind);
+  }
+  gitrpc_commit_free(commit);
+  commit = (gitrpc_commit *)0x1;
+  expect_ok(gitrpc_find_commit(c, "default", "r.git", "no-such-branch", &commit), WHAT("%s find_commit(unknown)", kind));
+  CHECK(commit == NULL, "%s: unknown revision gives NULL", kind);
+  expect_code(gitrpc_find_commit(c, "default", "r.git", "--output=/tmp/x", &commit), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s find_commit(option-like revision)", kind));
+  expect_code(gitrpc_find_commit(c, "default", "r.git", NULL, &commit), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s find_commit(NULL revision)", kind));
+
+  char oid[128];
+  sh_out(oid, sizeof oid, "git -C %s/r.git rev-parse main:README", storage);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  expect_ok(gitrpc_get_blob(c, "default", "r.git", oid, -1, &data, &len), WHAT("%s get_blob", kind));
+  CHECK(len == 13 && data && memcmp(data, "hello gitrpc\n", 13) == 0, "%s: blob content (%zu bytes)", kind, len);
+  gitrpc_buffer_free(data, len);
+  expect_ok(gitrpc_get_blob(c, "default", "r.git", oid, 5, &data, &len), WHAT("%s get_blob(limit 5)", kind));
+  CHECK(len == 5 && memcmp(data, "hello", 5) == 0, "%s: blob truncated to limit", kind);
+  gitrpc_buffer_free(data, len);
+  data = (uint8_t *)0x1;
+  expect_code(gitrpc_get_blob(c, "default", "r.git", "0123456789012345678901234567890123456789", -1, &data, &len),
+              GITRPC_CODE_NOT_FOUND, WHAT("%s get_blob(unknown oid)", kind));
+  CHECK(data == (uint8_t *)0x1, "%s: blob out-parameter untouched on error", kind);
+  expect_code(gitrpc_get_blob(c, "default", "r.git", oid, -1, NULL, &len), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s get_blob(NULL data)", kind));
+
+  expect_ok(gitrpc_create_repository(c, "default", "new/made.git", "trunk"), WHAT("%s create_repository", kind));
+  expect_ok(gitrpc_find_default_branch_name(c, "default", "new/made.git", &name), WHAT("%s default branch of empty repo", kind));
+  gitrpc_string_free(name);
+  expect_code(gitrpc_create_repository(c, "default", "new/made.git", NULL), GITRPC_CODE_ALREADY_EXISTS,
+              WHAT("%s create_repository(existing)", kind));
+  expect_ok(gitrpc_remove_repository(c, "default", "new/made.git"), WHAT("%s remove_repository", kind));
+  expect_code(gitrpc_remove_repository(c, "default", "new/made.git"), GITRPC_CODE_NOT_FOUND,
+              WHAT("%s remove_repository(missing)", kind));
+  expect_code(gitrpc_create_repository(c, "default", "../escape.git", NULL), GITRPC_CODE_INVALID_ARGUMENT,
+              WHAT("%s create_repository(path traversal)", kind));
+#undef WHAT
+}
+
+struct stream_state {
+  int messages;
+  int stop_after;
+  gitrpc_client *client;
+  int nested_ok;
+};
+
+static int32_t on_message(void *user, const uint8_t *msg, size_t len) {
+  struct stream_state *st = user;
+  (void)msg;
+  if (len > 0) st->messages++;
+  if (st->client) { /* calling back into gitrpc from the callback works */
+    bool b = false;
+    gitrpc_error *e = gitrpc_ref_exists(st->client, "default", "r.git", "refs/heads/b7", &b);
+    if (!e && b) st->nested_ok++;
+    gitrpc_error_free(e);
+  }
+  return st->stop_after && st->messages >= st->stop_after;
+}
+
+static void test_raw_calls(gitrpc_client *c, const char *kind) {
+  uint8_t req[512];
+  size_t n = put_repo(req, "r.git");
+  n = put_field(req, n, 2, "refs/heads/main", 15);
+  uint8_t *resp = NULL;
+  size_t resp_len = 0;
+  expect_ok(gitrpc_call_unary(c, "/gitaly.RefService/RefExists", req, n, &resp, &resp_len), "raw RefExists");
+  CHECK(resp_len == 2 && resp[0] == 0x08 && resp[1] == 0x01, "%s: raw RefExists says true (%zu bytes)", kind, resp_len);
+  gitrpc_buffer_free(resp, resp_len);
+
+  expect_code(gitrpc_call_unary(c, "/gitaly.RefService/NoSuchMethod", req, n, &resp, &resp_len),
+              GITRPC_CODE_UNIMPLEMENTED, "raw unknown method");
+  expect_code(gitrpc_call_unary(c, "RefExists", req, n, &resp, &resp_len), GITRPC_CODE_INVALID_ARGUMENT,
+              "raw malformed method name");
+  expect_code(gitrpc_call_unary(c, "/gitaly.RepositoryService/RepositoryExists", NULL, 0, &resp, &resp_len),
+              GITRPC_CODE_INVALID_ARGUMENT, "raw empty request (no repository)");
+  expect_code(gitrpc_call_unary(c, "/gitaly.RefService/RefExists", NULL, 5, &resp, &resp_len),
+              GITRPC_CODE_INVALID_ARGUMENT, "raw NULL request with a length");
+  expect_code(gitrpc_call_unary(c, "/gitaly.RefService/RefExists", req, n, NULL, &resp_len),
+              GITRPC_CODE_INVALID_ARGUMENT, "raw NULL response");
+  uint8_t garbage[] = {0xff, 0xff, 0xff};
+  expect_code(gitrpc_call_unary(c, "/gitaly.RefService/RefExists", garbage, sizeof garbage, &resp, &resp_len),
+              GITRPC_CODE_INTERNAL, "raw undecodable request");
+
+  n = put_repo(req, "r.git");
+  struct stream_state all = {0};
+  expect_ok(gitrpc_call_server_streaming(c, "/gitaly.RefService/FindLocalBranches", req, n, on_message, &all),
+            "raw streaming FindLocalBranches");
+  CHECK(all.messages >= 2, "%s: 251 branches arrive in %d messages", kind, all.messages);
+  struct stream_state first = {.stop_after = 1, .client = c};
+  expect_ok(gitrpc_call_server_streaming(c, "/gitaly.RefService/FindLocalBranches", req, n, on_message, &first),
+            "raw streaming stopped by the callback");
+  CHECK(first.messages == 1 && first.nested_ok == 1, "%s: callback stopped after 1 and called back in", kind);
+  expect_code(gitrpc_call_server_streaming(c, "/gitaly.RefService/FindLocalBranches", req, n, NULL, NULL),
+              GITRPC_CODE_INVALID_ARGUMENT, "raw streaming NULL callback");
+  n = put_repo(req, "missing.git");
+  struct stream_state none = {0};
+  expect_code(gitrpc_call_server_streaming(c, "/gitaly.RefService/FindLocalBranches", req, n, on_message, &none),
+              GITRPC_CODE_NOT_FOUND, "raw streaming on a missing repository");
+}
+
+static void test_timeouts(gitrpc_client *c) {
+  CHECK(gitrpc_client_timeout(c) == GITRPC_DEFAULT_TIMEOUT_MS, "default deadline is %llu ms",
+        (unsigned long long)gitrpc_client_timeout(c));
+  expect_ok(gitrpc_client_set_timeout(c, 5000), "set_timeout(5000)");
+  CHECK(gitrpc_client_timeout(c) == 5000, "deadline now 5000 ms");
+  expect_ok(gitrpc_client_set_timeout(c, 0), "set_timeout(0)");
+  CHECK(gitrpc_client_timeout(c) == 0, "no deadline");
+  expect_ok(gitrpc_client_set_timeout(c, GITRPC_DEFAULT_TIMEOUT_MS), "restore the default deadline");
+}
+
+/* A call that outlives the client's deadline fails with DEADLINE_EXCEEDED. */
+static void test_deadline(gitrpc_client *c, const char *kind) {
+  char oid[128];
+  sh_out(oid, sizeof oid, "git -C %s/r.git rev-parse main~1:big.bin", storage);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  expect_ok(gitrpc_client_set_timeout(c, 1), "set_timeout(1 ms)");
+  gitrpc_error *e = gitrpc_get_blob(c, "default", "r.git", oid, -1, &data, &len);
+  CHECK(gitrpc_error_code(e) == GITRPC_CODE_DEADLINE_EXCEEDED && data == NULL,
+        "%s: 30 MB blob with a 1 ms deadline -> code %d: %s", kind, gitrpc_error_code(e), gitrpc_error_message(e));
+  gitrpc_error_free(e);
+  expect_ok(gitrpc_client_set_timeout(c, 0), "set_timeout(0)");
+  expect_ok(gitrpc_get_blob(c, "default", "r.git", oid, -1, &data, &len), "big blob without a deadline");
+  CHECK(len == 30000000, "%s: whole blob read (%zu bytes)", kind, len);
+  gitrpc_buffer_free(data, len);
+  expect_ok(gitrpc_client_set_timeout(c, GITRPC_DEFAULT_TIMEOUT_MS), "restore the default deadline");
+}
+
+struct worker {
+  gitrpc_client *client;
+  int ok;
+};
+
+#define THREADS 8
+#define CALLS 25
+
+static void *work(void *arg) {
+  struct worker *w = arg;
+  for (int i = 0; i < CALLS; i++) {
+    bool b = false;
+    char ref[64];
+    snprintf(ref, sizeof ref, "refs/heads/b%d", 1 + i % 250);
+    gitrpc_error *e = gitrpc_ref_exists(w->client, "default", "r.git", ref, &b);
+    if (!e && b) w->ok++;
+    gitrpc_error_free(e);
+  }
+  return NULL;
+}
+
+static void test_threads(gitrpc_client *c, const char *kind) {
+  pthread_t t[THREADS];
+  struct worker w[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    w[i] = (struct worker){.client = c};
+    pthread_create(&t[i], NULL, work, &w[i]);
+  }
+  int ok = 0;
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(t[i], NULL);
+    ok += w[i].ok;
+  }
+  CHECK(ok == THREADS * CALLS, "%s: %d threads share one client: %d/%d calls ok", kind, THREADS, ok, THREADS * CALLS);
+}
+
+static void test_start_stop_cycles(void) {
+  char sock[512];
+  snprintf(sock, sizeof sock, "%s/cycle.sock", tmp);
+  for (int i = 0; i < 5; i++) {
+    gitrpc_server *s = NULL;
+    expect_ok(gitrpc_server_start(config, &s), "cycle: server_start");
+    if (!s) return;
+    gitrpc_client *c = NULL;
+    expect_ok(gitrpc_client_connect(gitrpc_server_address(s), &c), "cycle: connect");
+    bool b = false;
+    expect_ok(gitrpc_ref_exists(c, "default", "r.git", "refs/heads/main", &b), "cycle: call");
+    gitrpc_client_free(c);
+    gitrpc_server_free(s);
+    struct stat st;
+    CHECK(stat(sock, &st) != 0, "cycle %d: socket removed on free", i);
+  }
+}
+
+int main(void) {
+  strcpy(tmp, "/tmp/gitrpc-ctest-XXXXXX");
+  if (!mkdtemp(tmp)) return 100;
+  snprintf(storage, sizeof storage, "%s/storage", tmp);
+  mkdir(storage, 0700);
+  snprintf(config, sizeof config,
+           "socket_path = \"%s/cycle.sock\"\n"
+           "[[storage]]\nname = \"default\"\npath = \"%s\"\n",
+           tmp, storage);
+  make_fixture("r.git");
+
+  test_errors_and_null_args();
+
+  gitrpc_server *server = NULL;
+  expect_ok(gitrpc_server_start(config, &server), "server_start");
+  if (!server) return 1;
+  const char *addr = gitrpc_server_address(server);
+  CHECK(addr && strncmp(addr, "unix:", 5) == 0, "server address %s", addr ? addr : "(null)");
+
+  gitrpc_client *remote = NULL;
+  expect_ok(gitrpc_client_connect(addr, &remote), "connect over the socket");
+  gitrpc_client *local = NULL;
+  expect_ok(gitrpc_server_client(server, &local), "in-process client");
+  expect_code(gitrpc_server_client(server, NULL), GITRPC_CODE_INVALID_ARGUMENT, "server_client(NULL out)");
+
+  test_typed_calls(remote, "socket");
+  test_typed_calls(local, "in-process");
+  test_raw_calls(remote, "socket");
+  test_raw_calls(local, "in-process");
+  test_timeouts(remote);
+  test_deadline(remote, "socket");
+  test_deadline(local, "in-process");
+  test_threads(remote, "socket");
+  test_threads(local, "in-process");
+
+  gitrpc_client_free(remote);
+  gitrpc_server_free(server);
+  bool b;
+  expect_code(gitrpc_ref_exists(local, "default", "r.git", "refs/heads/main", &b), GITRPC_CODE_UNAVAILABLE,
+              "in-process client after its server stopped");
+  gitrpc_client_free(local);
+
+  test_start_stop_cycles();
+
+  sh("rm -rf %s", tmp);
+  printf("1..%d\n# %d failed\n", checks, failures);
+  return failures ? 1 : 0;
+}

@@ -12,6 +12,7 @@ use gitrpc_proto::gitaly::{ObjectFormat, Repository};
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::hooks::Hooks;
 use crate::locator::Locator;
 
 pub struct Deps {
@@ -22,20 +23,30 @@ pub struct Deps {
     pub spool: SpoolConfig,
     /// `core.hooksPath` for receive-pack: holds only the hooks we configure.
     pub hooks_dir: HooksDir,
+    /// Hooks supplied in code by an embedder.
+    pub hooks: Hooks,
+    /// Where per-push hook bridges live (`<first storage>/+gitrpc/hooks-run`).
+    pub bridge_dir: PathBuf,
 }
 
 /// A per-server hooks directory, removed when the server's dependencies are dropped.
 pub struct HooksDir(PathBuf);
 
 impl HooksDir {
-    fn create(base: &Path, pre_receive: Option<&Path>) -> std::io::Result<HooksDir> {
+    fn create(base: &Path, pre_receive: Option<&Path>, bridged: bool) -> std::io::Result<HooksDir> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = base.join(format!("hooks-{}", crate::tempdir::random_hex(6)));
         std::fs::create_dir_all(&dir)?;
-        if let Some(exe) = pre_receive {
+        let hooks = HooksDir(dir);
+        let target = hooks.0.join("pre-receive");
+        if bridged {
+            std::fs::write(&target, crate::hooks::SCRIPT)?;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+        } else if let Some(exe) = pre_receive {
             let exe = exe.canonicalize()?;
-            std::os::unix::fs::symlink(exe, dir.join("pre-receive"))?;
+            std::os::unix::fs::symlink(exe, target)?;
         }
-        Ok(HooksDir(dir))
+        Ok(hooks)
     }
 
     pub fn path(&self) -> &Path {
@@ -52,7 +63,17 @@ impl Drop for HooksDir {
 impl Deps {
     /// Resolve git, create storage roots, start the cat-file pool. Needs a tokio runtime.
     pub async fn new(config: Config) -> Result<Arc<Deps>, String> {
+        Deps::with_hooks(config, Hooks::default()).await
+    }
+
+    /// [`Deps::new`] with hooks given in code.
+    pub async fn with_hooks(config: Config, hooks: Hooks) -> Result<Arc<Deps>, String> {
         config.validate()?;
+        if hooks.pre_receive.is_some() && config.hooks.pre_receive.is_some() {
+            return Err(
+                "hooks.pre_receive is set in the config and in code; choose one".to_string(),
+            );
+        }
         let git = Git::discover(config.git.bin_path.as_deref())
             .await
             .map_err(|e| e.to_string())?;
@@ -81,8 +102,12 @@ impl Deps {
             threshold: config.spool.threshold,
             dir: spool_dir,
         };
-        let hooks_dir = HooksDir::create(&internal, config.hooks.pre_receive.as_deref())
-            .map_err(|e| format!("hooks dir: {e}"))?;
+        let hooks_dir = HooksDir::create(
+            &internal,
+            config.hooks.pre_receive.as_deref(),
+            hooks.pre_receive.is_some(),
+        )
+        .map_err(|e| format!("hooks dir: {e}"))?;
         Ok(Arc::new(Deps {
             config,
             git,
@@ -90,6 +115,8 @@ impl Deps {
             catfile,
             spool,
             hooks_dir,
+            hooks,
+            bridge_dir: internal.join("hooks-run"),
         }))
     }
 
@@ -97,6 +124,7 @@ impl Deps {
     pub fn repo(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
         Ok(Repo {
             path: self.locator.repo(r)?,
+            repository: r.cloned().unwrap_or_default(),
             deps: self,
         })
     }
@@ -105,6 +133,8 @@ impl Deps {
 /// A located, existing repository and the ways to ask git about it.
 pub struct Repo<'a> {
     pub path: PathBuf,
+    /// The request's `Repository` message.
+    pub repository: Repository,
     pub deps: &'a Deps,
 }
 

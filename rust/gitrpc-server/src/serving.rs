@@ -19,6 +19,7 @@ use tower::{Layer, Service};
 
 use crate::config::Config;
 use crate::deps::Deps;
+use crate::hooks::Hooks;
 use crate::rpclog::{RpcLog, RpcLogLayer};
 
 type ServeResult = Result<(), tonic::transport::Error>;
@@ -37,9 +38,14 @@ impl Serving {
     /// Build the dependencies and bind every configured listener (`socket_path`,
     /// `listen_addr`; none is fine for in-process use). Must run inside a tokio runtime.
     pub async fn start(config: Config) -> Result<Serving, String> {
+        Serving::start_with_hooks(config, Hooks::default()).await
+    }
+
+    /// [`Serving::start`] with hooks given in code (e.g. a pre-receive closure).
+    pub async fn start_with_hooks(config: Config, hooks: Hooks) -> Result<Serving, String> {
         let socket = config.socket_path.clone();
         let listen = config.listen_addr.clone();
-        let deps = Deps::new(config).await?;
+        let deps = Deps::with_hooks(config, hooks).await?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;

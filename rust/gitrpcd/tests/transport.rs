@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 struct Daemon {
     dir: tempfile::TempDir,
-    child: Child,
+    child: Option<Child>,
+    /// A server embedded in the test process instead of a `gitrpcd` child.
+    embedded: Option<(tokio::runtime::Runtime, gitrpc_server::Serving)>,
     socket: PathBuf,
 }
 
@@ -36,7 +38,34 @@ impl Daemon {
             assert!(Instant::now() < deadline, "daemon did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Daemon { dir, child, socket }
+        Daemon {
+            dir,
+            child: Some(child),
+            embedded: None,
+            socket,
+        }
+    }
+
+    /// A server in this process (as the Ruby gem and the C API run it) with `hooks`.
+    fn embedded(hooks: gitrpc_server::Hooks) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("e.sock");
+        let config = gitrpc_server::Config::from_toml(&format!(
+            "socket_path = \"{}\"\n[[storage]]\nname = \"default\"\npath = \"{}\"\n",
+            socket.display(),
+            dir.path().join("repos").display()
+        ))
+        .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let serving = rt
+            .block_on(gitrpc_server::Serving::start_with_hooks(config, hooks))
+            .unwrap();
+        Daemon {
+            dir,
+            child: None,
+            embedded: Some((rt, serving)),
+            socket,
+        }
     }
 
     fn storage(&self) -> PathBuf {
@@ -86,14 +115,19 @@ impl Daemon {
     }
 
     fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child.as_ref().expect("a gitrpcd child").id() as i32
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some((rt, serving)) = self.embedded.take() {
+            rt.block_on(serving.stop(Duration::from_secs(1)));
+        }
     }
 }
 
@@ -329,6 +363,79 @@ fn pre_receive_hook_decides() {
         .status
         .success());
     d.ok(&c, &["push", "-q", "origin", "HEAD:refs/heads/allowed"]);
+}
+
+#[test]
+fn pre_receive_closure_decides() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<gitrpc_server::PreReceive>>> = Arc::default();
+    let record = seen.clone();
+    let hook: gitrpc_server::PreReceiveHook = Arc::new(move |change| {
+        record.lock().unwrap().push(change.clone());
+        Box::pin(async move {
+            match change
+                .changes
+                .iter()
+                .find(|c| c.reference.starts_with("refs/heads/blocked"))
+            {
+                Some(c) => Err(format!("policy: {} is blocked\nsecond line", c.reference)),
+                None => Ok(()),
+            }
+        })
+    });
+    let d = Daemon::embedded(gitrpc_server::Hooks {
+        pre_receive: Some(hook),
+    });
+    let _w = seed(&d, "g/r.git");
+    let server = d.storage().join("g/r.git");
+    d.ok(&server, &["config", "receive.advertisePushOptions", "true"]);
+    let t = tempfile::tempdir().unwrap();
+    d.ok(t.path(), &["clone", "-q", &d.url("g/r.git"), "c"]);
+    let c = t.path().join("c");
+    let out = d.git(&c, &["push", "origin", "HEAD:refs/heads/blocked-1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("policy: refs/heads/blocked-1 is blocked"),
+        "{err}"
+    );
+    assert!(err.contains("second line"), "{err}");
+    assert!(!d
+        .git(&server, &["rev-parse", "--verify", "-q", "blocked-1"])
+        .status
+        .success());
+    d.ok(
+        &c,
+        &[
+            "push",
+            "-q",
+            "-o",
+            "ci.skip",
+            "origin",
+            "HEAD:refs/heads/allowed",
+        ],
+    );
+    let head = head(&d, &c, "HEAD");
+    assert_eq!(self::head(&d, &server, "allowed"), head);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].storage, "default");
+    assert_eq!(seen[1].relative_path, "g/r.git");
+    assert_eq!(seen[1].push_options, vec!["ci.skip".to_string()]);
+    assert_eq!(
+        seen[1].changes,
+        vec![gitrpc_server::RefChange {
+            old_oid: "0".repeat(40),
+            new_oid: head,
+            reference: "refs/heads/allowed".into(),
+        }]
+    );
+    // Every push's bridge (FIFOs, directory) is gone with the push.
+    let runs = d.storage().join("+gitrpc/hooks-run");
+    let left: Vec<_> = std::fs::read_dir(&runs)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 // --- processes ------------------------------------------------------------------------

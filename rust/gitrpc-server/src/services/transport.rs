@@ -11,6 +11,7 @@ use tonic::Status;
 
 use crate::deps::Repo;
 use crate::error::{Error, Result};
+use crate::hooks::Bridge;
 use crate::stream::Sink;
 
 /// Config sections a client may set with `git_config_options`, and keys it may not even
@@ -55,6 +56,13 @@ pub enum Service {
     UploadArchive,
 }
 
+/// A started transport process and, for a push with a pre-receive hook in code, the bridge
+/// that answers the hook (dropped with the push).
+pub struct Started {
+    pub process: Process,
+    pub bridge: Option<Bridge>,
+}
+
 /// Start a transport git process for `repo`. `stateless`/`advertise` select smart HTTP's
 /// `--stateless-rpc [--advertise-refs]`; SSH runs full duplex.
 pub fn start(
@@ -65,8 +73,9 @@ pub fn start(
     stateless: bool,
     advertise: bool,
     relay_stderr: bool,
-) -> Result<Process> {
+) -> Result<Started> {
     check_config(config)?;
+    let mut bridge = None;
     let proto = protocol(git_protocol)?;
     let sub = match service {
         Service::UploadPack => Subcommand::UploadPack,
@@ -86,7 +95,18 @@ pub fn start(
             let hooks = repo.deps.hooks_dir.path().to_string_lossy().into_owned();
             cmd = cmd
                 .config("core.hooksPath", hooks)
-                .config("receive.denyCurrentBranch", "ignore")
+                .config("receive.denyCurrentBranch", "ignore");
+            if let Some(hook) = &repo.deps.hooks.pre_receive {
+                let b = Bridge::open(
+                    &repo.deps.bridge_dir,
+                    hook.clone(),
+                    &repo.repository.storage_name,
+                    &repo.repository.relative_path,
+                )
+                .map_err(|e| Error::internal(format!("pre-receive bridge: {e}")))?;
+                cmd = cmd.env("GITRPC_HOOK_DIR", b.dir().as_os_str().to_owned());
+                bridge = Some(b);
+            }
         }
         Service::UploadArchive => {}
     }
@@ -105,7 +125,8 @@ pub fn start(
     if relay_stderr {
         cmd = cmd.stderr_to_caller();
     }
-    Ok(cmd.arg(repo.path()).stdin().spawn()?)
+    let process = cmd.arg(repo.path()).stdin().spawn()?;
+    Ok(Started { process, bridge })
 }
 
 /// How git's output becomes response messages.
@@ -120,7 +141,7 @@ pub struct Outputs<T> {
 /// Feed `input` to git's stdin while streaming its stdout (spooled) and stderr to `sink`;
 /// returns when git has exited. Dropping this future (client gone) kills git's group.
 pub async fn pump<T, S>(
-    mut process: Process,
+    started: Started,
     input: S,
     sink: Sink<T>,
     spool_config: &gitrpc_git::spool::SpoolConfig,
@@ -130,6 +151,10 @@ where
     T: Send + 'static,
     S: Stream<Item = Result<Bytes, Status>> + Send + Unpin + 'static,
 {
+    let Started {
+        mut process,
+        bridge: _bridge,
+    } = started;
     let stdin = process.take_stdin();
     let feeder = tokio::spawn(async move {
         let mut input = input;

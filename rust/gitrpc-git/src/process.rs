@@ -150,8 +150,15 @@ impl Process {
     /// Wait for git to exit and reap it; returns its status and captured stderr.
     pub async fn wait_status(mut self) -> Result<(ExitStatus, String)> {
         drop(self.stdin.take());
-        let mut child = self.child.take().expect("child present until waited");
-        let status = child.wait().await;
+        // The child stays in `self` while we wait: if this future is dropped (the caller gave
+        // up), `Drop` still finds it and kills the group.
+        let status = self
+            .child
+            .as_mut()
+            .expect("child present until waited")
+            .wait()
+            .await;
+        self.child = None;
         // The group may hold children of git (e.g. pack-objects): make sure none outlive it.
         kill_group(self.pid, libc::SIGKILL);
         stats::process_finished(self.subcommand, self.pid);

@@ -179,6 +179,33 @@ async fn dropping_a_process_kills_its_whole_group() {
     );
 }
 
+/// A caller that gives up while waiting for git (a dropped `wait_status` future, as when an
+/// RPC is cancelled mid-call) kills git too.
+#[tokio::test]
+async fn abandoning_a_wait_kills_git() {
+    let (d, gd) = repo();
+    let script = d.path().join("slow-diff.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let git = Git::discover(None).await.unwrap();
+    let p = git
+        .repo_command(&gd, Subcommand::Diff)
+        .config("diff.external", script.to_str().unwrap())
+        .flag("--ext-diff")
+        .rev("HEAD~1")
+        .rev("HEAD")
+        .spawn()
+        .unwrap();
+    let git_pid = p.pid();
+    let waited = tokio::time::timeout(Duration::from_millis(200), p.wait_status()).await;
+    assert!(waited.is_err(), "git finished: {waited:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(git_pid) {
+        assert!(Instant::now() < deadline, "git survived an abandoned wait");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn failure_carries_capped_stderr() {
     let (_d, gd) = repo();

@@ -148,3 +148,69 @@ async fn raw_calls() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
 }
+
+/// git processes whose command line mentions `needle`.
+fn git_processes(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let zombie = std::fs::read_to_string(e.path().join("stat"))
+            .map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            .unwrap_or(true);
+        if !zombie && cmd.contains("git") && cmd.contains(needle) {
+            out.push(cmd);
+        }
+    }
+    out
+}
+
+/// A repository whose object store blocks every git that looks up an object: its
+/// `objects/info/alternates` is a FIFO nobody writes.
+pub fn hanging_repo(storage: &std::path::Path, rel: &str) {
+    let path = storage.join(rel);
+    std::fs::create_dir_all(&path).unwrap();
+    git(&path, &["init", "--bare", "--quiet"]);
+    let fifo = std::ffi::CString::new(
+        path.join("objects/info/alternates")
+            .to_str()
+            .unwrap()
+            .to_string(),
+    )
+    .unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+}
+
+/// A caller that gives up on a unary call (drops it) gets its git process killed, over the
+/// socket and in-process.
+#[tokio::test]
+async fn abandoned_unary_call_kills_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir).await;
+    hanging_repo(&dir.path().join("storage"), "hang.git");
+    let remote = Client::connect(&server.addresses()[0], &Options::default())
+        .await
+        .unwrap();
+    let local = Client::from_service(server.in_process(), None);
+    let repo = repository(STORAGE, "hang.git");
+    for (i, c) in [local, remote].iter().enumerate() {
+        let ancestor = format!("{}", i + 1).repeat(40);
+        let child = "b".repeat(40);
+        let call = c.commit_is_ancestor(&repo, &ancestor, &child);
+        let r = tokio::time::timeout(Duration::from_millis(300), call).await;
+        assert!(r.is_err(), "call returned: {r:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !git_processes(&ancestor).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "git still running: {:?}",
+                git_processes(&ancestor)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    server.stop(Duration::from_secs(1)).await;
+}

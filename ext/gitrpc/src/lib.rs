@@ -1,0 +1,32 @@
+//! `gitrpc_native`: the Ruby extension under `lib/gitrpc`. One file per Ruby class; the Ruby
+//! API (keyword arguments, structs, errors) lives in `lib/`, this side only converts types and
+//! blocks without the GVL.
+//!
+//! Rules kept throughout (see README "Ruby"):
+//! - Every Ruby VALUE a Rust object holds is marked movable and updated by a `compact`
+//!   callback ([`gc`]); class lookups that outlive a call are `magnus::value::Lazy` statics,
+//!   which Ruby pins as registered mark objects.
+//! - Waiting happens with the GVL released and an unblock function that cancels the wait
+//!   ([`blocking`]); no VALUE is touched off the GVL or on a tokio thread.
+//! - Rust state tied to a tokio runtime is `PidBound`: after `fork` it is left alone, and a
+//!   new runtime is built lazily in the child.
+
+use magnus::{prelude::*, Error, Ruby};
+
+mod blocking;
+mod client;
+mod convert;
+mod errors;
+mod gc;
+mod server;
+mod stream;
+
+#[magnus::init(name = "gitrpc_native")]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    let gitrpc = ruby.define_module("GitRPC")?;
+    let native = gitrpc.define_module("Native")?;
+    client::init(ruby, native)?;
+    server::init(ruby, native)?;
+    stream::init(ruby, native)?;
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! `GitRPC::Native::Server`: a gitrpc server running inside the Ruby process, on the
+//! extension's tokio runtime, from the same TOML as `gitrpcd`.
+//!
+//! Pre-receive hook as a Ruby block: the server's hook closure (called on a tokio thread)
+//! only queues the push and waits for the answer; `run_hooks`, called by `lib/` on a Ruby
+//! thread, takes pushes off the queue (without the GVL), calls the block with the GVL and
+//! sends the verdict back. The block is a VALUE held here, marked and compacted.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gitrpc_client::runtime::{self, PidBound};
+use gitrpc_client::Client;
+use gitrpc_server::{Config, Hooks, PreReceive, PreReceiveHook, Serving};
+use magnus::typed_data::Obj;
+use magnus::value::ReprValue;
+use magnus::{
+    function, method, prelude::*, DataTypeFunctions, Error, RArray, RClass, RModule, RString, Ruby,
+    TypedData, Value,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+use crate::blocking::block_on;
+use crate::client::NativeClient;
+use crate::errors::rpc;
+use crate::gc::Held;
+
+type Verdict = Result<(), String>;
+type HookCall = (PreReceive, oneshot::Sender<Verdict>);
+
+#[derive(TypedData)]
+#[magnus(
+    class = "GitRPC::Native::Server",
+    free_immediately,
+    mark,
+    compact,
+    size
+)]
+pub struct NativeServer {
+    serving: Mutex<Option<PidBound<Serving>>>,
+    pid: u32,
+    addresses: Vec<String>,
+    grace: Duration,
+    hooks_rx: Mutex<Option<mpsc::Receiver<HookCall>>>,
+    stopped: CancellationToken,
+    /// The TOML the server was started from (a frozen String).
+    config: Held,
+    /// The pre-receive block, or nil.
+    pre_receive: Held,
+}
+
+impl DataTypeFunctions for NativeServer {
+    fn mark(&self, marker: &magnus::gc::Marker) {
+        self.config.mark(marker);
+        self.pre_receive.mark(marker);
+    }
+
+    fn compact(&self, compactor: &magnus::gc::Compactor) {
+        self.config.compact(compactor);
+        self.pre_receive.compact(compactor);
+    }
+}
+
+impl Drop for NativeServer {
+    fn drop(&mut self) {
+        // Garbage-collected while running (no `stop`): no waiting in the GC; listeners and
+        // calls are aborted, the socket file removed.
+        self.stopped.cancel();
+        let serving = self
+            .serving
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(s) = serving {
+            if s.get().is_some() {
+                let rt = runtime::get();
+                let _ctx = rt.enter();
+                drop(s);
+            }
+        }
+    }
+}
+
+fn invalid(ruby: &Ruby, msg: impl Into<String>) -> Error {
+    rpc(ruby, Status::invalid_argument(msg.into()))
+}
+
+impl NativeServer {
+    /// `Native::Server.new(config_toml, pre_receive_or_nil)`: starts serving.
+    fn new(ruby: &Ruby, toml: RString, pre_receive: Value) -> Result<Self, Error> {
+        let text = toml.to_string()?;
+        let config = Config::from_toml(&text).map_err(|e| invalid(ruby, e))?;
+        config.validate().map_err(|e| invalid(ruby, e))?;
+        if !pre_receive.is_nil() && !pre_receive.respond_to("call", false)? {
+            return Err(Error::new(
+                ruby.exception_type_error(),
+                "pre_receive must respond to #call",
+            ));
+        }
+        let grace = Duration::from_secs(config.graceful_restart_timeout);
+        let mut hooks = Hooks::default();
+        let mut hooks_rx = None;
+        if !pre_receive.is_nil() {
+            let (tx, rx) = mpsc::channel::<HookCall>(64);
+            hooks_rx = Some(rx);
+            let hook: PreReceiveHook = std::sync::Arc::new(move |change| {
+                let tx = tx.clone();
+                Box::pin(async move {
+                    let (reply, answer) = oneshot::channel();
+                    if tx.send((change, reply)).await.is_err() {
+                        return Err("pre-receive handler is not running".to_string());
+                    }
+                    answer
+                        .await
+                        .unwrap_or_else(|_| Err("pre-receive handler stopped".to_string()))
+                })
+            });
+            hooks.pre_receive = Some(hook);
+        }
+        let serving = block_on(ruby, Serving::start_with_hooks(config, hooks))?
+            .map_err(|e| rpc(ruby, Status::unavailable(format!("start server: {e}"))))?;
+        let frozen = ruby.str_new(&text);
+        frozen.freeze();
+        Ok(NativeServer {
+            addresses: serving.addresses().to_vec(),
+            serving: Mutex::new(Some(PidBound::new(serving))),
+            pid: std::process::id(),
+            grace,
+            hooks_rx: Mutex::new(hooks_rx),
+            stopped: CancellationToken::new(),
+            config: Held::new(frozen),
+            pre_receive: Held::new(pre_receive),
+        })
+    }
+
+    fn addresses(&self) -> Vec<String> {
+        self.addresses.clone()
+    }
+
+    fn config(ruby: &Ruby, rb_self: &Self) -> Value {
+        rb_self.config.get(ruby)
+    }
+
+    fn pre_receive(ruby: &Ruby, rb_self: &Self) -> Value {
+        rb_self.pre_receive.get(ruby)
+    }
+
+    fn is_running(&self) -> bool {
+        let s = self.serving.lock().unwrap_or_else(|p| p.into_inner());
+        s.as_ref().is_some_and(|s| s.get().is_some())
+    }
+
+    /// An in-process client (`timeout` in seconds or nil).
+    fn client(
+        ruby: &Ruby,
+        rb_self: Obj<Self>,
+        timeout: Option<f64>,
+    ) -> Result<NativeClient, Error> {
+        let timeout = NativeClient::timeout_arg(timeout)?;
+        let service =
+            {
+                let s = rb_self.serving.lock().unwrap_or_else(|p| p.into_inner());
+                match s.as_ref().map(|s| s.get()) {
+                    Some(Some(serving)) => serving.in_process(),
+                    Some(None) => return Err(rpc(
+                        ruby,
+                        Status::unavailable(
+                            "server was started before fork(); it runs only in the parent process",
+                        ),
+                    )),
+                    None => return Err(rpc(ruby, Status::unavailable("server stopped"))),
+                }
+            };
+        // Building the client's transport needs the runtime's context.
+        let rt = runtime::get();
+        let _ctx = rt.enter();
+        let client = Client::from_service(service, timeout);
+        Ok(NativeClient::in_process(ruby, rb_self, client, timeout))
+    }
+
+    /// Stop accepting, let running calls finish (up to `graceful_restart_timeout`), cancel
+    /// the rest, remove the socket. True if it was running. In a forked child: false, and
+    /// the parent's server is left alone.
+    fn stop(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        let taken = rb_self
+            .serving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(serving) = taken else {
+            return Ok(false);
+        };
+        let Some(serving) = serving.into_inner() else {
+            return Ok(false);
+        };
+        let grace = rb_self.grace;
+        // The hook thread keeps answering while running pushes finish.
+        let out = block_on(ruby, serving.stop(grace));
+        rb_self.stopped.cancel();
+        out.map(|_| true)
+    }
+
+    /// Answer pre-receive calls with the block until the server stops. Runs on a Ruby thread
+    /// (`lib/gitrpc/server.rb` starts one); returns at once if there is no block, in a forked
+    /// child, or if another thread is already answering.
+    fn run_hooks(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        if rb_self.pid != std::process::id() {
+            return Ok(());
+        }
+        let taken = rb_self
+            .hooks_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(mut rx) = taken else {
+            return Ok(());
+        };
+        let result = loop {
+            let stopped = rb_self.stopped.clone();
+            let next = block_on(ruby, async {
+                tokio::select! {
+                    call = rx.recv() => call,
+                    _ = stopped.cancelled() => None,
+                }
+            });
+            let (change, reply) = match next {
+                Err(interrupted) => break Err(interrupted),
+                Ok(None) => break Ok(()),
+                Ok(Some(call)) => call,
+            };
+            match rb_self.call_hook(ruby, change) {
+                Ok(verdict) => {
+                    let _ = reply.send(verdict);
+                }
+                Err(fatal) => {
+                    let _ = reply.send(Err("pre-receive handler was interrupted".to_string()));
+                    break Err(fatal);
+                }
+            }
+        };
+        *rb_self.hooks_rx.lock().unwrap_or_else(|p| p.into_inner()) = Some(rx);
+        result
+    }
+
+    /// Call the block. A `StandardError` rejects the push (a `GitRPC::PushRejected` with its
+    /// message, others with their class name only); anything else (Interrupt, kill) is raised.
+    fn call_hook(&self, ruby: &Ruby, change: PreReceive) -> Result<Verdict, Error> {
+        let gitrpc: RModule = ruby.class_object().const_get("GitRPC")?;
+        let class: RClass = gitrpc.const_get("PreReceive")?;
+        let rejected: RClass = gitrpc.const_get("PushRejected")?;
+        let changes = ruby.ary_new_capa(change.changes.len());
+        for c in &change.changes {
+            changes.push((
+                ruby.str_new(&c.old_oid),
+                ruby.str_new(&c.new_oid),
+                ruby.str_new(&c.reference),
+            ))?;
+        }
+        let options = RArray::from_iter(change.push_options.iter().map(|o| ruby.str_new(o)));
+        let event: Value = class.funcall(
+            "build",
+            (change.storage, change.relative_path, changes, options),
+        )?;
+        let block = self.pre_receive.get(ruby);
+        match block.funcall::<_, _, Value>("call", (event,)) {
+            Ok(v) if v.is_kind_of(ruby.class_false_class()) => {
+                Ok(Err("push rejected by pre-receive hook".to_string()))
+            }
+            Ok(_) => Ok(Ok(())),
+            Err(e) if e.is_kind_of(rejected) => {
+                let msg = e
+                    .value()
+                    .map(|v| v.funcall::<_, _, String>("message", ()))
+                    .transpose()?
+                    .unwrap_or_default();
+                Ok(Err(msg))
+            }
+            Err(e) if e.is_kind_of(ruby.exception_standard_error()) => {
+                let class = e
+                    .value()
+                    .map(|v| v.class().inspect())
+                    .unwrap_or_else(|| "an error".to_string());
+                Ok(Err(format!(
+                    "push rejected: pre-receive hook raised {class}"
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("Server", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("new", function!(NativeServer::new, 2))?;
+    class.define_method("addresses", method!(NativeServer::addresses, 0))?;
+    class.define_method("config", method!(NativeServer::config, 0))?;
+    class.define_method("pre_receive", method!(NativeServer::pre_receive, 0))?;
+    class.define_method("running?", method!(NativeServer::is_running, 0))?;
+    class.define_method("client", method!(NativeServer::client, 1))?;
+    class.define_method("stop", method!(NativeServer::stop, 0))?;
+    class.define_method("run_hooks", method!(NativeServer::run_hooks, 0))?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+# frozen_string_literal: true
+
+module GitRPC
+  # A client of a gitrpc (or Gitaly) server: remote over a socket, or in-process.
+  #
+  #   GitRPC::Client.new("unix:/tmp/gitrpc.sock", timeout: 10)     # remote
+  #   GitRPC::Client.new(storages: { "default" => "/srv/repos" })  # in-process server
+  #
+  # Every call blocks the calling thread only: the GVL is released while waiting, and
+  # Timeout.timeout, Thread#raise, Thread#kill and Ctrl-C interrupt it (the server then
+  # cancels the call and kills its git processes). `timeout` is the default deadline in
+  # seconds for each call (nil: none). Safe to share between threads, and usable after fork
+  # (a remote client reconnects in the child).
+  class Client
+    DEFAULT_TIMEOUT = 30
+
+    def initialize(address = nil, timeout: DEFAULT_TIMEOUT, token: nil, **server_config)
+      @token = token
+      if address
+        raise ArgumentError, "give an address or server config keywords, not both" unless server_config.empty?
+
+        @native = Native::Client.connect(address.to_s, timeout&.to_f)
+      else
+        raise ArgumentError, "give an address, or storages: for an in-process server" if server_config.empty?
+
+        @server = Server.new(**server_config).start
+        @native = @server.native.client(timeout&.to_f)
+      end
+    end
+
+    def self.wrap(native, owned_server:)
+      client = allocate
+      client.instance_variable_set(:@native, native)
+      client.instance_variable_set(:@server, owned_server)
+      client
+    end
+    private_class_method :wrap
+
+    attr_reader :token
+
+    # The address connected to, or nil for an in-process client.
+    def address
+      @native.address
+    end
+
+    def in_process?
+      @native.address.nil?
+    end
+
+    def timeout
+      @native.timeout
+    end
+
+    def timeout=(seconds)
+      @native.timeout = seconds&.to_f
+    end
+
+    def repository(storage, relative_path)
+      Repository.new(self, storage, relative_path)
+    end
+
+    # Raw unary call: `method` like "/gitaly.RefService/RefExists", `request` the encoded
+    # request message; returns the encoded response (a binary String).
+    def call(method, request)
+      @native.call(method.to_s, request.to_s.b)
+    end
+
+    # Raw server-streaming call: an Enumerator of encoded response messages, read lazily.
+    def call_stream(method, request)
+      native = @native
+      method = method.to_s
+      request = request.to_s.b
+      Enumerator.new { |y| Client.drain(native.call_stream(method, request), y) { |m| m } }
+    end
+
+    # Stop the in-process server this client started, if any.
+    def close
+      @server&.stop
+      @server = nil
+    end
+
+    def inspect
+      "#<GitRPC::Client #{address || "in-process"}>"
+    end
+
+    # @api private
+    attr_reader :native
+
+    # @api private: feed a native stream into an Enumerator yielder; closing it on the way
+    # out (break, exception) cancels the call on the server.
+    def self.drain(stream, yielder)
+      while (batch = stream.next_batch)
+        batch.each { |item| yielder << yield(item) }
+      end
+    ensure
+      stream&.close
+    end
+  end
+end

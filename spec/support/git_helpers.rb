@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
+require "fileutils"
 require "open3"
 require "rbconfig"
+require "tmpdir"
 
 # Real repositories built with the git CLI in temp dirs.
 module GitHelpers

@@ -29,6 +29,12 @@ pub struct Config {
     pub spool: SpoolConfig,
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// `[[concurrency]]`: per-RPC limits, keyed per repository.
+    #[serde(default)]
+    pub concurrency: Vec<ConcurrencyConfig>,
+    /// `[pack_objects_limiting]`: git processes generating packs at once (all repositories).
+    #[serde(default)]
+    pub pack_objects_limiting: Option<PackObjectsLimiting>,
     /// Seconds in-flight calls get to finish after a shutdown signal.
     #[serde(default = "default_graceful_timeout")]
     pub graceful_restart_timeout: u64,
@@ -50,6 +56,8 @@ impl Default for Config {
             catfile: CatfileConfig::default(),
             spool: SpoolConfig::default(),
             hooks: HooksConfig::default(),
+            concurrency: Vec::new(),
+            pack_objects_limiting: None,
             graceful_restart_timeout: default_graceful_timeout(),
         }
     }
@@ -167,6 +175,98 @@ pub struct HooksConfig {
     pub pre_receive: Option<PathBuf>,
 }
 
+/// One `[[concurrency]]` entry (Gitaly's keys; `max_per_repo` is accepted for
+/// `max_concurrency`, as older Gitaly configs spell it).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    /// Full method name, e.g. `/gitaly.SmartHTTPService/PostUploadPackWithSidechannel`.
+    pub rpc: String,
+    /// Calls of this RPC running at once per repository (the starting limit if adaptive).
+    #[serde(alias = "max_per_repo")]
+    pub max_concurrency: usize,
+    /// Calls waiting per repository; more are refused at once. 0: no bound (as in Gitaly).
+    #[serde(default)]
+    pub max_queue_size: usize,
+    /// Longest wait in the queue, a Go-style duration ("500ms", "1s", "1m30s"). Unset: no limit.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub max_queue_wait: Option<std::time::Duration>,
+    /// Adjust the limit between `min_limit` and `max_limit` from measured pressure (AIMD).
+    #[serde(default)]
+    pub adaptive: bool,
+    #[serde(default)]
+    pub min_limit: Option<usize>,
+    #[serde(default)]
+    pub max_limit: Option<usize>,
+}
+
+/// `[pack_objects_limiting]` (Gitaly's keys).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackObjectsLimiting {
+    pub max_concurrency: usize,
+    /// Waiting pack requests; more are refused at once. 0: no bound.
+    #[serde(default, alias = "max_queue_size")]
+    pub max_queue_length: usize,
+    #[serde(default, deserialize_with = "de_duration")]
+    pub max_queue_wait: Option<std::time::Duration>,
+}
+
+/// Go's `time.ParseDuration` subset Gitaly configs use: numbers with `h`, `m`, `s`, `ms`,
+/// `us`, `ns` units, concatenated ("1m30s"), or a bare integer of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let bad = || format!("invalid duration {s:?} (use e.g. \"500ms\", \"10s\", \"1m30s\")");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(bad()),
+        };
+        rest = &rest[u..];
+        total += std::time::Duration::from_secs_f64(value * scale);
+    }
+    Ok(total)
+}
+
+fn de_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Secs(n)) => Ok(Some(std::time::Duration::from_secs(n))),
+        Some(Raw::Text(t)) => parse_duration(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 impl Config {
     pub fn from_toml(s: &str) -> Result<Config, String> {
         let c: Config = toml::from_str(s).map_err(|e| format!("config: {e}"))?;
@@ -192,6 +292,42 @@ impl Config {
         if self.storage.iter().any(|s| s.name.is_empty()) {
             return Err("config: empty storage name".into());
         }
+        let mut rpcs: Vec<&str> = self.concurrency.iter().map(|c| c.rpc.as_str()).collect();
+        rpcs.sort();
+        if let Some(w) = rpcs.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("config: [[concurrency]] for {} given twice", w[0]));
+        }
+        for c in &self.concurrency {
+            if !c.rpc.starts_with('/') || c.rpc.matches('/').count() != 2 {
+                return Err(format!(
+                    "config: [[concurrency]] rpc {:?} is not a full method name like \"/gitaly.RefService/RefExists\"",
+                    c.rpc
+                ));
+            }
+            if c.max_concurrency == 0 {
+                return Err(format!(
+                    "config: [[concurrency]] {}: max_concurrency must be at least 1",
+                    c.rpc
+                ));
+            }
+            let (lo, hi) = (
+                c.min_limit.unwrap_or(1),
+                c.max_limit.unwrap_or(c.max_concurrency),
+            );
+            if c.adaptive && !(1 <= lo && lo <= c.max_concurrency && c.max_concurrency <= hi) {
+                return Err(format!(
+                    "config: [[concurrency]] {}: adaptive needs 1 <= min_limit <= max_concurrency <= max_limit",
+                    c.rpc
+                ));
+            }
+        }
+        if let Some(p) = &self.pack_objects_limiting {
+            if p.max_concurrency == 0 {
+                return Err(
+                    "config: [pack_objects_limiting] max_concurrency must be at least 1".into(),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -199,6 +335,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
 
     #[test]
     fn parses_gitaly_keys() {
@@ -223,6 +372,33 @@ format = "json"
         );
         c.validate().unwrap();
         assert!(Config::from_toml("bogus = 1").is_err());
+
+        let c = Config::from_toml(
+            r#"
+[[storage]]
+name = "default"
+path = "/srv"
+[[concurrency]]
+rpc = "/gitaly.RefService/FindAllBranches"
+max_per_repo = 2
+max_queue_size = 5
+max_queue_wait = "1m30s"
+[pack_objects_limiting]
+max_concurrency = 3
+max_queue_length = 10
+max_queue_wait = 2
+"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.concurrency[0].max_concurrency, 2);
+        assert_eq!(
+            c.concurrency[0].max_queue_wait,
+            Some(std::time::Duration::from_secs(90))
+        );
+        let p = c.pack_objects_limiting.unwrap();
+        assert_eq!((p.max_concurrency, p.max_queue_length), (3, 10));
+        assert_eq!(p.max_queue_wait, Some(std::time::Duration::from_secs(2)));
         assert!(Config::default().validate().is_err());
     }
 }

@@ -27,6 +27,8 @@ pub struct Deps {
     pub hooks: Hooks,
     /// Where per-push hook bridges live (`<first storage>/+gitrpc/hooks-run`).
     pub bridge_dir: PathBuf,
+    /// Admission control: `[[concurrency]]` and `[pack_objects_limiting]`.
+    pub limits: Arc<crate::admission::Limits>,
 }
 
 /// A per-server hooks directory, removed when the server's dependencies are dropped.
@@ -108,7 +110,9 @@ impl Deps {
             hooks.pre_receive.is_some(),
         )
         .map_err(|e| format!("hooks dir: {e}"))?;
+        let limits = Arc::new(crate::admission::Limits::from_config(&config));
         Ok(Arc::new(Deps {
+            limits,
             config,
             git,
             locator,

@@ -5,12 +5,16 @@
 //! - [`services`]: one file per gRPC service; [`server::routes`] wires them with health and
 //!   reflection; [`server::run`] serves them on any incoming stream until `shutdown`.
 //! - [`serving`]: a started server (listeners bound from the config) and in-process dispatch.
+//! - [`limiter`], [`admission`]: concurrency limits with bounded queues, applied per RPC and
+//!   repository before handlers run, and to pack generation.
 
+pub mod admission;
 pub mod config;
 pub mod convert;
 pub mod deps;
 pub mod error;
 pub mod hooks;
+pub mod limiter;
 pub mod locator;
 mod rpclog;
 pub mod server;

@@ -16,6 +16,7 @@ use tokio_stream::Stream;
 use tonic::service::Routes;
 use tonic::transport::server::Connected;
 
+use crate::admission::AdmissionLayer;
 use crate::deps::Deps;
 use crate::rpclog::RpcLogLayer;
 use crate::services::*;
@@ -83,8 +84,10 @@ where
     IE: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: Future<Output = ()>,
 {
+    let limits = deps.limits.clone();
     tonic::transport::Server::builder()
         .layer(RpcLogLayer)
+        .layer(AdmissionLayer::new(limits))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tower::{Layer, Service};
 
+use crate::admission::{Admission, AdmissionLayer};
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::hooks::Hooks;
@@ -105,7 +106,10 @@ impl Serving {
     /// server stops, its calls answer `UNAVAILABLE`.
     pub fn in_process(&self) -> InProcess {
         InProcess {
-            inner: RpcLogLayer.layer(crate::routes(self.deps.clone())),
+            inner: RpcLogLayer.layer(
+                AdmissionLayer::new(self.deps.limits.clone())
+                    .layer(crate::routes(self.deps.clone())),
+            ),
             live: self.live.clone(),
         }
     }
@@ -169,13 +173,13 @@ fn bind_unix(path: &Path) -> Result<UnixListener, String> {
 /// In-process dispatch to a [`Serving`]'s handlers (see [`Serving::in_process`]).
 #[derive(Clone)]
 pub struct InProcess {
-    inner: RpcLog<tonic::service::Routes>,
+    inner: RpcLog<Admission<tonic::service::Routes>>,
     live: Arc<AtomicBool>,
 }
 
 impl<B> Service<http::Request<B>> for InProcess
 where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = http::Response<tonic::body::Body>;

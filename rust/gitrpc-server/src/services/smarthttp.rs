@@ -84,7 +84,8 @@ impl SmartHttpService for SmartHttpServiceImpl {
             .await?
             .ok_or_else(|| Status::invalid_argument("empty request stream"))?;
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let process = transport::start(
+        let slot = self.deps.limits.pack_slot().await?;
+        let mut process = transport::start(
             &repo,
             Service::UploadPack,
             &head.git_config_options,
@@ -93,6 +94,7 @@ impl SmartHttpService for SmartHttpServiceImpl {
             false,
             false,
         )?;
+        process.slot = slot;
         let first = futures::stream::iter([Ok(Bytes::from(head.data))]);
         let input = first.chain(stream.map(|m| m.map(|m| Bytes::from(m.data))));
         let deps = self.deps.clone();

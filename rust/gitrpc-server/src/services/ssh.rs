@@ -48,7 +48,8 @@ impl SshService for SshServiceImpl {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let process = transport::start(
+        let slot = self.deps.limits.pack_slot().await?;
+        let mut process = transport::start(
             &repo,
             Service::UploadPack,
             &head.git_config_options,
@@ -57,6 +58,7 @@ impl SshService for SshServiceImpl {
             false,
             true,
         )?;
+        process.slot = slot;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
         Ok(spawn_stream(move |sink| async move {
@@ -128,7 +130,10 @@ impl SshService for SshServiceImpl {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let process = transport::start(&repo, Service::UploadArchive, &[], "", false, false, true)?;
+        let slot = self.deps.limits.pack_slot().await?;
+        let mut process =
+            transport::start(&repo, Service::UploadArchive, &[], "", false, false, true)?;
+        process.slot = slot;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
         Ok(spawn_stream(move |sink| async move {

@@ -61,6 +61,8 @@ pub enum Service {
 pub struct Started {
     pub process: Process,
     pub bridge: Option<Bridge>,
+    /// A `[pack_objects_limiting]` slot, held while git may generate a pack.
+    pub slot: Option<crate::limiter::Permit>,
 }
 
 /// Start a transport git process for `repo`. `stateless`/`advertise` select smart HTTP's
@@ -126,7 +128,11 @@ pub fn start(
         cmd = cmd.stderr_to_caller();
     }
     let process = cmd.arg(repo.path()).stdin().spawn()?;
-    Ok(Started { process, bridge })
+    Ok(Started {
+        process,
+        bridge,
+        slot: None,
+    })
 }
 
 /// How git's output becomes response messages.
@@ -154,6 +160,7 @@ where
     let Started {
         mut process,
         bridge: _bridge,
+        slot: _slot,
     } = started;
     let stdin = process.take_stdin();
     let feeder = tokio::spawn(async move {

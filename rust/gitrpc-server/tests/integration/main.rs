@@ -12,6 +12,8 @@ mod client;
 mod commit;
 /// DiffService: RawDiff, RawPatch, CommitDelta, DiffStats.
 mod diff;
+/// Admission control: [[concurrency]] and [pack_objects_limiting] under overload.
+mod limits;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

@@ -240,3 +240,38 @@ pub fn live_git_children() -> Vec<(i32, String)> {
     }
     out
 }
+
+/// git processes whose command line mentions `needle`.
+pub fn git_processes(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let zombie = std::fs::read_to_string(e.path().join("stat"))
+            .map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            .unwrap_or(true);
+        if !zombie && cmd.contains("git") && cmd.contains(needle) {
+            out.push(cmd);
+        }
+    }
+    out
+}
+
+/// A repository whose object store blocks every git that looks up an object: its
+/// `objects/info/alternates` is a FIFO nobody writes.
+pub fn hanging_repo(storage: &std::path::Path, rel: &str) {
+    let path = storage.join(rel);
+    std::fs::create_dir_all(&path).unwrap();
+    git(&path, &["init", "--bare", "--quiet"]);
+    let fifo = std::ffi::CString::new(
+        path.join("objects/info/alternates")
+            .to_str()
+            .unwrap()
+            .to_string(),
+    )
+    .unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+}

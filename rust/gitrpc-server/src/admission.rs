@@ -1,0 +1,320 @@
+//! Admission control: the configured limiters, and the tower layer that applies the
+//! `[[concurrency]]` ones before a call reaches its handler.
+//!
+//! The layer reads the call's first request message (every Gitaly request carries its
+//! repository in field 1) to key the limit per repository, waits for a slot, then hands the
+//! call on with the message put back. The slot is held until the response body ends or is
+//! dropped, so a streaming RPC counts for as long as it streams. A refused call gets
+//! `RESOURCE_EXHAUSTED` with a `gitaly.LimitError` detail without running anything.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use prost::Message;
+use tonic::body::Body as TonicBody;
+use tonic::{Code, Status};
+use tower::{Layer, Service};
+
+use crate::config::Config;
+use crate::limiter::{Limiter, Permit, Refused};
+
+/// The limiters of one server.
+#[derive(Default)]
+pub struct Limits {
+    /// `[[concurrency]]`, by full method name.
+    pub by_rpc: HashMap<String, Arc<Limiter>>,
+    /// `[pack_objects_limiting]`.
+    pub pack_objects: Option<Arc<Limiter>>,
+}
+
+/// Key of the pack-objects limiter: one queue for the whole server.
+pub const PACK_KEY: &str = "all";
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Limits {
+        let by_rpc = config
+            .concurrency
+            .iter()
+            .map(|c| {
+                let l = Limiter::new(
+                    c.rpc.clone(),
+                    c.max_concurrency,
+                    c.max_queue_size,
+                    c.max_queue_wait,
+                );
+                (c.rpc.clone(), l)
+            })
+            .collect();
+        let pack_objects = config.pack_objects_limiting.as_ref().map(|p| {
+            Limiter::new(
+                "pack-objects",
+                p.max_concurrency,
+                p.max_queue_length,
+                p.max_queue_wait,
+            )
+        });
+        Limits {
+            by_rpc,
+            pack_objects,
+        }
+    }
+
+    /// Every limiter, named (for metrics).
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Limiter>> {
+        self.by_rpc.values().chain(self.pack_objects.iter())
+    }
+
+    /// A slot for a git process generating a pack (`None` without a pack limit).
+    pub async fn pack_slot(&self) -> Result<Option<Permit>, Status> {
+        match &self.pack_objects {
+            None => Ok(None),
+            Some(l) => l
+                .acquire(PACK_KEY)
+                .await
+                .map(Some)
+                .map_err(|r| limit_status(r, l)),
+        }
+    }
+}
+
+/// `google.rpc.Status`, the payload of `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// `RESOURCE_EXHAUSTED` with a `gitaly.LimitError` detail, as Gitaly answers. `retry_after`
+/// is zero: Gitaly's clients treat that as "do not retry this server right away".
+pub fn limit_status(why: Refused, limiter: &Limiter) -> Status {
+    let message = format!("{}: {}", limiter.name(), why.message());
+    let detail = gitrpc_proto::gitaly::LimitError {
+        error_message: why.message().to_string(),
+        retry_after: Some(prost_types::Duration {
+            seconds: 0,
+            nanos: 0,
+        }),
+    };
+    let status = RpcStatus {
+        code: Code::ResourceExhausted as i32,
+        message: message.clone(),
+        details: vec![prost_types::Any {
+            type_url: "type.googleapis.com/gitaly.LimitError".to_string(),
+            value: detail.encode_to_vec(),
+        }],
+    };
+    Status::with_details(
+        Code::ResourceExhausted,
+        message,
+        Bytes::from(status.encode_to_vec()),
+    )
+}
+
+/// Decode the `LimitError` of a status made by [`limit_status`] (for clients and tests).
+pub fn limit_error(status: &Status) -> Option<gitrpc_proto::gitaly::LimitError> {
+    let st = RpcStatus::decode(status.details()).ok()?;
+    st.details
+        .iter()
+        .find(|a| a.type_url.ends_with("/gitaly.LimitError"))
+        .and_then(|a| gitrpc_proto::gitaly::LimitError::decode(a.value.as_slice()).ok())
+}
+
+#[derive(Clone)]
+pub struct AdmissionLayer {
+    limits: Arc<Limits>,
+}
+
+impl AdmissionLayer {
+    pub fn new(limits: Arc<Limits>) -> AdmissionLayer {
+        AdmissionLayer { limits }
+    }
+}
+
+impl<S> Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
+    fn layer(&self, inner: S) -> Admission<S> {
+        Admission {
+            inner,
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Admission<S> {
+    inner: S,
+    limits: Arc<Limits>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B> Service<http::Request<B>> for Admission<S>
+where
+    S: Service<http::Request<TonicBody>, Response = http::Response<TonicBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<TonicBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let Some(limiter) = self.limits.by_rpc.get(req.uri().path()).cloned() else {
+            return Box::pin(self.inner.call(req.map(TonicBody::new)));
+        };
+        // The ready service answers this call; a fresh clone takes its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let (first, body) = match first_message(body).await {
+                Ok(v) => v,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let key = repository_key(first.get(5..).unwrap_or_default());
+            let permit = match limiter.acquire(&key).await {
+                Ok(p) => p,
+                Err(why) => return Ok(limit_status(why, &limiter).into_http()),
+            };
+            let body = TonicBody::new(Prefixed {
+                prefix: Some(first),
+                inner: body,
+            });
+            let resp = inner.call(http::Request::from_parts(parts, body)).await?;
+            Ok(resp.map(|b| {
+                TonicBody::new(Holding {
+                    inner: b,
+                    permit: Some(permit),
+                })
+            }))
+        })
+    }
+}
+
+/// Read the first gRPC message frame (5-byte header + payload) off the body.
+async fn first_message<B>(mut body: B) -> Result<(Bytes, B), Status>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut buf = BytesMut::new();
+    loop {
+        if buf.len() >= 5 {
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if buf.len() >= 5 + len {
+                return Ok((buf.freeze(), body));
+            }
+        }
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(mut data) = frame.into_data() {
+                    while data.has_remaining() {
+                        let chunk = data.chunk();
+                        buf.extend_from_slice(chunk);
+                        let n = chunk.len();
+                        data.advance(n);
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                return Err(Status::cancelled(format!("reading request: {}", e.into())))
+            }
+            // The client sent no (complete) message: let the handler answer as usual.
+            None => return Ok((buf.freeze(), body)),
+        }
+    }
+}
+
+/// Only the repository of a request (field 1 in every Gitaly request).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RepositoryOnly {
+    #[prost(message, optional, tag = "1")]
+    repository: Option<gitrpc_proto::gitaly::Repository>,
+}
+
+/// `storage/relative_path` of the request's repository ("" if it has none or is compressed).
+fn repository_key(message: &[u8]) -> String {
+    RepositoryOnly::decode(message)
+        .ok()
+        .and_then(|m| m.repository)
+        .map(|r| format!("{}/{}", r.storage_name, r.relative_path))
+        .unwrap_or_default()
+}
+
+/// A request body with bytes already read put back in front.
+struct Prefixed<B> {
+    prefix: Option<Bytes>,
+    inner: B,
+}
+
+impl<B> Body for Prefixed<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        if let Some(p) = self.prefix.take() {
+            if !p.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(p))));
+            }
+        }
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.as_ref().is_none_or(|p| p.is_empty()) && self.inner.is_end_stream()
+    }
+}
+
+/// A response body that holds the call's slot until it ends or is dropped.
+struct Holding {
+    inner: TonicBody,
+    permit: Option<Permit>,
+}
+
+impl Body for Holding {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let res = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = &res {
+            self.permit = None;
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,275 @@
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gitrpc_client::{client::repository, Client, Options};
+use gitrpc_proto::gitaly::commit_service_client::CommitServiceClient;
+use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
+use gitrpc_proto::gitaly::{CommitIsAncestorRequest, SshUploadPackRequest};
+use gitrpc_server::admission::limit_error;
+use gitrpc_server::config::{ConcurrencyConfig, Config, PackObjectsLimiting, Storage};
+use gitrpc_server::limiter::{Limiter, Snapshot};
+use gitrpc_server::Serving;
+use tokio::task::JoinHandle;
+use tonic::{Code, Status};
+
+use crate::common::*;
+
+const IS_ANCESTOR: &str = "/gitaly.CommitService/CommitIsAncestor";
+
+fn limit(rpc: &str, max: usize, queue: usize, wait: Option<Duration>) -> ConcurrencyConfig {
+    ConcurrencyConfig {
+        rpc: rpc.into(),
+        max_concurrency: max,
+        max_queue_size: queue,
+        max_queue_wait: wait,
+        adaptive: false,
+        min_limit: None,
+        max_limit: None,
+    }
+}
+
+async fn serving(dir: &tempfile::TempDir, edit: impl FnOnce(&mut Config)) -> Serving {
+    let mut config = Config {
+        socket_path: Some(dir.path().join("s.sock")),
+        storage: vec![Storage {
+            name: STORAGE.into(),
+            path: dir.path().join("storage"),
+        }],
+        ..Default::default()
+    };
+    edit(&mut config);
+    Serving::start(config).await.unwrap()
+}
+
+async fn wait_for(limiter: &Limiter, what: &str, ok: impl Fn(&Snapshot) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = limiter.snapshot();
+        if ok(&s) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {s:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn assert_limited(r: &Result<bool, Status>, message: &str) {
+    let status = r.as_ref().expect_err("call should be refused");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let detail = limit_error(status).expect("LimitError detail");
+    assert_eq!(detail.error_message, message);
+    assert_eq!(detail.retry_after.map(|d| d.seconds), Some(0));
+}
+
+/// Ten calls at a limit of 2 with a queue of 3, on a repository where git blocks: exactly 2
+/// run, 3 wait, 5 are refused at once with RESOURCE_EXHAUSTED + LimitError. Another
+/// repository is not held up by that queue; a freed slot goes to the oldest waiter.
+#[tokio::test]
+async fn overload_is_admitted_queued_and_refused_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir, |c| {
+        c.concurrency = vec![limit(IS_ANCESTOR, 2, 3, None)]
+    })
+    .await;
+    hanging_repo(&dir.path().join("storage"), "hang.git");
+    let fx = Fixture::create(&dir.path().join("storage/ok.git"), "sha1");
+    let limiter = server.deps().limits.by_rpc[IS_ANCESTOR].clone();
+    let client = Client::connect(&server.addresses()[0], &Options::default())
+        .await
+        .unwrap();
+    let channel = gitrpc_client::connect(&server.addresses()[0], &Options::default())
+        .await
+        .unwrap();
+    // A spawned CommitIsAncestor on hang.git (generated client: its futures are Send).
+    let spawn_call = |ancestor: String| {
+        let mut c = CommitServiceClient::new(channel.clone());
+        tokio::spawn(async move {
+            let req = CommitIsAncestorRequest {
+                repository: Some(repository(STORAGE, "hang.git")),
+                ancestor_id: ancestor,
+                child_id: "f".repeat(40),
+            };
+            c.commit_is_ancestor(req)
+                .await
+                .map(|r| r.into_inner().value)
+        })
+    };
+
+    // One call at a time, so we know which ones run and which wait.
+    let mut calls: Vec<(String, JoinHandle<Result<bool, Status>>)> = Vec::new();
+    for i in 0..5 {
+        let ancestor = format!("{:x}", i + 1).repeat(40);
+        calls.push((ancestor.clone(), spawn_call(ancestor)));
+        wait_for(&limiter, "call to be admitted or queued", |s| {
+            s.running + s.queued == i + 1
+        })
+        .await;
+    }
+    let started = Instant::now();
+    let refused: Vec<_> = futures::future::join_all((0..5).map(|_| spawn_call("9".repeat(40))))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refusals were not immediate"
+    );
+    for r in &refused {
+        assert_limited(r, "maximum queue size reached");
+    }
+    let s = limiter.snapshot();
+    assert_eq!(
+        (
+            s.limit,
+            s.running,
+            s.queued,
+            s.admitted,
+            s.dropped_max_size,
+            s.dropped_max_time
+        ),
+        (2, 2, 3, 2, 5, 0)
+    );
+    // Only the two admitted calls started git.
+    let running: Vec<bool> = calls
+        .iter()
+        .map(|(a, _)| !git_processes(a).is_empty())
+        .collect();
+    assert_eq!(running, [true, true, false, false, false]);
+
+    // Other repositories have their own slots.
+    let head = fx.rev_parse("main");
+    let ok = client
+        .commit_is_ancestor(&repository(STORAGE, "ok.git"), &head, &head)
+        .await;
+    assert!(ok.unwrap());
+
+    // Cancel the first running call: its git dies and the oldest waiter (call 2) runs.
+    // (admitted: the two, the ok.git call, and now the waiter.)
+    let (a0, t0) = calls.remove(0);
+    t0.abort();
+    wait_for(&limiter, "a waiter to take the freed slot", |s| {
+        s.running == 2 && s.queued == 2 && s.admitted == 4
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !git_processes(&a0).is_empty() || git_processes(&calls[1].0).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "slot did not move to the oldest waiter"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(git_processes(&calls[2].0).is_empty());
+
+    for (_, t) in &calls {
+        t.abort();
+    }
+    wait_for(&limiter, "everything released", |s| {
+        s.running == 0 && s.queued == 0
+    })
+    .await;
+    server.stop(Duration::from_secs(1)).await;
+}
+
+/// A call that waits `max_queue_wait` without a slot is refused, in-process too.
+#[tokio::test]
+async fn queue_wait_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = Duration::from_millis(200);
+    let server = serving(&dir, |c| {
+        c.concurrency = vec![limit(IS_ANCESTOR, 1, 5, Some(wait))]
+    })
+    .await;
+    hanging_repo(&dir.path().join("storage"), "hang.git");
+    let limiter = server.deps().limits.by_rpc[IS_ANCESTOR].clone();
+    let client = Client::from_service(server.in_process(), None);
+    let hang = repository(STORAGE, "hang.git");
+    let (one, two, three, f) = (
+        "1".repeat(40),
+        "2".repeat(40),
+        "3".repeat(40),
+        "f".repeat(40),
+    );
+    let running = client.commit_is_ancestor(&hang, &one, &f);
+    let queued = async {
+        wait_for(&limiter, "the first call to run", |s| s.running == 1).await;
+        let started = Instant::now();
+        let (a, b) = tokio::join!(
+            client.commit_is_ancestor(&hang, &two, &f),
+            client.commit_is_ancestor(&hang, &three, &f),
+        );
+        (a, b, started.elapsed())
+    };
+    let (a, b, took) = tokio::select! {
+        r = running => panic!("the call on the hanging repository returned: {r:?}"),
+        out = queued => out,
+    };
+    assert!(took >= wait && took < Duration::from_secs(5), "{took:?}");
+    assert_limited(&a, "maximum time in concurrency queue reached");
+    assert_limited(&b, "maximum time in concurrency queue reached");
+    let s = limiter.snapshot();
+    // The running call was dropped by select!: cancelled, its slot freed.
+    assert_eq!((s.queued, s.dropped_max_time, s.admitted), (0, 2, 1));
+    wait_for(&limiter, "release", |s| s.running == 0).await;
+    server.stop(Duration::from_secs(1)).await;
+}
+
+/// `[pack_objects_limiting]`: upload-pack sessions beyond the limit queue, then are refused.
+#[tokio::test]
+async fn pack_generation_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir, |c| {
+        c.pack_objects_limiting = Some(PackObjectsLimiting {
+            max_concurrency: 1,
+            max_queue_length: 1,
+            max_queue_wait: None,
+        })
+    })
+    .await;
+    Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    let limiter = server.deps().limits.pack_objects.clone().unwrap();
+    let channel = gitrpc_client::connect(&server.addresses()[0], &Options::default())
+        .await
+        .unwrap();
+    // A session that sends its first message and then nothing: upload-pack advertises its
+    // refs and waits for wants, holding its slot until we close our side (drop `tx`).
+    let open_session = || {
+        let mut ssh = SshServiceClient::new(channel.clone());
+        async move {
+            let (tx, rx) = futures::channel::mpsc::unbounded();
+            tx.unbounded_send(SshUploadPackRequest {
+                repository: Some(repository(STORAGE, "r.git")),
+                ..Default::default()
+            })
+            .unwrap();
+            let mut out = ssh.ssh_upload_pack(rx).await?.into_inner();
+            // The first response carries the ref advertisement.
+            out.next().await.transpose()?;
+            Ok::<_, Status>((tx, out))
+        }
+    };
+    let first = open_session().await.unwrap();
+    let queued = tokio::spawn(open_session());
+    wait_for(&limiter, "the second session to queue", |s| s.queued == 1).await;
+    let refused = open_session().await.map(|_| true);
+    assert_limited(&refused, "maximum queue size reached");
+    let s = limiter.snapshot();
+    assert_eq!(
+        (s.running, s.queued, s.admitted, s.dropped_max_size),
+        (1, 1, 1, 1)
+    );
+    // Ending the first session hands its slot to the queued one, which then advertises.
+    let (tx, mut out) = first;
+    drop(tx);
+    while out.next().await.transpose().unwrap().is_some() {}
+    let second = tokio::time::timeout(Duration::from_secs(10), queued)
+        .await
+        .expect("queued session admitted")
+        .unwrap()
+        .unwrap();
+    assert_eq!(limiter.snapshot().admitted, 2);
+    drop(second);
+    wait_for(&limiter, "release", |s| s.running == 0).await;
+    server.stop(Duration::from_secs(1)).await;
+}

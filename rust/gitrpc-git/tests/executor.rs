@@ -13,6 +13,8 @@ fn git_cli(dir: &Path, args: &[&str]) -> String {
     let out = StdCommand::new("git")
         .args(args)
         .current_dir(dir)
+        // git_runs_with_a_clean_environment sets GIT_DIR in this process for a moment.
+        .env_remove("GIT_DIR")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "A")
         .env("GIT_AUTHOR_EMAIL", "a@example.com")

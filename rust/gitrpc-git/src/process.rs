@@ -65,7 +65,7 @@ impl Process {
         } else {
             None
         };
-        stats::process_started();
+        stats::process_started(pid, subcommand, &args);
         Process {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),

@@ -1,12 +1,107 @@
-//! Counters about the git processes we run, read by the server's metrics and logs.
+//! Counters about the git processes we run, read by the server's metrics, diagnostics and
+//! logs. Process-wide: every server in the process shares one executor.
 //!
-//! The process table (pid, subcommand, start time) is kept here because the executor is
-//! the only place processes start and end.
+//! The process table (pid, subcommand, arguments, start time) is kept here because the
+//! executor is the only place processes start and end.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Latency buckets (seconds) for every histogram we export.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+/// A Prometheus-style histogram over [`LATENCY_BUCKETS`] (lock-free to observe).
+pub struct Histogram {
+    counts: Vec<AtomicU64>,
+    sum_ns: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: (0..=LATENCY_BUCKETS.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bucket (the last is `+Inf`, the total), and the sum in seconds.
+    pub fn cumulative(&self) -> (Vec<u64>, f64) {
+        let mut acc = 0;
+        let out = self
+            .counts
+            .iter()
+            .map(|c| {
+                acc += c.load(Ordering::Relaxed);
+                acc
+            })
+            .collect();
+        (out, self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9)
+    }
+}
+
+/// A running git process, as the executor knows it.
+#[derive(Clone, Debug)]
+pub struct LiveProcess {
+    pub pid: i32,
+    pub subcommand: &'static str,
+    pub args: Vec<OsString>,
+    pub started: Instant,
+}
+
+fn table() -> &'static Mutex<BTreeMap<i32, LiveProcess>> {
+    static T: OnceLock<Mutex<BTreeMap<i32, LiveProcess>>> = OnceLock::new();
+    T.get_or_init(Default::default)
+}
+
+fn spawn_latency() -> &'static Mutex<HashMap<&'static str, Arc<Histogram>>> {
+    static M: OnceLock<Mutex<HashMap<&'static str, Arc<Histogram>>>> = OnceLock::new();
+    M.get_or_init(Default::default)
+}
+
+/// The git processes running now, oldest first.
+pub fn live_processes() -> Vec<LiveProcess> {
+    let mut v: Vec<_> = table()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    v.sort_by_key(|p| p.started);
+    v
+}
+
+/// Spawn latency histogram per subcommand.
+pub fn spawn_latencies() -> Vec<(&'static str, Arc<Histogram>)> {
+    let mut v: Vec<_> = spawn_latency()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, h)| (*k, h.clone()))
+        .collect();
+    v.sort_by_key(|e| e.0);
+    v
+}
 
 static STARTED: AtomicU64 = AtomicU64::new(0);
 static RUNNING: AtomicU64 = AtomicU64::new(0);
@@ -27,15 +122,36 @@ pub(crate) fn record_spawn(sub: &'static str, latency: Duration) {
     let e = m.entry(sub).or_default();
     e.0 += 1;
     e.1 += latency;
+    drop(m);
+    let h = spawn_latency()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(sub)
+        .or_default()
+        .clone();
+    h.observe(latency);
     let _ = COMMANDS.try_with(|c| c.lock().unwrap().push(sub));
 }
 
-pub(crate) fn process_started() {
+pub(crate) fn process_started(pid: i32, subcommand: &'static str, args: &[OsString]) {
     RUNNING.fetch_add(1, Ordering::Relaxed);
+    table().lock().unwrap_or_else(|p| p.into_inner()).insert(
+        pid,
+        LiveProcess {
+            pid,
+            subcommand,
+            args: args.to_vec(),
+            started: Instant::now(),
+        },
+    );
 }
 
-pub(crate) fn process_finished(_sub: &'static str, _pid: i32) {
+pub(crate) fn process_finished(_sub: &'static str, pid: i32) {
     RUNNING.fetch_sub(1, Ordering::Relaxed);
+    table()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&pid);
 }
 
 /// Snapshot of executor counters.

@@ -22,6 +22,7 @@ use tower::{Layer, Service};
 
 use crate::config::Config;
 use crate::limiter::{Limiter, Permit, Refused};
+use crate::monitor::RepoSlot;
 
 /// The limiters of one server.
 #[derive(Default)]
@@ -177,9 +178,13 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let Some(limiter) = self.limits.by_rpc.get(req.uri().path()).cloned() else {
+        let path = req.uri().path();
+        let limiter = self.limits.by_rpc.get(path).cloned();
+        // Gitaly calls are read up to their first message for the repository (the limit's key
+        // and the diagnostics page); health and reflection pass straight through.
+        if limiter.is_none() && !path.starts_with("/gitaly.") {
             return Box::pin(self.inner.call(req.map(TonicBody::new)));
-        };
+        }
         // The ready service answers this call; a fresh clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -190,21 +195,32 @@ where
                 Err(status) => return Ok(status.into_http()),
             };
             let key = repository_key(first.get(5..).unwrap_or_default());
-            let permit = match limiter.acquire(&key).await {
-                Ok(p) => p,
-                Err(why) => return Ok(limit_status(why, &limiter).into_http()),
+            if let Some(slot) = parts.extensions.get::<RepoSlot>() {
+                if !key.is_empty() {
+                    let _ = slot.set(key.clone());
+                }
+            }
+            let permit = match &limiter {
+                None => None,
+                Some(l) => match l.acquire(&key).await {
+                    Ok(p) => Some(p),
+                    Err(why) => return Ok(limit_status(why, l).into_http()),
+                },
             };
             let body = TonicBody::new(Prefixed {
                 prefix: Some(first),
                 inner: body,
             });
             let resp = inner.call(http::Request::from_parts(parts, body)).await?;
-            Ok(resp.map(|b| {
-                TonicBody::new(Holding {
-                    inner: b,
-                    permit: Some(permit),
-                })
-            }))
+            Ok(match permit {
+                None => resp,
+                Some(permit) => resp.map(|b| {
+                    TonicBody::new(Holding {
+                        inner: b,
+                        permit: Some(permit),
+                    })
+                }),
+            })
         })
     }
 }
@@ -251,6 +267,7 @@ struct RepositoryOnly {
 }
 
 /// `storage/relative_path` of the request's repository ("" if it has none or is compressed).
+/// The empty key is still a key: such calls share one queue.
 fn repository_key(message: &[u8]) -> String {
     RepositoryOnly::decode(message)
         .ok()

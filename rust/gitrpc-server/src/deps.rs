@@ -29,6 +29,8 @@ pub struct Deps {
     pub bridge_dir: PathBuf,
     /// Admission control: `[[concurrency]]` and `[pack_objects_limiting]`.
     pub limits: Arc<crate::admission::Limits>,
+    /// RPC counts, latencies and calls in flight (for metrics and diagnostics).
+    pub rpcs: Arc<crate::monitor::Rpcs>,
 }
 
 /// A per-server hooks directory, removed when the server's dependencies are dropped.
@@ -113,6 +115,7 @@ impl Deps {
         let limits = Arc::new(crate::admission::Limits::from_config(&config));
         Ok(Arc::new(Deps {
             limits,
+            rpcs: Default::default(),
             config,
             git,
             locator,

@@ -7,6 +7,7 @@
 //! - [`serving`]: a started server (listeners bound from the config) and in-process dispatch.
 //! - [`limiter`], [`admission`]: concurrency limits with bounded queues, applied per RPC and
 //!   repository before handlers run, and to pack generation.
+//! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
 
 pub mod admission;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod hooks;
 pub mod limiter;
 pub mod locator;
+pub mod monitor;
 mod rpclog;
 pub mod server;
 pub mod services;

@@ -17,19 +17,34 @@ use http_body::{Body, Frame};
 use tonic::body::Body as TonicBody;
 use tower::{Layer, Service};
 
-#[derive(Clone, Default)]
-pub struct RpcLogLayer;
+use crate::monitor::{CallGuard, Rpcs};
+
+/// Also counts each call in the server's [`Rpcs`] (metrics, in-flight table).
+#[derive(Clone)]
+pub struct RpcLogLayer {
+    rpcs: Arc<Rpcs>,
+}
+
+impl RpcLogLayer {
+    pub fn new(rpcs: Arc<Rpcs>) -> RpcLogLayer {
+        RpcLogLayer { rpcs }
+    }
+}
 
 impl<S> Layer<S> for RpcLogLayer {
     type Service = RpcLog<S>;
     fn layer(&self, inner: S) -> RpcLog<S> {
-        RpcLog { inner }
+        RpcLog {
+            inner,
+            rpcs: self.rpcs.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct RpcLog<S> {
     inner: S,
+    rpcs: Arc<Rpcs>,
 }
 
 struct Entry {
@@ -37,12 +52,16 @@ struct Entry {
     start: Instant,
     commands: Arc<Mutex<Vec<&'static str>>>,
     code: Option<String>,
+    rpcs: Arc<Rpcs>,
+    _call: CallGuard,
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
         let code = self.code.as_deref().unwrap_or("1");
         let code_name = tonic::Code::from_i32(code.parse().unwrap_or(2));
+        self.rpcs
+            .finish(&self.method, code_name, self.start.elapsed());
         let git = self
             .commands
             .lock()
@@ -73,7 +92,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let call = self.rpcs.begin(req.uri().path());
+        // The admission layer fills in the repository once it has read the request.
+        req.extensions_mut().insert(call.repository.clone());
         let deadline = req
             .headers()
             .get("grpc-timeout")
@@ -86,6 +108,8 @@ where
             start: Instant::now(),
             commands: commands.clone(),
             code: None,
+            rpcs: self.rpcs.clone(),
+            _call: call,
         };
         let fut = gitrpc_git::stats::COMMANDS.scope(commands, self.inner.call(req));
         Box::pin(async move {

@@ -86,7 +86,7 @@ where
 {
     let limits = deps.limits.clone();
     tonic::transport::Server::builder()
-        .layer(RpcLogLayer)
+        .layer(RpcLogLayer::new(deps.rpcs.clone()))
         .layer(AdmissionLayer::new(limits))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)

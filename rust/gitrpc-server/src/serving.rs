@@ -33,6 +33,7 @@ pub struct Serving {
     stop_tx: watch::Sender<bool>,
     tasks: JoinSet<ServeResult>,
     live: Arc<AtomicBool>,
+    monitor: Option<crate::monitor::MonitorServer>,
 }
 
 impl Serving {
@@ -46,6 +47,7 @@ impl Serving {
     pub async fn start_with_hooks(config: Config, hooks: Hooks) -> Result<Serving, String> {
         let socket = config.socket_path.clone();
         let listen = config.listen_addr.clone();
+        let prometheus = config.prometheus_listen_addr.clone();
         let deps = Deps::with_hooks(config, hooks).await?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -54,6 +56,10 @@ impl Serving {
         let mut tasks = JoinSet::new();
         let mut addresses = Vec::new();
         // Bind everything before serving anything, so a failure leaves nothing running.
+        let monitor = match &prometheus {
+            Some(addr) => Some(crate::monitor::MonitorServer::start(addr, &deps)?),
+            None => None,
+        };
         let unix = match &socket {
             Some(path) => Some(bind_unix(path)?),
             None => None,
@@ -90,12 +96,18 @@ impl Serving {
             stop_tx,
             tasks,
             live: Arc::new(AtomicBool::new(true)),
+            monitor,
         })
     }
 
     /// Where clients can connect: `unix:/path` and/or `tcp://ip:port` (the bound port).
     pub fn addresses(&self) -> &[String] {
         &self.addresses
+    }
+
+    /// `http://ip:port` of the metrics and diagnostics listener (`prometheus_listen_addr`).
+    pub fn monitor_url(&self) -> Option<String> {
+        self.monitor.as_ref().map(|m| m.url())
     }
 
     pub fn deps(&self) -> &Arc<Deps> {
@@ -106,7 +118,7 @@ impl Serving {
     /// server stops, its calls answer `UNAVAILABLE`.
     pub fn in_process(&self) -> InProcess {
         InProcess {
-            inner: RpcLogLayer.layer(
+            inner: RpcLogLayer::new(self.deps.rpcs.clone()).layer(
                 AdmissionLayer::new(self.deps.limits.clone())
                     .layer(crate::routes(self.deps.clone())),
             ),

@@ -1,7 +1,7 @@
 //! `gitrpcd`: serve gitrpc on a unix socket and/or TCP.
 //!
 //! ```text
-//! gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--storage NAME=PATH]...
+//! gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--prometheus-listen HOST:PORT] [--storage NAME=PATH]...
 //! ```
 //! Flags override the config file. With neither a config nor a storage, it serves the
 //! embedded default: storage `default` at `./gitrpc-data/repositories`, socket
@@ -15,7 +15,7 @@ use gitrpc_server::config::{Config, Storage};
 use gitrpc_server::Serving;
 
 const USAGE: &str =
-    "usage: gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--storage NAME=PATH]...
+    "usage: gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--prometheus-listen HOST:PORT] [--storage NAME=PATH]...
 
 Serves Gitaly-compatible gRPC. Flags override the config file. With no config and no
 --storage, serves the embedded default: storage \"default\" in ./gitrpc-data/repositories
@@ -27,6 +27,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Config, String> {
     let mut config_file: Option<PathBuf> = None;
     let mut socket: Option<PathBuf> = None;
     let mut listen: Option<String> = None;
+    let mut prometheus: Option<String> = None;
     let mut storages: Vec<Storage> = Vec::new();
     let mut args = args.peekable();
     while let Some(a) = args.next() {
@@ -46,6 +47,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Config, String> {
             "-c" | "--config" => config_file = Some(value()?.into()),
             "--socket" => socket = Some(value()?.into()),
             "--listen" => listen = Some(value()?),
+            "--prometheus-listen" => prometheus = Some(value()?),
             "--storage" => {
                 let v = value()?;
                 let (name, path) = v
@@ -68,6 +70,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Config, String> {
     }
     if listen.is_some() {
         config.listen_addr = listen;
+    }
+    if prometheus.is_some() {
+        config.prometheus_listen_addr = prometheus;
     }
     for s in storages {
         config.storage.retain(|x| x.name != s.name);
@@ -120,6 +125,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let mut server = Serving::start(config).await?;
     for addr in server.addresses() {
         tracing::info!(address = %addr, git = server.deps().git.version(), "listening");
+    }
+    if let Some(url) = server.monitor_url() {
+        tracing::info!(url = %format!("{url}/metrics"), diagnostics = %format!("{url}/diagnostics"), "metrics listening");
     }
     tokio::select! {
         sig = shutdown_signal() => {

@@ -14,6 +14,8 @@ mod commit;
 mod diff;
 /// Admission control: [[concurrency]] and [pack_objects_limiting] under overload.
 mod limits;
+/// Metrics and diagnostics on their own thread, also while gRPC is jammed.
+mod monitor;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

@@ -1,0 +1,275 @@
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitrpc_client::{client::repository, Client, Options};
+use gitrpc_proto::gitaly::commit_service_client::CommitServiceClient;
+use gitrpc_proto::gitaly::CommitIsAncestorRequest;
+use gitrpc_server::config::{ConcurrencyConfig, Config, Storage};
+use gitrpc_server::Serving;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::common::*;
+
+const IS_ANCESTOR: &str = "/gitaly.CommitService/CommitIsAncestor";
+
+fn config(dir: &tempfile::TempDir) -> Config {
+    Config {
+        socket_path: Some(dir.path().join("s.sock")),
+        prometheus_listen_addr: Some("127.0.0.1:0".into()),
+        storage: vec![Storage {
+            name: STORAGE.into(),
+            path: dir.path().join("storage"),
+        }],
+        ..Default::default()
+    }
+}
+
+/// A plain blocking HTTP GET (what a scraper does); returns (status line, body).
+fn get(url: &str, path: &str) -> (String, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The value of one sample line (`name{labels} value`) in a Prometheus exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// With every worker thread of the server's runtime blocked, gRPC cannot answer (a health
+/// check times out) while /metrics and /diagnostics, on their own thread, still do — and show
+/// the limiter's state, the calls in flight and the git process table.
+#[test]
+fn metrics_and_diagnostics_answer_while_grpc_is_jammed() {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir);
+    cfg.concurrency = vec![ConcurrencyConfig {
+        rpc: IS_ANCESTOR.into(),
+        max_concurrency: 1,
+        max_queue_size: 1,
+        max_queue_wait: None,
+        adaptive: false,
+        min_limit: None,
+        max_limit: None,
+    }];
+    let server = server_rt.block_on(Serving::start(cfg)).unwrap();
+    let url = server.monitor_url().unwrap();
+    hanging_repo(&dir.path().join("storage"), "hang.git");
+    let address = server.addresses()[0].clone();
+    let channel = client_rt
+        .block_on(gitrpc_client::connect(&address, &Options::default()))
+        .unwrap();
+    let limiter = server.deps().limits.by_rpc[IS_ANCESTOR].clone();
+
+    // One call runs (its git blocks), one waits, one is refused.
+    let calls: Vec<_> = ["1", "2", "3"]
+        .iter()
+        .map(|d| {
+            let mut c = CommitServiceClient::new(channel.clone());
+            let req = CommitIsAncestorRequest {
+                repository: Some(repository(STORAGE, "hang.git")),
+                ancestor_id: d.repeat(40),
+                child_id: "f".repeat(40),
+            };
+            client_rt.spawn(async move { c.commit_is_ancestor(req).await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while {
+        let s = limiter.snapshot();
+        (s.running, s.queued, s.dropped_max_size) != (1, 1, 1)
+            || git_processes(&"1".repeat(40)).is_empty()
+    } {
+        assert!(Instant::now() < deadline, "{:?}", limiter.snapshot());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // Jam the server: block both of its runtime's worker threads.
+    let release = Arc::new(AtomicBool::new(false));
+    let blocked = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let (release, blocked) = (release.clone(), blocked.clone());
+        server_rt.spawn(async move {
+            blocked.fetch_add(1, Ordering::SeqCst);
+            while !release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    }
+    while blocked.load(Ordering::SeqCst) < 2 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let health = |timeout: Duration| {
+        let mut h = HealthClient::new(channel.clone());
+        client_rt.block_on(async move {
+            tokio::time::timeout(timeout, h.check(HealthCheckRequest::default())).await
+        })
+    };
+    assert!(
+        health(Duration::from_millis(500)).is_err(),
+        "gRPC answered although jammed"
+    );
+
+    let started = Instant::now();
+    let (status, text) = get(&url, "/metrics");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let lim = format!("{{limiter=\"{IS_ANCESTOR}\"}}");
+    assert_eq!(
+        sample(&text, &format!("gitrpc_limit_current{lim}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("gitrpc_limit_in_flight{lim}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("gitrpc_limit_queued{lim}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("gitrpc_limit_dropped_total{{limiter=\"{IS_ANCESTOR}\",reason=\"max_size\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "gitrpc_rpc_requests_total{{method=\"{IS_ANCESTOR}\",code=\"RESOURCE_EXHAUSTED\"}}"
+            )
+        ),
+        Some(1.0)
+    );
+    assert!(sample(&text, "gitrpc_git_processes_running").unwrap() >= 1.0);
+    assert_eq!(sample(&text, "gitrpc_rpcs_in_flight"), Some(2.0));
+
+    let (status, json) = get(&url, "/diagnostics.json");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let d: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rpcs = d["rpcs"].as_array().unwrap();
+    assert_eq!(rpcs.len(), 2, "{json}");
+    for r in rpcs {
+        assert_eq!(r["method"], IS_ANCESTOR);
+        assert_eq!(r["repository"], "default/hang.git");
+        assert!(r["age_seconds"].as_f64().unwrap() > 0.0);
+    }
+    let git = d["git_processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str().unwrap().contains(&"1".repeat(40)))
+        })
+        .expect("the running git in the process table");
+    assert_eq!(git["subcommand"], "merge-base");
+    assert!(git["pid"].as_i64().unwrap() > 0);
+    assert!(git["rss_bytes"].as_u64().unwrap() > 0);
+    assert!(["S", "R", "D"].contains(&git["state"].as_str().unwrap()));
+
+    let (_, text) = get(&url, "/diagnostics");
+    assert!(text.contains("RPCs in flight: 2"), "{text}");
+    assert!(text.contains("default/hang.git"), "{text}");
+    assert!(text.contains("merge-base"), "{text}");
+    assert_eq!(get(&url, "/nope").0, "HTTP/1.1 404 Not Found");
+
+    // Unjam: gRPC answers again.
+    release.store(true, Ordering::SeqCst);
+    assert!(health(Duration::from_secs(5)).is_ok());
+    for c in calls {
+        c.abort();
+    }
+    server_rt.block_on(server.stop(Duration::from_secs(1)));
+}
+
+/// RPC counts by code and latency histograms, per server.
+#[tokio::test]
+async fn rpc_metrics_count_calls_by_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Serving::start(config(&dir)).await.unwrap();
+    let url = server.monitor_url().unwrap();
+    Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    let client = Client::from_service(server.in_process(), None);
+    assert!(client
+        .repository_exists(&repository(STORAGE, "r.git"))
+        .await
+        .unwrap());
+    assert!(!client
+        .repository_exists(&repository(STORAGE, "missing.git"))
+        .await
+        .unwrap());
+    let err = client
+        .find_commit(&repository(STORAGE, "missing.git"), b"main")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+
+    let exists = "/gitaly.RepositoryService/RepositoryExists";
+    let find = "/gitaly.CommitService/FindCommit";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let url = url.clone();
+        let (_, text) = tokio::task::spawn_blocking(move || get(&url, "/metrics"))
+            .await
+            .unwrap();
+        let n = sample(
+            &text,
+            &format!("gitrpc_rpc_requests_total{{method=\"{find}\",code=\"NOT_FOUND\"}}"),
+        );
+        if n == Some(1.0) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        sample(
+            &text,
+            &format!("gitrpc_rpc_requests_total{{method=\"{exists}\",code=\"OK\"}}")
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("gitrpc_rpc_duration_seconds_count{{method=\"{exists}\"}}")
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("gitrpc_rpc_duration_seconds_bucket{{method=\"{exists}\",le=\"+Inf\"}}")
+        ),
+        Some(2.0)
+    );
+    assert!(text.contains("# TYPE gitrpc_git_spawn_seconds histogram"));
+    assert!(text.contains("gitrpc_spool_bytes{place=\"memory\"}"));
+    assert!(text.contains("gitrpc_catfile_cache_total{result=\"hit\"}"));
+    server.stop(Duration::from_secs(1)).await;
+}

@@ -117,7 +117,12 @@ RSpec.describe "Interrupting calls" do
     RUBY
     IO.popen([RbConfig.ruby, "-I", File.join(GitHelpers::ROOT, "lib"), "-e", code]) do |io|
       expect(io.gets).to eq("calling\n")
-      Timeout.timeout(10) { sleep 0.01 until Dir.glob("/proc/[0-9]*/cmdline").any? { |f| (File.read(f) rescue "").include?("3" * 40) } }
+      Timeout.timeout(10) do
+        sleep 0.01 until Dir.glob("/proc/[0-9]*/cmdline").any? do |f|
+          cmd = File.read(f) rescue ""
+          cmd.include?("3" * 40) && cmd.include?(@dir)
+        end
+      end
       took = elapsed do
         Process.kill(:INT, io.pid)
         expect(io.gets).to eq("interrupted\n")

@@ -168,11 +168,11 @@ async fn abandoned_unary_call_kills_git() {
         let r = tokio::time::timeout(Duration::from_millis(300), call).await;
         assert!(r.is_err(), "call returned: {r:?}");
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !git_processes(&ancestor).is_empty() {
+        while !git_processes(dir.path(), &ancestor).is_empty() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "git still running: {:?}",
-                git_processes(&ancestor)
+                git_processes(dir.path(), &ancestor)
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

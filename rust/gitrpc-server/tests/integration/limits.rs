@@ -133,7 +133,7 @@ async fn overload_is_admitted_queued_and_refused_exactly() {
     // Only the two admitted calls started git.
     let running: Vec<bool> = calls
         .iter()
-        .map(|(a, _)| !git_processes(a).is_empty())
+        .map(|(a, _)| !git_processes(dir.path(), a).is_empty())
         .collect();
     assert_eq!(running, [true, true, false, false, false]);
 
@@ -153,14 +153,16 @@ async fn overload_is_admitted_queued_and_refused_exactly() {
     })
     .await;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !git_processes(&a0).is_empty() || git_processes(&calls[1].0).is_empty() {
+    while !git_processes(dir.path(), &a0).is_empty()
+        || git_processes(dir.path(), &calls[1].0).is_empty()
+    {
         assert!(
             Instant::now() < deadline,
             "slot did not move to the oldest waiter"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(git_processes(&calls[2].0).is_empty());
+    assert!(git_processes(dir.path(), &calls[2].0).is_empty());
 
     for (_, t) in &calls {
         t.abort();

@@ -80,31 +80,48 @@ fn metrics_and_diagnostics_answer_while_grpc_is_jammed() {
         .unwrap();
     let limiter = server.deps().limits.by_rpc[IS_ANCESTOR].clone();
 
-    // One call runs (its git blocks), one waits, one is refused.
-    let calls: Vec<_> = ["1", "2", "3"]
-        .iter()
-        .map(|d| {
-            let mut c = CommitServiceClient::new(channel.clone());
-            let req = CommitIsAncestorRequest {
-                repository: Some(repository(STORAGE, "hang.git")),
-                ancestor_id: d.repeat(40),
-                child_id: "f".repeat(40),
-            };
-            client_rt.spawn(async move { c.commit_is_ancestor(req).await })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while {
-        let s = limiter.snapshot();
-        (s.running, s.queued, s.dropped_max_size) != (1, 1, 1)
-            || git_processes(&"1".repeat(40)).is_empty()
-    } {
-        assert!(Instant::now() < deadline, "{:?}", limiter.snapshot());
-        std::thread::sleep(Duration::from_millis(10));
+    // One call runs (its git blocks), one waits, one is refused: started one at a time so
+    // we know which is which.
+    let wait_until = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {:?}",
+                limiter.snapshot()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let mut calls = Vec::new();
+    for (d, what) in [("1", "running"), ("2", "queued"), ("3", "refused")] {
+        let mut c = CommitServiceClient::new(channel.clone());
+        let req = CommitIsAncestorRequest {
+            repository: Some(repository(STORAGE, "hang.git")),
+            ancestor_id: d.repeat(40),
+            child_id: "f".repeat(40),
+        };
+        calls.push(client_rt.spawn(async move { c.commit_is_ancestor(req).await }));
+        wait_until(what, &|| {
+            let s = limiter.snapshot();
+            match d {
+                "1" => s.running == 1 && !git_processes(dir.path(), &"1".repeat(40)).is_empty(),
+                "2" => s.queued == 1,
+                _ => s.dropped_max_size == 1,
+            }
+        });
     }
 
-    // Jam the server: block both of its runtime's worker threads.
+    // Jam the server: block both of its runtime's worker threads. (Unjammed on the way out
+    // whatever happens: dropping a runtime whose workers never return would hang.)
+    struct Unjam(Arc<AtomicBool>);
+    impl Drop for Unjam {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
     let release = Arc::new(AtomicBool::new(false));
+    let _unjam = Unjam(release.clone());
     let blocked = Arc::new(AtomicUsize::new(0));
     for _ in 0..2 {
         let (release, blocked) = (release.clone(), blocked.clone());
@@ -185,6 +202,12 @@ fn metrics_and_diagnostics_answer_while_grpc_is_jammed() {
                 .unwrap()
                 .iter()
                 .any(|a| a.as_str().unwrap().contains(&"1".repeat(40)))
+                // The table is process-wide: other tests run gits with the same ids.
+                && p["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a.as_str().unwrap().contains(dir.path().to_str().unwrap()))
         })
         .expect("the running git in the process table");
     assert_eq!(git["subcommand"], "merge-base");

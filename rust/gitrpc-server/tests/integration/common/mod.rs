@@ -241,8 +241,10 @@ pub fn live_git_children() -> Vec<(i32, String)> {
     out
 }
 
-/// git processes whose command line mentions `needle`.
-pub fn git_processes(needle: &str) -> Vec<String> {
+/// git processes whose command line mentions both `dir` (a test's temp dir: other tests, and
+/// other test runs on the machine, use the same ids) and `needle`.
+pub fn git_processes(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let dir = dir.to_string_lossy();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
@@ -252,7 +254,7 @@ pub fn git_processes(needle: &str) -> Vec<String> {
         let zombie = std::fs::read_to_string(e.path().join("stat"))
             .map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
             .unwrap_or(true);
-        if !zombie && cmd.contains("git") && cmd.contains(needle) {
+        if !zombie && cmd.contains("git") && cmd.contains(dir.as_ref()) && cmd.contains(needle) {
             out.push(cmd);
         }
     }

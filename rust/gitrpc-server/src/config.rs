@@ -310,6 +310,12 @@ impl Config {
                     c.rpc
                 ));
             }
+            if c.adaptive {
+                return Err(format!(
+                    "config: [[concurrency]] {}: adaptive limiting is not available yet; remove `adaptive`",
+                    c.rpc
+                ));
+            }
             let (lo, hi) = (
                 c.min_limit.unwrap_or(1),
                 c.max_limit.unwrap_or(c.max_concurrency),
@@ -399,6 +405,14 @@ max_queue_wait = 2
         let p = c.pack_objects_limiting.unwrap();
         assert_eq!((p.max_concurrency, p.max_queue_length), (3, 10));
         assert_eq!(p.max_queue_wait, Some(std::time::Duration::from_secs(2)));
+        let adaptive = Config::from_toml(
+            "[[storage]]\nname = \"d\"\npath = \"/srv\"\n[[concurrency]]\nrpc = \"/gitaly.A/B\"\nmax_concurrency = 1\nadaptive = true\n",
+        )
+        .unwrap();
+        assert!(adaptive
+            .validate()
+            .unwrap_err()
+            .contains("not available yet"));
         assert!(Config::default().validate().is_err());
     }
 }

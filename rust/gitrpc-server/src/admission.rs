@@ -31,6 +31,8 @@ pub struct Limits {
     pub by_rpc: HashMap<String, Arc<Limiter>>,
     /// `[pack_objects_limiting]`.
     pub pack_objects: Option<Arc<Limiter>>,
+    /// The adaptive ones among `by_rpc`, with their AIMD rule.
+    pub adaptive: Vec<(Arc<Limiter>, crate::adaptive::Aimd)>,
 }
 
 /// Key of the pack-objects limiter: one queue for the whole server.
@@ -38,6 +40,7 @@ pub const PACK_KEY: &str = "all";
 
 impl Limits {
     pub fn from_config(config: &Config) -> Limits {
+        let mut adaptive = Vec::new();
         let by_rpc = config
             .concurrency
             .iter()
@@ -48,6 +51,14 @@ impl Limits {
                     c.max_queue_size,
                     c.max_queue_wait,
                 );
+                if c.adaptive {
+                    let rule = crate::adaptive::Aimd {
+                        min: c.min_limit.unwrap_or(1),
+                        max: c.max_limit.unwrap_or(c.max_concurrency),
+                        backoff: config.adaptive_limiting.backoff,
+                    };
+                    adaptive.push((l.clone(), rule));
+                }
                 (c.rpc.clone(), l)
             })
             .collect();
@@ -62,6 +73,7 @@ impl Limits {
         Limits {
             by_rpc,
             pack_objects,
+            adaptive,
         }
     }
 

@@ -35,6 +35,9 @@ pub struct Config {
     /// `[pack_objects_limiting]`: git processes generating packs at once (all repositories).
     #[serde(default)]
     pub pack_objects_limiting: Option<PackObjectsLimiting>,
+    /// `[adaptive_limiting]`: how adaptive `[[concurrency]]` limits read pressure.
+    #[serde(default)]
+    pub adaptive_limiting: AdaptiveLimiting,
     /// Seconds in-flight calls get to finish after a shutdown signal.
     #[serde(default = "default_graceful_timeout")]
     pub graceful_restart_timeout: u64,
@@ -58,6 +61,7 @@ impl Default for Config {
             hooks: HooksConfig::default(),
             concurrency: Vec::new(),
             pack_objects_limiting: None,
+            adaptive_limiting: AdaptiveLimiting::default(),
             graceful_restart_timeout: default_graceful_timeout(),
         }
     }
@@ -200,6 +204,63 @@ pub struct ConcurrencyConfig {
     pub max_limit: Option<usize>,
 }
 
+/// `[adaptive_limiting]`: the AIMD loop of adaptive `[[concurrency]]` limits (see
+/// `adaptive.rs`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveLimiting {
+    /// How often limits are adjusted.
+    #[serde(
+        default = "default_adaptive_interval",
+        deserialize_with = "de_duration_req"
+    )]
+    pub interval: std::time::Duration,
+    /// CPU pressure (PSI `some avg10`, percent) at or over which limits back off.
+    #[serde(default = "default_cpu_threshold")]
+    pub cpu_threshold: f64,
+    /// Memory pressure (PSI `some avg10`, percent) at or over which limits back off.
+    #[serde(default = "default_memory_threshold")]
+    pub memory_threshold: f64,
+    /// Factor applied to a limit under pressure.
+    #[serde(default = "default_backoff")]
+    pub backoff: f64,
+    /// Directory with PSI files (`cpu`/`memory` or `cpu.pressure`/`memory.pressure`);
+    /// default: this process's cgroup v2 directory, else `/proc/pressure`.
+    #[serde(default)]
+    pub pressure_dir: Option<PathBuf>,
+}
+
+impl Default for AdaptiveLimiting {
+    fn default() -> Self {
+        AdaptiveLimiting {
+            interval: default_adaptive_interval(),
+            cpu_threshold: default_cpu_threshold(),
+            memory_threshold: default_memory_threshold(),
+            backoff: default_backoff(),
+            pressure_dir: None,
+        }
+    }
+}
+
+fn default_adaptive_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
+}
+fn default_cpu_threshold() -> f64 {
+    50.0
+}
+fn default_memory_threshold() -> f64 {
+    20.0
+}
+fn default_backoff() -> f64 {
+    0.5
+}
+
+fn de_duration_req<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::time::Duration, D::Error> {
+    de_duration(d)?.ok_or_else(|| serde::de::Error::custom("a duration is required"))
+}
+
 /// `[pack_objects_limiting]` (Gitaly's keys).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -310,12 +371,6 @@ impl Config {
                     c.rpc
                 ));
             }
-            if c.adaptive {
-                return Err(format!(
-                    "config: [[concurrency]] {}: adaptive limiting is not available yet; remove `adaptive`",
-                    c.rpc
-                ));
-            }
             let (lo, hi) = (
                 c.min_limit.unwrap_or(1),
                 c.max_limit.unwrap_or(c.max_concurrency),
@@ -326,6 +381,10 @@ impl Config {
                     c.rpc
                 ));
             }
+        }
+        let a = &self.adaptive_limiting;
+        if !(a.backoff > 0.0 && a.backoff < 1.0) {
+            return Err("config: [adaptive_limiting] backoff must be between 0 and 1".into());
         }
         if let Some(p) = &self.pack_objects_limiting {
             if p.max_concurrency == 0 {
@@ -406,13 +465,19 @@ max_queue_wait = 2
         assert_eq!((p.max_concurrency, p.max_queue_length), (3, 10));
         assert_eq!(p.max_queue_wait, Some(std::time::Duration::from_secs(2)));
         let adaptive = Config::from_toml(
-            "[[storage]]\nname = \"d\"\npath = \"/srv\"\n[[concurrency]]\nrpc = \"/gitaly.A/B\"\nmax_concurrency = 1\nadaptive = true\n",
+            "[[storage]]\nname = \"d\"\npath = \"/srv\"\n[[concurrency]]\nrpc = \"/gitaly.A/B\"\nmax_concurrency = 4\nadaptive = true\nmin_limit = 5\n",
         )
         .unwrap();
-        assert!(adaptive
-            .validate()
-            .unwrap_err()
-            .contains("not available yet"));
+        assert!(adaptive.validate().unwrap_err().contains("min_limit"));
+        let adaptive = Config::from_toml(
+            "[[storage]]\nname = \"d\"\npath = \"/srv\"\n[[concurrency]]\nrpc = \"/gitaly.A/B\"\nmax_concurrency = 4\nadaptive = true\nmax_limit = 8\n[adaptive_limiting]\ninterval = \"250ms\"\n",
+        )
+        .unwrap();
+        adaptive.validate().unwrap();
+        assert_eq!(
+            adaptive.adaptive_limiting.interval,
+            std::time::Duration::from_millis(250)
+        );
         assert!(Config::default().validate().is_err());
     }
 }

@@ -9,6 +9,7 @@
 //!   repository before handlers run, and to pack generation.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
 
+pub mod adaptive;
 pub mod admission;
 pub mod config;
 pub mod convert;

@@ -34,6 +34,8 @@ pub struct Serving {
     tasks: JoinSet<ServeResult>,
     live: Arc<AtomicBool>,
     monitor: Option<crate::monitor::MonitorServer>,
+    /// The AIMD loop of adaptive limits, if any.
+    adaptive: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Serving {
@@ -48,6 +50,7 @@ impl Serving {
         let socket = config.socket_path.clone();
         let listen = config.listen_addr.clone();
         let prometheus = config.prometheus_listen_addr.clone();
+        let adaptive_config = config.adaptive_limiting.clone();
         let deps = Deps::with_hooks(config, hooks).await?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -89,6 +92,12 @@ impl Serving {
                 stopped(stop_rx.clone()),
             ));
         }
+        let adaptive = (!deps.limits.adaptive.is_empty()).then(|| {
+            tokio::spawn(crate::adaptive::run(
+                adaptive_config,
+                deps.limits.adaptive.clone(),
+            ))
+        });
         Ok(Serving {
             deps,
             addresses,
@@ -97,6 +106,7 @@ impl Serving {
             tasks,
             live: Arc::new(AtomicBool::new(true)),
             monitor,
+            adaptive,
         })
     }
 
@@ -157,6 +167,9 @@ impl Serving {
 
 impl Drop for Serving {
     fn drop(&mut self) {
+        if let Some(t) = self.adaptive.take() {
+            t.abort();
+        }
         self.live.store(false, Ordering::SeqCst);
         let _ = self.stop_tx.send(true);
         self.tasks.abort_all();

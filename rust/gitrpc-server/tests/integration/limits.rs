@@ -275,3 +275,64 @@ async fn pack_generation_is_limited() {
     wait_for(&limiter, "release", |s| s.running == 0).await;
     server.stop(Duration::from_secs(1)).await;
 }
+
+/// `adaptive = true`: the limit backs off multiplicatively while the pressure files report
+/// pressure, down to `min_limit`, and climbs back by one per interval up to `max_limit`.
+#[tokio::test]
+async fn adaptive_limit_follows_pressure() {
+    let dir = tempfile::tempdir().unwrap();
+    let psi = dir.path().join("psi");
+    std::fs::create_dir_all(&psi).unwrap();
+    let write = |cpu: f64| {
+        std::fs::write(
+            psi.join("cpu"),
+            format!("some avg10={cpu:.2} avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            psi.join("memory"),
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        )
+        .unwrap();
+    };
+    write(90.0);
+    let server = serving(&dir, |c| {
+        let mut l = limit(IS_ANCESTOR, 8, 0, None);
+        l.adaptive = true;
+        l.min_limit = Some(2);
+        l.max_limit = Some(10);
+        c.concurrency = vec![l];
+        c.adaptive_limiting.interval = Duration::from_millis(50);
+        c.adaptive_limiting.pressure_dir = Some(psi.clone());
+    })
+    .await;
+    let limiter = server.deps().limits.by_rpc[IS_ANCESTOR].clone();
+    assert_eq!(limiter.limit(), 8);
+    // Under pressure: 8 → 4 → 2, and no lower.
+    let mut seen = vec![8];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while limiter.limit() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "limit stayed at {}",
+            limiter.limit()
+        );
+        if seen.last() != Some(&limiter.limit()) {
+            seen.push(limiter.limit());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    seen.push(2);
+    assert_eq!(seen, [8, 4, 2]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(limiter.limit(), 2);
+    // Pressure gone: +1 per interval up to max_limit.
+    write(1.0);
+    wait_for(&limiter, "the limit to climb to max_limit", |s| {
+        s.limit == 10
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(limiter.limit(), 10);
+    server.stop(Duration::from_secs(1)).await;
+}

@@ -1,15 +1,20 @@
-//! Addresses (`unix:/path`, `tcp://host:port`, `host:port`) and tonic channels to them.
+//! Addresses (`unix:/path`, `tcp://host:port`, `host:port`, `tls://host:port`) and tonic
+//! channels to them.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid address {0:?}: expected unix:/path, tcp://host:port or host:port")]
+    #[error(
+        "invalid address {0:?}: expected unix:/path, tcp://host:port, tls://host:port or host:port"
+    )]
     InvalidAddress(String),
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("connect {address}: {source}")]
     Connect {
         address: String,
@@ -38,7 +43,9 @@ impl Error {
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> tonic::Status {
         match e {
-            Error::InvalidAddress(_) => tonic::Status::invalid_argument(e.to_string()),
+            Error::InvalidAddress(_) | Error::Tls(_) => {
+                tonic::Status::invalid_argument(e.to_string())
+            }
             Error::Connect { .. } => tonic::Status::unavailable(e.detailed()),
         }
     }
@@ -49,6 +56,8 @@ impl From<Error> for tonic::Status {
 pub enum Address {
     Unix(PathBuf),
     Tcp(String),
+    /// `host:port`, over TLS.
+    Tls(String),
 }
 
 impl Address {
@@ -63,14 +72,19 @@ impl Address {
             }
             return Ok(Address::Unix(PathBuf::from(path)));
         }
-        let hostport = s.strip_prefix("tcp://").unwrap_or(s);
+        let (tls, hostport) = match s.strip_prefix("tls://") {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix("tcp://").unwrap_or(s)),
+        };
         if hostport.contains("://") {
-            return Err(bad()); // another scheme (tls:// is not supported yet)
+            return Err(bad()); // another scheme
         }
         match hostport.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                Ok(Address::Tcp(hostport.to_string()))
-            }
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(if tls {
+                Address::Tls(hostport.to_string())
+            } else {
+                Address::Tcp(hostport.to_string())
+            }),
             _ => Err(bad()),
         }
     }
@@ -82,6 +96,14 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Deadline applied to every call on the channel (`None`: no deadline).
     pub timeout: Option<Duration>,
+    /// The server's `[auth] token`: every call then carries a v2 token made from it.
+    pub token: Option<String>,
+    /// PEM file of the certificate authorities to trust for `tls://` addresses, in addition
+    /// to the system's (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured too).
+    pub tls_ca_file: Option<PathBuf>,
+    /// How many times a read-only call is retried after `UNAVAILABLE` or
+    /// `RESOURCE_EXHAUSTED` (with exponential back-off and jitter, within the deadline).
+    pub retries: u32,
 }
 
 impl Default for Options {
@@ -89,44 +111,81 @@ impl Default for Options {
         Options {
             connect_timeout: Duration::from_secs(5),
             timeout: None,
+            token: None,
+            tls_ca_file: None,
+            retries: 2,
         }
     }
 }
 
-/// Open a channel to `address` (connects eagerly, so a bad address fails here).
+/// Open a channel to `address` (connects eagerly, so a bad or dead address fails here).
 pub async fn connect(address: &str, opts: &Options) -> Result<Channel, Error> {
-    let addr = Address::parse(address)?;
+    let endpoint = endpoint(address, opts)?;
     let conn_err = |source| Error::Connect {
         address: address.to_string(),
         source,
     };
-    match addr {
-        Address::Unix(path) => {
-            let mut ep =
-                Endpoint::from_static("http://localhost").connect_timeout(opts.connect_timeout);
-            if let Some(t) = opts.timeout {
-                ep = ep.timeout(t);
-            }
-            ep.connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    let s = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(s))
-                }
-            }))
+    match Address::parse(address)? {
+        Address::Unix(path) => endpoint
+            .connect_with_connector(unix_connector(path))
             .await
-            .map_err(conn_err)
-        }
-        Address::Tcp(hostport) => {
-            let mut ep = Endpoint::from_shared(format!("http://{hostport}"))
-                .map_err(|_| Error::InvalidAddress(address.to_string()))?
-                .connect_timeout(opts.connect_timeout);
-            if let Some(t) = opts.timeout {
-                ep = ep.timeout(t);
-            }
-            ep.connect().await.map_err(conn_err)
-        }
+            .map_err(conn_err),
+        Address::Tcp(_) | Address::Tls(_) => endpoint.connect().await.map_err(conn_err),
     }
+}
+
+/// A channel to `address` that connects on first use (and reconnects after failures).
+pub fn connect_lazy(address: &str, opts: &Options) -> Result<Channel, Error> {
+    let endpoint = endpoint(address, opts)?;
+    Ok(match Address::parse(address)? {
+        Address::Unix(path) => endpoint.connect_with_connector_lazy(unix_connector(path)),
+        Address::Tcp(_) | Address::Tls(_) => endpoint.connect_lazy(),
+    })
+}
+
+fn unix_connector(
+    path: PathBuf,
+) -> impl tower::Service<
+    Uri,
+    Response = TokioIo<tokio::net::UnixStream>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
+       + Send {
+    tower::service_fn(move |_: Uri| {
+        let path = path.clone();
+        async move {
+            let s = tokio::net::UnixStream::connect(path).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(s))
+        }
+    })
+}
+
+fn endpoint(address: &str, opts: &Options) -> Result<Endpoint, Error> {
+    let invalid = || Error::InvalidAddress(address.to_string());
+    let ep = match Address::parse(address)? {
+        Address::Unix(_) => Endpoint::from_static("http://localhost"),
+        Address::Tcp(hostport) => {
+            Endpoint::from_shared(format!("http://{hostport}")).map_err(|_| invalid())?
+        }
+        Address::Tls(hostport) => {
+            let mut tls = ClientTlsConfig::new().with_native_roots();
+            if let Some(path) = &opts.tls_ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            Endpoint::from_shared(format!("https://{hostport}"))
+                .map_err(|_| invalid())?
+                .tls_config(tls)
+                .map_err(|e| Error::Tls(e.to_string()))?
+        }
+    };
+    let mut ep = ep.connect_timeout(opts.connect_timeout);
+    if let Some(t) = opts.timeout {
+        ep = ep.timeout(t);
+    }
+    Ok(ep)
 }
 
 #[cfg(test)]
@@ -148,6 +207,10 @@ mod tests {
             Address::Tcp("127.0.0.1:80".into())
         );
         assert_eq!(
+            Address::parse("tls://gitaly.example:9999").unwrap(),
+            Address::Tls("gitaly.example:9999".into())
+        );
+        assert_eq!(
             Address::parse("localhost:9").unwrap(),
             Address::Tcp("localhost:9".into())
         );
@@ -157,7 +220,8 @@ mod tests {
             "tcp://x",
             "x:notaport",
             "/tmp/a.sock",
-            "tls://h:1",
+            "tls://h",
+            "http://h:1",
         ] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }

@@ -1,8 +1,9 @@
-//! [`Client`]: one handle for calling a gitrpc (or Gitaly) server, over a socket or
-//! in-process, with a default deadline. Adapters (C, Ruby) wrap these calls and only convert
+//! [`Client`]: one handle for calling a gitrpc (or Gitaly) server, over sockets or
+//! in-process, with a default deadline, and retries of read-only calls that were refused
+//! (`RESOURCE_EXHAUSTED`) or could not reach a server (`UNAVAILABLE`). Adapters (C, Ruby) wrap these calls and only convert
 //! types; what an answer *means* (e.g. "unknown revision → `None`") is decided here.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,19 +25,25 @@ use crate::raw::{method_path, RawCodec};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Anything that carries gRPC requests: a tonic channel or an in-process service.
-pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
+pub use crate::transport::Transport;
 
 /// The largest message we accept (blobs are streamed in smaller chunks).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// A cheap-to-clone client; clones share the transport and the default deadline.
+/// A cheap-to-clone client; clones share the transport, the default deadline and the
+/// retry budget.
 #[derive(Clone)]
 pub struct Client {
     transport: Transport,
     /// Default deadline in milliseconds; 0 means none.
     timeout_ms: Arc<AtomicU64>,
+    /// Retries of a read-only call after `UNAVAILABLE`/`RESOURCE_EXHAUSTED`.
+    retries: Arc<AtomicU32>,
 }
+
+/// First retry waits about this long; each next one twice as long, up to [`BACKOFF_MAX`].
+const BACKOFF_BASE: Duration = Duration::from_millis(40);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A blob's content, possibly truncated to the requested limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,19 +76,23 @@ pub fn repository(storage: &str, relative_path: &str) -> Repository {
 }
 
 impl Client {
-    /// Connect to `unix:/path`, `tcp://host:port` or `host:port` (eagerly: a bad or dead
-    /// address fails here). `opts.timeout` becomes the default deadline.
+    /// Connect to `unix:/path`, `tcp://host:port`, `tls://host:port` or `host:port`, or to a
+    /// comma-separated list of them (servers of the same storages; calls go to the one with
+    /// the fewest in flight). Eager: a bad address fails here, and so does a dead one unless
+    /// another in the list answers. `opts.timeout` becomes the default deadline,
+    /// `opts.retries` the retry budget, `opts.token` is sent with every call.
     pub async fn connect(address: &str, opts: &Options) -> Result<Client, address::Error> {
-        let channel = address::connect(
+        let transport = crate::transport::connect(
             address,
             &Options {
                 timeout: None,
-                ..*opts
+                ..opts.clone()
             },
         )
         .await?;
-        let transport = BoxCloneSyncService::new(channel.map_err(BoxError::from));
-        Ok(Client::new(transport, opts.timeout))
+        let client = Client::new(transport, opts.timeout);
+        client.set_retries(opts.retries);
+        Ok(client)
     }
 
     /// A client over any service that speaks gRPC over HTTP requests, e.g. a server's
@@ -106,6 +117,7 @@ impl Client {
         let c = Client {
             transport,
             timeout_ms: Arc::new(AtomicU64::new(0)),
+            retries: Arc::new(AtomicU32::new(Options::default().retries)),
         };
         c.set_timeout(timeout);
         c
@@ -123,6 +135,16 @@ impl Client {
     pub fn set_timeout(&self, timeout: Option<Duration>) {
         let ms = timeout.map_or(0, |t| (t.as_millis() as u64).max(1));
         self.timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How many times a read-only call is retried (see [`Options::retries`]).
+    pub fn retries(&self) -> u32 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Change the retry budget; affects this client and its clones.
+    pub fn set_retries(&self, retries: u32) {
+        self.retries.store(retries, Ordering::Relaxed);
     }
 
     /// The underlying transport, for the generated clients of any service.
@@ -154,20 +176,27 @@ impl Client {
             .max_encoding_message_size(MAX_MESSAGE)
     }
 
-    /// A request carrying the default deadline (as `grpc-timeout`, so the server enforces it
-    /// too), and the instant it expires.
-    fn request<T>(&self, msg: T) -> (Request<T>, Option<Instant>) {
+    /// When a call starting now must be over, per the default deadline.
+    fn deadline(&self) -> Option<Instant> {
+        self.timeout().map(|t| Instant::now() + t)
+    }
+
+    /// A request carrying what is left until `deadline` as `grpc-timeout`, so the server
+    /// enforces it too.
+    fn request<T>(msg: T, deadline: Option<Instant>) -> Request<T> {
         let mut req = Request::new(msg);
-        let timeout = self.timeout();
-        if let Some(t) = timeout {
-            req.set_timeout(t);
+        if let Some(d) = deadline {
+            req.set_timeout(
+                d.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            );
         }
-        (req, timeout.map(|t| Instant::now() + t))
+        req
     }
 
     /// Run `call` under the deadline: past it, the call is dropped (cancelling it on the
     /// server) and `DEADLINE_EXCEEDED` returned.
-    async fn deadline<T>(
+    async fn under_deadline<T>(
         deadline: Option<Instant>,
         call: impl std::future::Future<Output = Result<T, Status>>,
     ) -> Result<T, Status> {
@@ -180,29 +209,76 @@ impl Client {
         }
     }
 
-    async fn unary<T, R, F, Fut>(&self, msg: T, call: F) -> Result<R, Status>
+    /// Make the call `path` with `msg`, under the default deadline; if `path` is read-only
+    /// and the answer is `UNAVAILABLE` or `RESOURCE_EXHAUSTED`, try again (up to the retry
+    /// budget) after an exponential back-off with jitter, as long as the deadline allows.
+    async fn attempt<T, R, F, Fut>(
+        &self,
+        path: &str,
+        deadline: Option<Instant>,
+        msg: T,
+        mut call: F,
+    ) -> Result<R, Status>
     where
-        F: FnOnce(Request<T>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<R>, Status>>,
+        T: Clone,
+        F: FnMut(Request<T>) -> Fut,
+        Fut: std::future::Future<Output = Result<R, Status>>,
     {
-        let (req, deadline) = self.request(msg);
-        Self::deadline(deadline, async move { Ok(call(req).await?.into_inner()) }).await
+        let budget = if gitrpc_proto::methods::is_read_only(path) {
+            self.retries()
+        } else {
+            0
+        };
+        Self::under_deadline(deadline, async move {
+            let mut tries = 0;
+            loop {
+                match call(Self::request(msg.clone(), deadline)).await {
+                    Err(e) if tries < budget && retriable(e.code()) => {
+                        let pause = backoff(tries);
+                        if deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                            return Err(e);
+                        }
+                        tokio::time::sleep(pause).await;
+                        tries += 1;
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await
     }
 
-    /// Collect a server stream under the deadline.
-    async fn collect<T, R, F, Fut>(&self, msg: T, call: F) -> Result<Vec<R>, Status>
+    async fn unary<T, R, F, Fut>(&self, path: &str, msg: T, mut call: F) -> Result<R, Status>
     where
-        F: FnOnce(Request<T>) -> Fut,
+        T: Clone,
+        F: FnMut(Request<T>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        self.attempt(path, self.deadline(), msg, |req| {
+            let fut = call(req);
+            async move { Ok(fut.await?.into_inner()) }
+        })
+        .await
+    }
+
+    /// Collect a server stream under the deadline (a failure midway is retried from the
+    /// start, for read-only calls, like a unary one).
+    async fn collect<T, R, F, Fut>(&self, path: &str, msg: T, mut call: F) -> Result<Vec<R>, Status>
+    where
+        T: Clone,
+        F: FnMut(Request<T>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<tonic::Streaming<R>>, Status>>,
     {
-        let (req, deadline) = self.request(msg);
-        Self::deadline(deadline, async move {
-            let mut stream = call(req).await?.into_inner();
-            let mut out = Vec::new();
-            while let Some(m) = stream.message().await? {
-                out.push(m);
+        self.attempt(path, self.deadline(), msg, |req| {
+            let fut = call(req);
+            async move {
+                let mut stream = fut.await?.into_inner();
+                let mut out = Vec::new();
+                while let Some(m) = stream.message().await? {
+                    out.push(m);
+                }
+                Ok(out)
             }
-            Ok(out)
         })
         .await
     }
@@ -212,12 +288,17 @@ impl Client {
     /// Call a unary method by name with an encoded request; returns the encoded response.
     pub async fn call_unary(&self, method: &str, request: Vec<u8>) -> Result<Vec<u8>, Status> {
         let path = method_path(method)?;
-        let mut grpc = Grpc::new(self.transport()).max_decoding_message_size(MAX_MESSAGE);
-        self.unary(request, |req| async move {
-            grpc.ready()
-                .await
-                .map_err(|e| Status::unavailable(format!("transport: {e}")))?;
-            grpc.unary(req, path, RawCodec).await
+        let name = path.as_str().to_string();
+        let grpc = Grpc::new(self.transport()).max_decoding_message_size(MAX_MESSAGE);
+        self.unary(&name, request, |req| {
+            let mut grpc = grpc.clone();
+            let path = path.clone();
+            async move {
+                grpc.ready()
+                    .await
+                    .map_err(|e| Status::unavailable(format!("transport: {e}")))?;
+                grpc.unary(req, path, RawCodec).await
+            }
         })
         .await
     }
@@ -230,30 +311,40 @@ impl Client {
         request: Vec<u8>,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, Status>> + Send + 'static, Status> {
         let path = method_path(method)?;
-        let mut grpc = Grpc::new(self.transport()).max_decoding_message_size(MAX_MESSAGE);
-        let (req, deadline) = self.request(request);
-        let stream = Self::deadline(deadline, async move {
-            grpc.ready()
-                .await
-                .map_err(|e| Status::unavailable(format!("transport: {e}")))?;
-            Ok(grpc
-                .server_streaming(req, path, RawCodec)
-                .await?
-                .into_inner())
-        })
-        .await?;
+        let name = path.as_str().to_string();
+        let grpc = Grpc::new(self.transport()).max_decoding_message_size(MAX_MESSAGE);
+        // A refusal arrives before the first message, so opening the stream is what's retried.
+        let deadline = self.deadline();
+        let stream = self
+            .attempt(&name, deadline, request, |req| {
+                let mut grpc = grpc.clone();
+                let path = path.clone();
+                async move {
+                    grpc.ready()
+                        .await
+                        .map_err(|e| Status::unavailable(format!("transport: {e}")))?;
+                    Ok(grpc
+                        .server_streaming(req, path, RawCodec)
+                        .await?
+                        .into_inner())
+                }
+            })
+            .await?;
         Ok(with_deadline(stream, deadline))
     }
 
     // ---- typed calls -----------------------------------------------------------------
 
     pub async fn repository_exists(&self, repo: &Repository) -> Result<bool, Status> {
-        let mut c = self.repository_service();
+        let c = self.repository_service();
         let msg = RepositoryExistsRequest {
             repository: Some(repo.clone()),
         };
         Ok(self
-            .unary(msg, |r| async move { c.repository_exists(r).await })
+            .unary("/gitaly.RepositoryService/RepositoryExists", msg, |r| {
+                let mut c = c.clone();
+                async move { c.repository_exists(r).await }
+            })
             .await?
             .exists)
     }
@@ -264,62 +355,77 @@ impl Client {
         repo: &Repository,
         default_branch: &str,
     ) -> Result<(), Status> {
-        let mut c = self.repository_service();
+        let c = self.repository_service();
         let msg = CreateRepositoryRequest {
             repository: Some(repo.clone()),
             default_branch: default_branch.as_bytes().to_vec(),
             ..Default::default()
         };
-        self.unary(msg, |r| async move { c.create_repository(r).await })
-            .await
-            .map(|_| ())
+        self.unary("/gitaly.RepositoryService/CreateRepository", msg, |r| {
+            let mut c = c.clone();
+            async move { c.create_repository(r).await }
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn remove_repository(&self, repo: &Repository) -> Result<(), Status> {
-        let mut c = self.repository_service();
+        let c = self.repository_service();
         let msg = RemoveRepositoryRequest {
             repository: Some(repo.clone()),
         };
-        self.unary(msg, |r| async move { c.remove_repository(r).await })
-            .await
-            .map(|_| ())
+        self.unary("/gitaly.RepositoryService/RemoveRepository", msg, |r| {
+            let mut c = c.clone();
+            async move { c.remove_repository(r).await }
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Does `name` (which must start with `refs/`) exist?
     pub async fn ref_exists(&self, repo: &Repository, name: &str) -> Result<bool, Status> {
-        let mut c = self.ref_service();
+        let c = self.ref_service();
         let msg = RefExistsRequest {
             repository: Some(repo.clone()),
             r#ref: name.as_bytes().to_vec(),
         };
         Ok(self
-            .unary(msg, |r| async move { c.ref_exists(r).await })
+            .unary("/gitaly.RefService/RefExists", msg, |r| {
+                let mut c = c.clone();
+                async move { c.ref_exists(r).await }
+            })
             .await?
             .value)
     }
 
     /// The default branch as a full ref name (`refs/heads/main`); empty if there is none.
     pub async fn find_default_branch_name(&self, repo: &Repository) -> Result<Vec<u8>, Status> {
-        let mut c = self.ref_service();
+        let c = self.ref_service();
         let msg = FindDefaultBranchNameRequest {
             repository: Some(repo.clone()),
             ..Default::default()
         };
         Ok(self
-            .unary(msg, |r| async move { c.find_default_branch_name(r).await })
+            .unary("/gitaly.RefService/FindDefaultBranchName", msg, |r| {
+                let mut c = c.clone();
+                async move { c.find_default_branch_name(r).await }
+            })
             .await?
             .name)
     }
 
     /// Local branches with their target commits, in ref-name order.
     pub async fn branches(&self, repo: &Repository) -> Result<Vec<Branch>, Status> {
-        let mut c = self.ref_service();
+        let c = self.ref_service();
         let msg = FindLocalBranchesRequest {
             repository: Some(repo.clone()),
             ..Default::default()
         };
         let pages = self
-            .collect(msg, |r| async move { c.find_local_branches(r).await })
+            .collect("/gitaly.RefService/FindLocalBranches", msg, |r| {
+                let mut c = c.clone();
+                async move { c.find_local_branches(r).await }
+            })
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.local_branches).collect())
     }
@@ -330,14 +436,17 @@ impl Client {
         repo: &Repository,
         revision: &[u8],
     ) -> Result<Option<GitCommit>, Status> {
-        let mut c = self.commit_service();
+        let c = self.commit_service();
         let msg = FindCommitRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
             ..Default::default()
         };
         Ok(self
-            .unary(msg, |r| async move { c.find_commit(r).await })
+            .unary("/gitaly.CommitService/FindCommit", msg, |r| {
+                let mut c = c.clone();
+                async move { c.find_commit(r).await }
+            })
             .await?
             .commit)
     }
@@ -348,14 +457,17 @@ impl Client {
         ancestor: &str,
         child: &str,
     ) -> Result<bool, Status> {
-        let mut c = self.commit_service();
+        let c = self.commit_service();
         let msg = CommitIsAncestorRequest {
             repository: Some(repo.clone()),
             ancestor_id: ancestor.to_string(),
             child_id: child.to_string(),
         };
         Ok(self
-            .unary(msg, |r| async move { c.commit_is_ancestor(r).await })
+            .unary("/gitaly.CommitService/CommitIsAncestor", msg, |r| {
+                let mut c = c.clone();
+                async move { c.commit_is_ancestor(r).await }
+            })
             .await?
             .value)
     }
@@ -367,17 +479,19 @@ impl Client {
         repo: &Repository,
         revisions: Vec<String>,
     ) -> Result<impl Stream<Item = Result<GitCommit, Status>> + Send + 'static, Status> {
-        let mut c = self.commit_service();
+        let c = self.commit_service();
         let msg = ListCommitsRequest {
             repository: Some(repo.clone()),
             revisions,
             ..Default::default()
         };
-        let (req, deadline) = self.request(msg);
-        let pages = Self::deadline(deadline, async move {
-            Ok(c.list_commits(req).await?.into_inner())
-        })
-        .await?;
+        let deadline = self.deadline();
+        let pages = self
+            .attempt("/gitaly.CommitService/ListCommits", deadline, msg, |r| {
+                let mut c = c.clone();
+                async move { Ok(c.list_commits(r).await?.into_inner()) }
+            })
+            .await?;
         Ok(with_deadline(pages, deadline).flat_map(|page| {
             let items: Vec<Result<GitCommit, Status>> = match page {
                 Ok(p) => p.commits.into_iter().map(Ok).collect(),
@@ -395,14 +509,17 @@ impl Client {
         oid: &str,
         limit: i64,
     ) -> Result<Option<Blob>, Status> {
-        let mut c = self.blob_service();
+        let c = self.blob_service();
         let msg = GetBlobRequest {
             repository: Some(repo.clone()),
             oid: oid.to_string(),
             limit,
         };
         let parts = self
-            .collect(msg, |r| async move { c.get_blob(r).await })
+            .collect("/gitaly.BlobService/GetBlob", msg, |r| {
+                let mut c = c.clone();
+                async move { c.get_blob(r).await }
+            })
             .await?;
         let mut blob: Option<Blob> = None;
         for p in parts {
@@ -429,7 +546,7 @@ impl Client {
         path: &[u8],
         limit: i64,
     ) -> Result<Option<TreeEntry>, Status> {
-        let mut c = self.commit_service();
+        let c = self.commit_service();
         let msg = TreeEntryRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
@@ -438,7 +555,10 @@ impl Client {
             ..Default::default()
         };
         let parts = match self
-            .collect(msg, |r| async move { c.tree_entry(r).await })
+            .collect("/gitaly.CommitService/TreeEntry", msg, |r| {
+                let mut c = c.clone();
+                async move { c.tree_entry(r).await }
+            })
             .await
         {
             Ok(p) => p,
@@ -503,4 +623,72 @@ fn with_deadline<T: Send + 'static>(
             None => None,
         }
     })
+}
+
+/// Worth trying again: the server refused for now, or could not be reached.
+fn retriable(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+    )
+}
+
+/// The pause before retry `n` (0-based): exponential, capped, with "equal jitter" (half
+/// fixed, half random) so that clients refused together don't come back together.
+fn backoff(n: u32) -> Duration {
+    let cap = BACKOFF_BASE
+        .saturating_mul(1u32 << n.min(16))
+        .min(BACKOFF_MAX);
+    let half = cap / 2;
+    half + half.mul_f64(jitter())
+}
+
+/// A number in [0, 1) from a per-process xorshift generator (no need for a crypto RNG).
+fn jitter() -> f64 {
+    use std::sync::atomic::AtomicU64;
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        x = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id())
+            | 1;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    STATE.store(x, Ordering::Relaxed);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        for n in 0..8 {
+            let cap = BACKOFF_BASE.saturating_mul(1 << n).min(BACKOFF_MAX);
+            let samples: Vec<Duration> = (0..50).map(|_| backoff(n)).collect();
+            assert!(samples.iter().all(|d| *d >= cap / 2 && *d <= cap), "{n}");
+            assert!(samples.iter().any(|d| *d != samples[0]), "jitter at {n}");
+        }
+        assert!(backoff(100) <= BACKOFF_MAX);
+    }
+
+    #[test]
+    fn retries_only_refusals_and_unreachable() {
+        assert!(retriable(tonic::Code::Unavailable));
+        assert!(retriable(tonic::Code::ResourceExhausted));
+        for c in [
+            tonic::Code::NotFound,
+            tonic::Code::DeadlineExceeded,
+            tonic::Code::Cancelled,
+            tonic::Code::Internal,
+            tonic::Code::PermissionDenied,
+        ] {
+            assert!(!retriable(c));
+        }
+    }
 }

@@ -1,6 +1,9 @@
 //! Client side of gitrpc, shared by tests, `gitrpc-ssh`, the C API and the Ruby gem.
 //!
-//! - [`address`]: parse `unix:/path`, `tcp://host:port`, `host:port`; open a tonic channel.
+//! - [`address`]: parse `unix:/path`, `tcp://host:port`, `host:port`, `tls://host:port`;
+//!   open a tonic channel.
+//! - [`transport`]: a comma-separated address list → one transport (least-outstanding
+//!   balancing, the v2 auth token on every call).
 //! - [`client`]: [`Client`], one handle over a socket *or* an in-process server, with a
 //!   default deadline, typed calls for the common RPCs and raw (protobuf bytes) calls.
 //! - [`raw`]: the pass-through codec behind the raw calls.
@@ -10,7 +13,9 @@ pub mod address;
 pub mod client;
 pub mod raw;
 pub mod runtime;
+pub mod transport;
 
 pub use address::{connect, Address, Error, Options};
 pub use client::{Blob, Client, TreeEntry};
 pub use gitrpc_proto::gitaly;
+pub use transport::Transport;

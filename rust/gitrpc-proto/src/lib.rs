@@ -19,3 +19,6 @@ pub mod gitaly {
 /// their imports, for gRPC server reflection and descriptor checks.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/gitaly_descriptor.bin"));
+
+pub mod auth;
+pub mod methods;

@@ -14,9 +14,21 @@ pub struct Config {
     /// TCP `host:port` to listen on (plaintext).
     #[serde(default)]
     pub listen_addr: Option<String>,
+    /// TCP `host:port` to listen on with TLS (needs `[tls]`).
+    #[serde(default)]
+    pub tls_listen_addr: Option<String>,
     /// TCP `host:port` for Prometheus metrics and diagnostics.
     #[serde(default)]
     pub prometheus_listen_addr: Option<String>,
+    /// Permissions of the unix socket, as an octal string (default `"0600"`: only this user).
+    #[serde(default = "default_socket_mode")]
+    pub socket_mode: String,
+    /// `[auth]`: the token calls over listeners must carry.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// `[tls]`: certificate and key for `tls_listen_addr`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub storage: Vec<Storage>,
     #[serde(default)]
@@ -47,12 +59,45 @@ fn default_graceful_timeout() -> u64 {
     10
 }
 
+fn default_socket_mode() -> String {
+    "0600".to_string()
+}
+
+/// `[auth]`, as Gitaly's: a shared secret for v2 tokens.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The secret itself.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// A file holding the secret (read at start; a trailing newline is ignored).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Log refusals but let the calls through (while clients learn the secret).
+    #[serde(default)]
+    pub transitioning: bool,
+}
+
+/// `[tls]`, as Gitaly's: PEM files for the TLS listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM), leaf first.
+    pub certificate_path: PathBuf,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             socket_path: None,
             listen_addr: None,
+            tls_listen_addr: None,
             prometheus_listen_addr: None,
+            socket_mode: default_socket_mode(),
+            auth: AuthConfig::default(),
+            tls: None,
             storage: Vec::new(),
             git: GitConfig::default(),
             logging: Logging::default(),
@@ -340,6 +385,18 @@ impl Config {
         Config::from_toml(&s)
     }
 
+    /// `socket_mode` as permission bits.
+    pub fn socket_mode(&self) -> Result<u32, String> {
+        let m = self.socket_mode.trim_start_matches("0o");
+        match u32::from_str_radix(m, 8) {
+            Ok(bits) if bits <= 0o777 => Ok(bits),
+            _ => Err(format!(
+                "config: socket_mode {:?} is not an octal mode like \"0660\"",
+                self.socket_mode
+            )),
+        }
+    }
+
     /// Checks that need no I/O: at least one storage, unique names.
     pub fn validate(&self) -> Result<(), String> {
         if self.storage.is_empty() {
@@ -381,6 +438,13 @@ impl Config {
                     c.rpc
                 ));
             }
+        }
+        self.socket_mode()?;
+        if self.tls_listen_addr.is_some() && self.tls.is_none() {
+            return Err("config: tls_listen_addr needs [tls] certificate_path and key_path".into());
+        }
+        if self.auth.token.is_some() && self.auth.token_file.is_some() {
+            return Err("config: [auth] set token or token_file, not both".into());
         }
         let a = &self.adaptive_limiting;
         if !(a.backoff > 0.0 && a.backoff < 1.0) {

@@ -31,6 +31,8 @@ pub struct Deps {
     pub limits: Arc<crate::admission::Limits>,
     /// RPC counts, latencies and calls in flight (for metrics and diagnostics).
     pub rpcs: Arc<crate::monitor::Rpcs>,
+    /// `[auth]`: the v2 token secret, if calls over listeners must carry one.
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 /// A per-server hooks directory, removed when the server's dependencies are dropped.
@@ -78,6 +80,7 @@ impl Deps {
                 "hooks.pre_receive is set in the config and in code; choose one".to_string(),
             );
         }
+        let auth = crate::auth::Auth::from_config(&config.auth)?;
         let git = Git::discover(config.git.bin_path.as_deref())
             .await
             .map_err(|e| e.to_string())?;
@@ -114,6 +117,7 @@ impl Deps {
         .map_err(|e| format!("hooks dir: {e}"))?;
         let limits = Arc::new(crate::admission::Limits::from_config(&config));
         Ok(Arc::new(Deps {
+            auth,
             limits,
             rpcs: Default::default(),
             config,

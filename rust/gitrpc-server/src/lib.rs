@@ -7,10 +7,12 @@
 //! - [`serving`]: a started server (listeners bound from the config) and in-process dispatch.
 //! - [`limiter`], [`admission`]: concurrency limits with bounded queues, applied per RPC and
 //!   repository before handlers run, and to pack generation.
+//! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
 
 pub mod adaptive;
 pub mod admission;
+pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod deps;
@@ -30,5 +32,5 @@ pub use config::Config;
 pub use deps::Deps;
 pub use error::Error;
 pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange};
-pub use server::{routes, run};
+pub use server::{routes, run, run_tls};
 pub use serving::{InProcess, Serving};

@@ -1,4 +1,6 @@
-//! Wiring: every service, health and reflection in one router; `run(incoming, shutdown)`.
+//! Wiring: every service, health and reflection in one router; `run(incoming, shutdown)`
+//! (and `run_tls`), with the layers every call over a listener passes: RPC log, auth,
+//! admission.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,8 +17,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_stream::Stream;
 use tonic::service::Routes;
 use tonic::transport::server::Connected;
+use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::admission::AdmissionLayer;
+use crate::auth::AuthLayer;
+use crate::config::TlsConfig;
 use crate::deps::Deps;
 use crate::rpclog::RpcLogLayer;
 use crate::services::*;
@@ -84,9 +89,66 @@ where
     IE: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: Future<Output = ()>,
 {
-    let limits = deps.limits.clone();
+    serve(deps, incoming, shutdown, None).await
+}
+
+/// [`run`] with TLS on every accepted connection (see [`tls_config`]).
+pub async fn run_tls<I, IO, IE, F>(
+    deps: Arc<Deps>,
+    incoming: I,
+    shutdown: F,
+    tls: ServerTlsConfig,
+) -> Result<(), tonic::transport::Error>
+where
+    I: Stream<Item = Result<IO, IE>>,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    F: Future<Output = ()>,
+{
+    serve(deps, incoming, shutdown, Some(tls)).await
+}
+
+/// The TLS settings of `[tls]`: the PEM files are read and parsed here, so a bad
+/// certificate or key fails at start-up with the file named.
+pub fn tls_config(c: &TlsConfig) -> Result<ServerTlsConfig, String> {
+    let read =
+        |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("tls: {}: {e}", p.display()));
+    let cert = read(&c.certificate_path)?;
+    let key = read(&c.key_path)?;
+    let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
     tonic::transport::Server::builder()
+        .tls_config(tls.clone())
+        .map_err(|e| {
+            format!(
+                "tls: {} / {}: {}",
+                c.certificate_path.display(),
+                c.key_path.display(),
+                std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string())
+            )
+        })?;
+    Ok(tls)
+}
+
+async fn serve<I, IO, IE, F>(
+    deps: Arc<Deps>,
+    incoming: I,
+    shutdown: F,
+    tls: Option<ServerTlsConfig>,
+) -> Result<(), tonic::transport::Error>
+where
+    I: Stream<Item = Result<IO, IE>>,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    F: Future<Output = ()>,
+{
+    let limits = deps.limits.clone();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .layer(RpcLogLayer::new(deps.rpcs.clone()))
+        .layer(AuthLayer::new(deps.auth.clone()))
         .layer(AdmissionLayer::new(limits))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)

@@ -49,6 +49,12 @@ impl Serving {
     pub async fn start_with_hooks(config: Config, hooks: Hooks) -> Result<Serving, String> {
         let socket = config.socket_path.clone();
         let listen = config.listen_addr.clone();
+        let tls_listen = config.tls_listen_addr.clone();
+        let tls = match (&tls_listen, &config.tls) {
+            (Some(_), Some(c)) => Some(crate::server::tls_config(c)?),
+            _ => None,
+        };
+        let socket_mode = config.socket_mode()?;
         let prometheus = config.prometheus_listen_addr.clone();
         let adaptive_config = config.adaptive_limiting.clone();
         let deps = Deps::with_hooks(config, hooks).await?;
@@ -64,10 +70,18 @@ impl Serving {
             None => None,
         };
         let unix = match &socket {
-            Some(path) => Some(bind_unix(path)?),
+            Some(path) => Some(bind_unix(path, socket_mode)?),
             None => None,
         };
         let tcp = match &listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("bind {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        let tls_tcp = match &tls_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -92,6 +106,16 @@ impl Serving {
                 stopped(stop_rx.clone()),
             ));
         }
+        if let (Some(l), Some(tls)) = (tls_tcp, tls) {
+            let local = l.local_addr().map_err(|e| format!("tls listener: {e}"))?;
+            addresses.push(format!("tls://{local}"));
+            tasks.spawn(crate::run_tls(
+                deps.clone(),
+                TcpListenerStream::new(l),
+                stopped(stop_rx.clone()),
+                tls,
+            ));
+        }
         let adaptive = (!deps.limits.adaptive.is_empty()).then(|| {
             tokio::spawn(crate::adaptive::run(
                 adaptive_config,
@@ -110,7 +134,8 @@ impl Serving {
         })
     }
 
-    /// Where clients can connect: `unix:/path` and/or `tcp://ip:port` (the bound port).
+    /// Where clients can connect: `unix:/path`, `tcp://ip:port`, `tls://ip:port` (the
+    /// bound ports).
     pub fn addresses(&self) -> &[String] {
         &self.addresses
     }
@@ -179,20 +204,38 @@ impl Drop for Serving {
     }
 }
 
-/// Bind a unix socket, replacing a stale socket file (one nobody listens on).
-fn bind_unix(path: &Path) -> Result<UnixListener, String> {
+/// Bind a unix socket with permissions `mode`, replacing a stale socket file (one nobody
+/// listens on). The socket is bound inside a fresh private directory, given its mode there and
+/// then renamed into place, so it is never reachable with looser permissions.
+fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(format!("{}: another server is listening", path.display()));
         }
         std::fs::remove_file(path).map_err(|e| format!("remove stale {}: {e}", path.display()))?;
     }
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-    }
-    UnixListener::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let private = dir.join(format!(".sock-{}", crate::tempdir::random_hex(6)));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| format!("{}: {e}", private.display()))?;
+    let staged = private.join("s");
+    let bound = (|| {
+        let l = UnixListener::bind(&staged).map_err(|e| format!("bind {}: {e}", path.display()))?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        std::fs::rename(&staged, path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+        Ok(l)
+    })();
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    bound
 }
 
 /// In-process dispatch to a [`Serving`]'s handlers (see [`Serving::in_process`]).

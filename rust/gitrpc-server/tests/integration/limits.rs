@@ -186,6 +186,7 @@ async fn queue_wait_is_bounded() {
     hanging_repo(&dir.path().join("storage"), "hang.git");
     let limiter = server.deps().limits.by_rpc[IS_ANCESTOR].clone();
     let client = Client::from_service(server.in_process(), None);
+    client.set_retries(0); // this test counts refusals
     let hang = repository(STORAGE, "hang.git");
     let (one, two, three, f) = (
         "1".repeat(40),

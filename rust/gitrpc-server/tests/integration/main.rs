@@ -4,6 +4,8 @@
 
 mod common;
 
+/// Client side: several servers (least outstanding requests), retries of read-only calls.
+mod balance;
 /// BlobService: GetBlob, GetBlobs.
 mod blob;
 /// gitrpc_client::Client over a socket and in-process (Serving), deadlines, raw calls.
@@ -20,6 +22,8 @@ mod monitor;
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.
 mod repository;
+/// Token v2 auth, TLS listener, unix socket permissions.
+mod security;
 /// ServerService, health, reflection, UNIMPLEMENTED.
 mod server;
 /// SmartHTTPService: info/refs and stateless-RPC POSTs against git's own answers.

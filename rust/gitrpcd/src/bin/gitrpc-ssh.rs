@@ -19,13 +19,20 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-const USAGE: &str = "usage: gitrpc-ssh [--address ADDR] [--limit-rate BYTES_PER_SEC] [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
+const USAGE: &str =
+    "usage: gitrpc-ssh [--address ADDR[,ADDR...]] [--token-file PATH] [--tls-ca-file PEM]
+                  [--limit-rate BYTES_PER_SEC] [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
 Use as GIT_SSH_COMMAND=\"gitrpc-ssh --address unix:/path/to.sock\". The address can also come
-from $GITRPC_ADDRESS.";
+from $GITRPC_ADDRESS (unix:/path, tcp://host:port, tls://host:port; several: comma-separated).
+The server's [auth] token comes from --token-file or $GITRPC_TOKEN.";
 
 #[derive(Debug, PartialEq)]
 struct Invocation {
     address: String,
+    /// File holding the server's auth token (else `$GITRPC_TOKEN`).
+    token_file: Option<String>,
+    /// Extra CA certificates (PEM) for `tls://` addresses.
+    tls_ca_file: Option<String>,
     /// `--limit-rate BYTES`: cap on stdout bytes per second (simulates a slow link).
     limit_rate: Option<u64>,
     service: String,
@@ -56,6 +63,8 @@ fn unquote(s: &str) -> Result<String, String> {
 fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, String> {
     let mut address = env_address;
     let mut limit_rate = None;
+    let mut token_file = None;
+    let mut tls_ca_file = None;
     let mut rest: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -66,6 +75,14 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
                 address = Some(args.get(i).ok_or("--address needs a value")?.clone());
             }
             _ if a.starts_with("--address=") => address = Some(a["--address=".len()..].to_string()),
+            "--token-file" => {
+                i += 1;
+                token_file = Some(args.get(i).ok_or("--token-file needs a value")?.clone());
+            }
+            "--tls-ca-file" => {
+                i += 1;
+                tls_ca_file = Some(args.get(i).ok_or("--tls-ca-file needs a value")?.clone());
+            }
             "--limit-rate" => {
                 i += 1;
                 let v = args.get(i).ok_or("--limit-rate needs a value")?;
@@ -100,6 +117,8 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         .ok_or_else(|| format!("path must be STORAGE/relative/path, got {path:?}"))?;
     Ok(Invocation {
         address,
+        token_file,
+        tls_ca_file,
         limit_rate,
         service: service.to_string(),
         storage: storage.to_string(),
@@ -184,10 +203,24 @@ async fn relay<T: Output>(
 }
 
 async fn run(inv: Invocation) -> Result<i32, String> {
-    let channel = gitrpc_client::connect(&inv.address, &Default::default())
+    let token = match &inv.token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("--token-file {path}: {e}"))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        None => std::env::var("GITRPC_TOKEN").ok(),
+    };
+    let opts = gitrpc_client::Options {
+        token,
+        tls_ca_file: inv.tls_ca_file.as_ref().map(Into::into),
+        ..Default::default()
+    };
+    let transport = gitrpc_client::transport::connect(&inv.address, &opts)
         .await
-        .map_err(|e| e.to_string())?;
-    let mut client = SshServiceClient::new(channel)
+        .map_err(|e| e.detailed())?;
+    let mut client = SshServiceClient::new(transport)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
     let repository = Some(Repository {

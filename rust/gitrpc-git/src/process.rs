@@ -36,6 +36,9 @@ pub struct Process {
     stderr_pipe: Option<ChildStderr>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_task: Option<tokio::task::JoinHandle<()>>,
+    /// A pidfd for the child: readable once it has exited, so its rusage can be read before
+    /// tokio reaps it. `None` where pidfd_open is unavailable (no usage recorded then).
+    pidfd: Option<std::os::fd::OwnedFd>,
 }
 
 impl std::fmt::Debug for Process {
@@ -67,6 +70,7 @@ impl Process {
         };
         stats::process_started(pid, subcommand, &args);
         Process {
+            pidfd: pidfd_open(pid),
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
             stderr_pipe,
@@ -152,6 +156,11 @@ impl Process {
         drop(self.stdin.take());
         // The child stays in `self` while we wait: if this future is dropped (the caller gave
         // up), `Drop` still finds it and kills the group.
+        if let Some(fd) = self.pidfd.take() {
+            if let Some(usage) = exit_usage(fd, self.pid).await {
+                stats::record_usage(self.subcommand, self.pid, usage);
+            }
+        }
         let status = self
             .child
             .as_mut()
@@ -221,6 +230,54 @@ impl Drop for Process {
             }
         }
     }
+}
+
+fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if pid <= 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open(2) on our own unreaped child; returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
+    // SAFETY: a fresh fd we own.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Wait (asynchronously) for our child `pid` to exit and read its rusage without reaping it,
+/// so tokio's own wait still reaps it normally. The rusage comes from the raw waitid(2)
+/// syscall, whose fifth argument glibc's wrapper doesn't expose.
+async fn exit_usage(pidfd: std::os::fd::OwnedFd, pid: i32) -> Option<stats::Usage> {
+    // SAFETY: an OwnedFd, moved in: it stays open and the same until the AsyncFd drops it.
+    let fd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
+    }
+    .ok()?;
+    let _ready = fd.readable().await.ok()?;
+    // SAFETY: plain data out-parameters; WNOWAIT leaves the zombie for tokio to reap.
+    let ru = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let mut ru: libc::rusage = std::mem::zeroed();
+        let r = libc::syscall(
+            libc::SYS_waitid,
+            libc::P_PID,
+            pid,
+            &mut info as *mut libc::siginfo_t,
+            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            &mut ru as *mut libc::rusage,
+        );
+        if r != 0 || info.si_pid() == 0 {
+            return None;
+        }
+        ru
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    Some(stats::Usage {
+        user: tv(ru.ru_utime),
+        system: tv(ru.ru_stime),
+        max_rss: ru.ru_maxrss.max(0) as u64 * 1024,
+    })
 }
 
 /// Signal every process in the group led by `pgid` (ESRCH ignored).

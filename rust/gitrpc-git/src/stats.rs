@@ -16,36 +16,66 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     60.0,
 ];
 
-/// A Prometheus-style histogram over [`LATENCY_BUCKETS`] (lock-free to observe).
+/// Buckets (bytes) for peak memory: 1 MiB … 16 GiB, by powers of 4.
+pub const RSS_BUCKETS: &[f64] = &[
+    1048576.0,
+    4194304.0,
+    16777216.0,
+    67108864.0,
+    268435456.0,
+    1073741824.0,
+    4294967296.0,
+    17179869184.0,
+];
+
+/// A Prometheus-style histogram (lock-free to observe).
 pub struct Histogram {
+    buckets: &'static [f64],
     counts: Vec<AtomicU64>,
-    sum_ns: AtomicU64,
+    /// Sum of observed values, as `f64` bits.
+    sum: AtomicU64,
 }
 
 impl Default for Histogram {
+    /// Over [`LATENCY_BUCKETS`] (seconds).
     fn default() -> Self {
-        Histogram {
-            counts: (0..=LATENCY_BUCKETS.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            sum_ns: AtomicU64::new(0),
-        }
+        Histogram::with_buckets(LATENCY_BUCKETS)
     }
 }
 
 impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns
-            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    pub fn with_buckets(buckets: &'static [f64]) -> Histogram {
+        Histogram {
+            buckets,
+            counts: (0..=buckets.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0f64.to_bits()),
+        }
     }
 
-    /// Cumulative counts per bucket (the last is `+Inf`, the total), and the sum in seconds.
+    /// Upper bounds of the buckets (`+Inf` is implied after them).
+    pub fn buckets(&self) -> &'static [f64] {
+        self.buckets
+    }
+
+    pub fn observe(&self, d: Duration) {
+        self.observe_value(d.as_secs_f64());
+    }
+
+    pub fn observe_value(&self, v: f64) {
+        let i = self
+            .buckets
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.buckets.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + v).to_bits())
+            });
+    }
+
+    /// Cumulative counts per bucket (the last is `+Inf`, the total), and the sum.
     pub fn cumulative(&self) -> (Vec<u64>, f64) {
         let mut acc = 0;
         let out = self
@@ -56,8 +86,84 @@ impl Histogram {
                 acc
             })
             .collect();
-        (out, self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9)
+        (out, f64::from_bits(self.sum.load(Ordering::Relaxed)))
     }
+}
+
+/// What a finished git process used, from `wait4`-style rusage (its waited-for children,
+/// such as `pack-objects` under `upload-pack`, included).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Usage {
+    pub user: Duration,
+    pub system: Duration,
+    /// Peak resident set size in bytes.
+    pub max_rss: u64,
+}
+
+/// Per subcommand: CPU seconds (user, system) and a peak-RSS histogram.
+#[derive(Default)]
+pub struct CommandUsage {
+    pub finished: AtomicU64,
+    user_us: AtomicU64,
+    system_us: AtomicU64,
+    pub max_rss: Arc<Histogram>,
+}
+
+impl CommandUsage {
+    pub fn user_seconds(&self) -> f64 {
+        self.user_us.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    pub fn system_seconds(&self) -> f64 {
+        self.system_us.load(Ordering::Relaxed) as f64 / 1e6
+    }
+}
+
+fn usage_table() -> &'static Mutex<HashMap<&'static str, Arc<CommandUsage>>> {
+    static M: OnceLock<Mutex<HashMap<&'static str, Arc<CommandUsage>>>> = OnceLock::new();
+    M.get_or_init(Default::default)
+}
+
+pub(crate) fn record_usage(sub: &'static str, pid: i32, u: Usage) {
+    let entry = usage_table()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(sub)
+        .or_insert_with(|| {
+            Arc::new(CommandUsage {
+                max_rss: Arc::new(Histogram::with_buckets(RSS_BUCKETS)),
+                ..Default::default()
+            })
+        })
+        .clone();
+    entry.finished.fetch_add(1, Ordering::Relaxed);
+    entry
+        .user_us
+        .fetch_add(u.user.as_micros() as u64, Ordering::Relaxed);
+    entry
+        .system_us
+        .fetch_add(u.system.as_micros() as u64, Ordering::Relaxed);
+    entry.max_rss.observe_value(u.max_rss as f64);
+    tracing::debug!(
+        pid,
+        git = sub,
+        user_s = u.user.as_secs_f64(),
+        system_s = u.system.as_secs_f64(),
+        maxrss = u.max_rss,
+        "git finished"
+    );
+}
+
+/// Resource usage of finished git processes, by subcommand.
+pub fn command_usage() -> Vec<(&'static str, Arc<CommandUsage>)> {
+    let mut v: Vec<_> = usage_table()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, u)| (*k, u.clone()))
+        .collect();
+    v.sort_by_key(|e| e.0);
+    v
 }
 
 /// A running git process, as the executor knows it.

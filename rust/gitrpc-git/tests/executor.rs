@@ -208,6 +208,48 @@ async fn abandoning_a_wait_kills_git() {
     }
 }
 
+/// A finished git's CPU time and peak memory are read from its rusage (children it waited
+/// for included) before it is reaped, per subcommand.
+#[tokio::test]
+async fn usage_of_finished_commands_is_recorded() {
+    use gitrpc_git::stats::{command_usage, RSS_BUCKETS};
+    let (d, gd) = repo();
+    // The external diff touches a 64 MiB buffer (dd reads zeros into it).
+    let script = d.path().join("big-diff.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ndd if=/dev/zero of=/dev/null bs=64M count=2 2>/dev/null\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let big = |usage: &[(&str, std::sync::Arc<gitrpc_git::stats::CommandUsage>)]| {
+        let i = RSS_BUCKETS.iter().position(|b| *b >= 32.0 * 1048576.0).unwrap();
+        usage
+            .iter()
+            .find(|(s, _)| *s == "diff")
+            .map_or((0, 0.0), |(_, u)| {
+                let (counts, _) = u.max_rss.cumulative();
+                (
+                    counts.last().unwrap() - counts[i],
+                    u.user_seconds() + u.system_seconds(),
+                )
+            })
+    };
+    let (before, cpu_before) = big(&command_usage());
+    let git = Git::discover(None).await.unwrap();
+    git.repo_command(&gd, Subcommand::Diff)
+        .config("diff.external", script.to_str().unwrap())
+        .flag("--ext-diff")
+        .rev("HEAD~1")
+        .rev("HEAD")
+        .output()
+        .await
+        .unwrap();
+    let (after, cpu_after) = big(&command_usage());
+    assert!(after > before, "a diff over 32 MiB peak was recorded");
+    assert!(cpu_after > cpu_before, "its CPU time was recorded");
+}
+
 #[tokio::test]
 async fn failure_carries_capped_stderr() {
     let (_d, gd) = repo();

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use gitrpc_git::stats::{Histogram, LATENCY_BUCKETS};
+use gitrpc_git::stats::Histogram;
 
 pub use rpcs::{CallGuard, RepoSlot, Rpcs};
 
@@ -159,7 +159,8 @@ impl Text {
     fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram) {
         let (counts, sum) = h.cumulative();
         for (i, n) in counts.iter().enumerate() {
-            let le = LATENCY_BUCKETS
+            let le = h
+                .buckets()
                 .get(i)
                 .map(|b| b.to_string())
                 .unwrap_or_else(|| "+Inf".to_string());
@@ -300,6 +301,36 @@ pub fn metrics(deps: &Deps) -> String {
     );
     for (sub, h) in gitrpc_git::stats::spawn_latencies() {
         t.histogram("gitrpc_git_spawn_seconds", &[("subcommand", sub)], &h);
+    }
+    let usage = gitrpc_git::stats::command_usage();
+    t.help(
+        "gitrpc_git_command_cpu_seconds_total",
+        "counter",
+        "CPU time of finished git processes (and the children they waited for), from rusage, by subcommand and mode.",
+    );
+    for (sub, u) in &usage {
+        t.sample(
+            "gitrpc_git_command_cpu_seconds_total",
+            &[("subcommand", sub), ("mode", "user")],
+            u.user_seconds(),
+        );
+        t.sample(
+            "gitrpc_git_command_cpu_seconds_total",
+            &[("subcommand", sub), ("mode", "system")],
+            u.system_seconds(),
+        );
+    }
+    t.help(
+        "gitrpc_git_command_max_rss_bytes",
+        "histogram",
+        "Peak resident memory of finished git processes, from rusage, by subcommand.",
+    );
+    for (sub, u) in &usage {
+        t.histogram(
+            "gitrpc_git_command_max_rss_bytes",
+            &[("subcommand", sub)],
+            &u.max_rss,
+        );
     }
     t.help(
         "gitrpc_git_processes_running",

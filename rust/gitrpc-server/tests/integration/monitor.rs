@@ -292,6 +292,8 @@ async fn rpc_metrics_count_calls_by_code() {
         Some(2.0)
     );
     assert!(text.contains("# TYPE gitrpc_git_spawn_seconds histogram"));
+    assert!(text.contains("# TYPE gitrpc_git_command_max_rss_bytes histogram"));
+    assert!(text.contains("gitrpc_git_command_cpu_seconds_total{subcommand="));
     assert!(text.contains("gitrpc_spool_bytes{place=\"memory\"}"));
     assert!(text.contains("gitrpc_catfile_cache_total{result=\"hit\"}"));
     server.stop(Duration::from_secs(1)).await;

@@ -223,7 +223,10 @@ async fn usage_of_finished_commands_is_recorded() {
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let big = |usage: &[(&str, std::sync::Arc<gitrpc_git::stats::CommandUsage>)]| {
-        let i = RSS_BUCKETS.iter().position(|b| *b >= 32.0 * 1048576.0).unwrap();
+        let i = RSS_BUCKETS
+            .iter()
+            .position(|b| *b >= 32.0 * 1048576.0)
+            .unwrap();
         usage
             .iter()
             .find(|(s, _)| *s == "diff")

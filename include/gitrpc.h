@@ -50,6 +50,11 @@ typedef enum gitrpc_code {
 // `gitrpc_client_connect` or `gitrpc_server_client`; freed with `gitrpc_client_free`.
 typedef struct gitrpc_client gitrpc_client;
 
+// How to connect: auth token, TLS trust, default deadline, retries. Made by
+// `gitrpc_client_options_new`, given to `gitrpc_client_connect_with_options` (which copies
+// it), freed with `gitrpc_client_options_free`.
+typedef struct gitrpc_client_options gitrpc_client_options;
+
 // An error: a gRPC status code and a message. Owned by the caller; free it with
 // `gitrpc_error_free`.
 typedef struct gitrpc_error gitrpc_error;
@@ -136,11 +141,39 @@ struct gitrpc_error *gitrpc_find_commit(const struct gitrpc_client *client, cons
 // such blob.
 struct gitrpc_error *gitrpc_get_blob(const struct gitrpc_client *client, const char *storage, const char *relative_path, const char *oid, int64_t limit, uint8_t **data, size_t *len);
 
-// Connect to a server at `address`: `unix:/path/to.sock`, `tcp://host:port` or `host:port`.
+// Connect to a server at `address`: `unix:/path/to.sock`, `tcp://host:port`,
+// `tls://host:port` or `host:port`.
 // Connects eagerly, so a bad address fails here (`INVALID_ARGUMENT`) and a dead one too
 // (`UNAVAILABLE`). On success `*out` receives a client to free with `gitrpc_client_free`;
 // its default deadline is GITRPC_DEFAULT_TIMEOUT_MS.
 struct gitrpc_error *gitrpc_client_connect(const char *address, struct gitrpc_client **out);
+
+// New options with the defaults of `gitrpc_client_connect`: no token, the system's
+// certificate authorities, a GITRPC_DEFAULT_TIMEOUT_MS deadline, 2 retries.
+struct gitrpc_client_options *gitrpc_client_options_new(void);
+
+// The server's `[auth] token`: every call then carries a v2 token made from it (the
+// secret itself is never sent). NULL or "" removes it.
+struct gitrpc_error *gitrpc_client_options_set_token(struct gitrpc_client_options *options, const char *token);
+
+// A PEM file of certificate authorities to trust for `tls://` addresses, besides the
+// system's. NULL removes it.
+struct gitrpc_error *gitrpc_client_options_set_tls_ca_file(struct gitrpc_client_options *options, const char *path);
+
+// The default deadline of clients made with these options (0: none).
+struct gitrpc_error *gitrpc_client_options_set_timeout(struct gitrpc_client_options *options, uint64_t timeout_ms);
+
+// How many times a read-only call is retried after UNAVAILABLE or RESOURCE_EXHAUSTED (with
+// exponential back-off and jitter, within the deadline). 0 disables retries.
+struct gitrpc_error *gitrpc_client_options_set_retries(struct gitrpc_client_options *options, uint32_t retries);
+
+// Free options. NULL is a no-op.
+void gitrpc_client_options_free(struct gitrpc_client_options *options);
+
+// `gitrpc_client_connect` with `options` (NULL: the defaults). `address` may also list
+// several servers of the same storages, comma-separated: each call goes to the one with the
+// fewest calls in flight.
+struct gitrpc_error *gitrpc_client_connect_with_options(const char *address, const struct gitrpc_client_options *options, struct gitrpc_client **out);
 
 // Set the deadline applied to every later call on `client` (0: no deadline). A call still
 // running when it passes fails with DEADLINE_EXCEEDED and is cancelled on the server.

@@ -4,7 +4,15 @@ module GitRPC
   # A client of a gitrpc (or Gitaly) server: remote over a socket, or in-process.
   #
   #   GitRPC::Client.new("unix:/tmp/gitrpc.sock", timeout: 10)     # remote
+  #   GitRPC::Client.new("tls://gitaly-1:9999,tls://gitaly-2:9999", token: ENV["GITALY_TOKEN"])
   #   GitRPC::Client.new(storages: { "default" => "/srv/repos" })  # in-process server
+  #
+  # A remote address may list several servers of the same storages, comma-separated: each
+  # call goes to the one with the fewest calls in flight. `token:` is the servers' `[auth]
+  # token` (each call carries a v2 token made from it); `tls_ca_file:` a PEM file of extra
+  # certificate authorities for tls:// addresses. Read-only calls refused with
+  # RESOURCE_EXHAUSTED or failing with UNAVAILABLE are retried `retries:` times with
+  # exponential back-off and jitter, within the deadline.
   #
   # Every call blocks the calling thread only: the GVL is released while waiting, and
   # Timeout.timeout, Thread#raise, Thread#kill and Ctrl-C interrupt it (the server then
@@ -14,12 +22,15 @@ module GitRPC
   class Client
     DEFAULT_TIMEOUT = 30
 
-    def initialize(address = nil, timeout: DEFAULT_TIMEOUT, token: nil, **server_config)
-      @token = token
+    DEFAULT_RETRIES = 2
+
+    def initialize(address = nil, timeout: DEFAULT_TIMEOUT, token: nil, tls_ca_file: nil,
+                   retries: DEFAULT_RETRIES, **server_config)
       if address
         raise ArgumentError, "give an address or server config keywords, not both" unless server_config.empty?
 
-        @native = Native::Client.connect(address.to_s, timeout&.to_f)
+        @native = Native::Client.connect(address.to_s, timeout&.to_f, token&.to_s, tls_ca_file&.to_s,
+                                         Integer(retries))
       else
         raise ArgumentError, "give an address, or storages: for an in-process server" if server_config.empty?
 
@@ -35,8 +46,6 @@ module GitRPC
       client
     end
     private_class_method :wrap
-
-    attr_reader :token
 
     # The address connected to, or nil for an in-process client.
     def address

@@ -40,10 +40,12 @@ module GitRPC
         addr = addr.to_s
         key, value = if addr.start_with?("unix:")
                        ["socket_path", addr.delete_prefix("unix:")]
+                     elsif addr.start_with?("tls://")
+                       ["tls_listen_addr", addr.delete_prefix("tls://")]
                      else
                        ["listen_addr", addr.delete_prefix("tcp://")]
                      end
-        raise ArgumentError, "listen: at most one unix: and one tcp address" if out.key?(key)
+        raise ArgumentError, "listen: at most one unix:, one tcp and one tls:// address" if out.key?(key)
 
         out[key] = value
       end

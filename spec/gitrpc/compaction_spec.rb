@@ -37,8 +37,8 @@ RSpec.describe "GC compaction" do
 
         # Streams whose clients (and the in-process client's server link) only Rust holds.
         in_process_stream = native.client(10.0).list_commits("default", "p.git", ["main"])
-        remote_stream = GitRPC::Native::Client.connect(address.dup, 10.0).list_commits("default", "p.git", ["main"])
-        remote = GitRPC::Native::Client.connect(+address, 10.0)
+        remote_stream = GitRPC::Native::Client.connect(address.dup, 10.0, nil, nil, 2).list_commits("default", "p.git", ["main"])
+        remote = GitRPC::Native::Client.connect(+address, 10.0, +"", nil, 0)
         keep << fragment
 
         3.times do

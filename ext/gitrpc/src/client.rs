@@ -35,8 +35,8 @@ use crate::stream::{Item, NativeStream};
 )]
 pub struct NativeClient {
     conn: Mutex<Option<PidBound<Client>>>,
-    /// Socket address to (re)connect to; `None` for an in-process client.
-    remote: Option<String>,
+    /// Socket address(es) to (re)connect to, and how; `None` for an in-process client.
+    remote: Option<(String, Options)>,
     timeout: Mutex<Option<Duration>>,
     /// `address` as given (a frozen String), or nil.
     address: Held,
@@ -87,16 +87,30 @@ fn seconds(timeout: Option<f64>) -> Result<Option<Duration>, Error> {
 }
 
 impl NativeClient {
-    /// `Native::Client.connect(address, timeout_seconds_or_nil)`: connects eagerly.
-    fn connect(ruby: &Ruby, address: RString, timeout: Option<f64>) -> Result<Self, Error> {
+    /// `Native::Client.connect(address, timeout_seconds_or_nil, token_or_nil,
+    /// tls_ca_file_or_nil, retries)`: connects eagerly.
+    fn connect(
+        ruby: &Ruby,
+        address: RString,
+        timeout: Option<f64>,
+        token: Option<String>,
+        tls_ca_file: Option<String>,
+        retries: u32,
+    ) -> Result<Self, Error> {
         let timeout = seconds(timeout)?;
         let addr = address.to_string()?;
-        let client = block_on(ruby, connect(&addr, timeout))?.or_raise(ruby)?;
+        let opts = Options {
+            token: token.filter(|t| !t.is_empty()),
+            tls_ca_file: tls_ca_file.map(Into::into),
+            retries,
+            ..Options::default()
+        };
+        let client = block_on(ruby, connect(&addr, timeout, opts.clone()))?.or_raise(ruby)?;
         let frozen = ruby.str_new(&addr);
         frozen.freeze();
         Ok(NativeClient {
             conn: Mutex::new(Some(PidBound::new(client))),
-            remote: Some(addr),
+            remote: Some((addr, opts)),
             timeout: Mutex::new(timeout),
             address: Held::new(frozen),
             server: Held::new(ruby.qnil()),
@@ -132,7 +146,7 @@ impl NativeClient {
                 return Ok(c.clone());
             }
         }
-        let Some(addr) = &self.remote else {
+        let Some((addr, opts)) = &self.remote else {
             return Err(crate::errors::rpc(
                 ruby,
                 Status::unavailable(
@@ -141,7 +155,7 @@ impl NativeClient {
             ));
         };
         let timeout = *self.timeout.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = block_on(ruby, connect(addr, timeout))?.or_raise(ruby)?;
+        let fresh = block_on(ruby, connect(addr, timeout, opts.clone()))?.or_raise(ruby)?;
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         match conn.as_ref().and_then(|c| c.get()) {
             Some(c) => Ok(c.clone()), // another thread reconnected meanwhile
@@ -396,18 +410,15 @@ impl NativeClient {
     }
 }
 
-async fn connect(addr: &str, timeout: Option<Duration>) -> Result<Client, Status> {
-    let opts = Options {
-        timeout,
-        ..Options::default()
-    };
+async fn connect(addr: &str, timeout: Option<Duration>, opts: Options) -> Result<Client, Status> {
+    let opts = Options { timeout, ..opts };
     Client::connect(addr, &opts).await.map_err(Status::from)
 }
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("connect", function!(NativeClient::connect, 2))?;
+    class.define_singleton_method("connect", function!(NativeClient::connect, 5))?;
     class.define_method("address", method!(NativeClient::address, 0))?;
     class.define_method("server", method!(NativeClient::server, 0))?;
     class.define_method("timeout", method!(NativeClient::get_timeout, 0))?;

@@ -44,7 +44,8 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     runtime::block_on(fut)
 }
 
-/// Connect to a server at `address`: `unix:/path/to.sock`, `tcp://host:port` or `host:port`.
+/// Connect to a server at `address`: `unix:/path/to.sock`, `tcp://host:port`,
+/// `tls://host:port` or `host:port`.
 /// Connects eagerly, so a bad address fails here (`INVALID_ARGUMENT`) and a dead one too
 /// (`UNAVAILABLE`). On success `*out` receives a client to free with `gitrpc_client_free`;
 /// its default deadline is GITRPC_DEFAULT_TIMEOUT_MS.
@@ -56,9 +57,133 @@ pub unsafe extern "C" fn gitrpc_client_connect(
     guard(|| {
         let address = arg_str(address, "address")?;
         arg_ptr(out, "out")?;
-        let opts = Options {
-            timeout: Some(Duration::from_millis(GITRPC_DEFAULT_TIMEOUT_MS)),
-            ..Options::default()
+        let client = block_on(Client::connect(address, &default_options()))?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *out = gitrpc_client::boxed(client) };
+        Ok(())
+    })
+}
+
+fn default_options() -> Options {
+    Options {
+        timeout: Some(Duration::from_millis(GITRPC_DEFAULT_TIMEOUT_MS)),
+        ..Options::default()
+    }
+}
+
+/// How to connect: auth token, TLS trust, default deadline, retries. Made by
+/// `gitrpc_client_options_new`, given to `gitrpc_client_connect_with_options` (which copies
+/// it), freed with `gitrpc_client_options_free`.
+pub struct gitrpc_client_options {
+    inner: Options,
+}
+
+/// New options with the defaults of `gitrpc_client_connect`: no token, the system's
+/// certificate authorities, a GITRPC_DEFAULT_TIMEOUT_MS deadline, 2 retries.
+#[no_mangle]
+pub extern "C" fn gitrpc_client_options_new() -> *mut gitrpc_client_options {
+    quietly(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(gitrpc_client_options {
+            inner: default_options(),
+        }))
+    })
+}
+
+fn options_mut<'a>(p: *mut gitrpc_client_options) -> Result<&'a mut Options> {
+    arg_ptr(p, "options")?;
+    // SAFETY: non-NULL and, by contract, live options from this library used by one thread.
+    Ok(unsafe { &mut (*p).inner })
+}
+
+/// The server's `[auth] token`: every call then carries a v2 token made from it (the
+/// secret itself is never sent). NULL or "" removes it.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_options_set_token(
+    options: *mut gitrpc_client_options,
+    token: *const c_char,
+) -> *mut gitrpc_error {
+    guard(|| {
+        let o = options_mut(options)?;
+        o.token = if token.is_null() {
+            None
+        } else {
+            Some(arg_str(token, "token")?.to_string()).filter(|t| !t.is_empty())
+        };
+        Ok(())
+    })
+}
+
+/// A PEM file of certificate authorities to trust for `tls://` addresses, besides the
+/// system's. NULL removes it.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_options_set_tls_ca_file(
+    options: *mut gitrpc_client_options,
+    path: *const c_char,
+) -> *mut gitrpc_error {
+    guard(|| {
+        let o = options_mut(options)?;
+        o.tls_ca_file = if path.is_null() {
+            None
+        } else {
+            Some(arg_str(path, "path")?.into())
+        };
+        Ok(())
+    })
+}
+
+/// The default deadline of clients made with these options (0: none).
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_options_set_timeout(
+    options: *mut gitrpc_client_options,
+    timeout_ms: u64,
+) -> *mut gitrpc_error {
+    guard(|| {
+        options_mut(options)?.timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
+        Ok(())
+    })
+}
+
+/// How many times a read-only call is retried after UNAVAILABLE or RESOURCE_EXHAUSTED (with
+/// exponential back-off and jitter, within the deadline). 0 disables retries.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_options_set_retries(
+    options: *mut gitrpc_client_options,
+    retries: u32,
+) -> *mut gitrpc_error {
+    guard(|| {
+        options_mut(options)?.retries = retries;
+        Ok(())
+    })
+}
+
+/// Free options. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_options_free(options: *mut gitrpc_client_options) {
+    quietly((), || {
+        if !options.is_null() {
+            // SAFETY: options from this library, freed once.
+            drop(unsafe { Box::from_raw(options) });
+        }
+    })
+}
+
+/// `gitrpc_client_connect` with `options` (NULL: the defaults). `address` may also list
+/// several servers of the same storages, comma-separated: each call goes to the one with the
+/// fewest calls in flight.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_client_connect_with_options(
+    address: *const c_char,
+    options: *const gitrpc_client_options,
+    out: *mut *mut gitrpc_client,
+) -> *mut gitrpc_error {
+    guard(|| {
+        let address = arg_str(address, "address")?;
+        arg_ptr(out, "out")?;
+        let opts = if options.is_null() {
+            default_options()
+        } else {
+            // SAFETY: non-NULL and, by contract, live options from this library.
+            unsafe { (*options).inner.clone() }
         };
         let client = block_on(Client::connect(address, &opts))?;
         // SAFETY: checked non-NULL above.

@@ -122,7 +122,7 @@ static void test_errors_and_null_args(void) {
   expect_code(gitrpc_client_connect(NULL, &c), GITRPC_CODE_INVALID_ARGUMENT, "connect(NULL address)");
   expect_code(gitrpc_client_connect("unix:/x", NULL), GITRPC_CODE_INVALID_ARGUMENT, "connect(NULL out)");
   expect_code(gitrpc_client_connect("nonsense", &c), GITRPC_CODE_INVALID_ARGUMENT, "connect(bad address)");
-  expect_code(gitrpc_client_connect("tls://host:1", &c), GITRPC_CODE_INVALID_ARGUMENT, "connect(tls://, no TLS yet)");
+  expect_code(gitrpc_client_connect("tls://host", &c), GITRPC_CODE_INVALID_ARGUMENT, "connect(tls:// without port)");
   char dead[512];
   snprintf(dead, sizeof dead, "unix:%s/nobody-listens.sock", tmp);
   expect_code(gitrpc_client_connect(dead, &c), GITRPC_CODE_UNAVAILABLE, "connect(dead socket)");
@@ -143,6 +143,74 @@ static void test_errors_and_null_args(void) {
   CHECK(s == (gitrpc_server *)0x1, "server out-parameter untouched on error");
   CHECK(gitrpc_server_address(NULL) == NULL, "server_address(NULL) is NULL");
   expect_code(gitrpc_server_client(NULL, &c), GITRPC_CODE_INVALID_ARGUMENT, "server_client(NULL server)");
+}
+
+/* Options: auth token, TLS trust, retries over several addresses. A server with a TLS
+ * listener and a token; a certificate made with openssl. */
+static void test_options_auth_tls(void) {
+  gitrpc_client_options *o = gitrpc_client_options_new();
+  CHECK(o != NULL, "client_options_new");
+  expect_code(gitrpc_client_options_set_token(NULL, "x"), GITRPC_CODE_INVALID_ARGUMENT, "set_token(NULL options)");
+  expect_code(gitrpc_client_options_set_retries(NULL, 1), GITRPC_CODE_INVALID_ARGUMENT, "set_retries(NULL options)");
+  expect_code(gitrpc_client_options_set_tls_ca_file(NULL, "x"), GITRPC_CODE_INVALID_ARGUMENT,
+              "set_tls_ca_file(NULL options)");
+  expect_code(gitrpc_client_options_set_timeout(NULL, 1), GITRPC_CODE_INVALID_ARGUMENT, "set_timeout(NULL options)");
+  gitrpc_client_options_free(NULL);
+
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost"
+     " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE -days 1"
+     " -keyout %s/key.pem -out %s/cert.pem 2>/dev/null",
+     tmp, tmp);
+  char cfg[4096];
+  snprintf(cfg, sizeof cfg,
+           "tls_listen_addr = \"127.0.0.1:0\"\n"
+           "[auth]\ntoken = \"s3cret\"\n"
+           "[tls]\ncertificate_path = \"%s/cert.pem\"\nkey_path = \"%s/key.pem\"\n"
+           "[[storage]]\nname = \"default\"\npath = \"%s\"\n",
+           tmp, tmp, storage);
+  gitrpc_server *s = NULL;
+  expect_ok(gitrpc_server_start(cfg, &s), "server_start with TLS and auth");
+  if (!s) return;
+  const char *addr = gitrpc_server_address(s);
+  CHECK(addr && strncmp(addr, "tls://127.0.0.1:", 16) == 0, "TLS address %s", addr ? addr : "(null)");
+
+  char ca[512];
+  snprintf(ca, sizeof ca, "%s/cert.pem", tmp);
+  gitrpc_client *c = NULL;
+  expect_code(gitrpc_client_connect_with_options(addr, o, &c), GITRPC_CODE_UNAVAILABLE,
+              "connect(tls://) without trusting the certificate");
+  expect_ok(gitrpc_client_options_set_tls_ca_file(o, ca), "set_tls_ca_file");
+
+  bool b = false;
+  expect_ok(gitrpc_client_connect_with_options(addr, o, &c), "connect(tls://) trusting the certificate");
+  expect_code(gitrpc_ref_exists(c, "default", "r.git", "refs/heads/main", &b), GITRPC_CODE_UNAUTHENTICATED,
+              "call without a token");
+  gitrpc_client_free(c);
+
+  expect_ok(gitrpc_client_options_set_token(o, "wrong"), "set_token(wrong)");
+  expect_ok(gitrpc_client_connect_with_options(addr, o, &c), "connect with a wrong token");
+  expect_code(gitrpc_ref_exists(c, "default", "r.git", "refs/heads/main", &b), GITRPC_CODE_PERMISSION_DENIED,
+              "call with a wrong token");
+  gitrpc_client_free(c);
+
+  /* A dead server first in the list: the read is retried on the live one. */
+  char list[1024];
+  snprintf(list, sizeof list, "unix:%s/nobody.sock,%s", tmp, addr);
+  expect_ok(gitrpc_client_options_set_token(o, "s3cret"), "set_token");
+  expect_ok(gitrpc_client_options_set_timeout(o, 10000), "options set_timeout");
+  expect_ok(gitrpc_client_options_set_retries(o, 2), "options set_retries");
+  c = NULL;
+  expect_ok(gitrpc_client_connect_with_options(list, o, &c), "connect to a list with a dead address");
+  CHECK(gitrpc_client_timeout(c) == 10000, "timeout from the options");
+  b = false;
+  expect_ok(gitrpc_ref_exists(c, "default", "r.git", "refs/heads/main", &b), "call with the token, over TLS");
+  CHECK(b, "ref exists");
+  gitrpc_client_free(c);
+  gitrpc_client_options_free(o);
+
+  expect_code(gitrpc_client_connect_with_options(addr, NULL, &c), GITRPC_CODE_UNAVAILABLE,
+              "connect_with_options(NULL options): defaults, so the certificate is not trusted");
+  gitrpc_server_free(s);
 }
 
 /* Every typed call, on either kind of client. */
@@ -434,6 +502,7 @@ int main(void) {
   gitrpc_client_free(local);
 
   test_start_stop_cycles();
+  test_options_auth_tls();
 
   sh("rm -rf %s", tmp);
   printf("1..%d\n# %d failed\n", checks, failures);

@@ -318,6 +318,49 @@ fn fetch_and_push() {
     fsck(&d, &b);
 }
 
+/// `[auth] token`: gitrpc-ssh sends a v2 token made from `$GITRPC_TOKEN` or `--token-file`.
+#[test]
+fn ssh_helper_sends_the_auth_token() {
+    let d = Daemon::start("[auth]\ntoken = \"s3cret\"");
+    let _w = seed(&d, "g/r.git");
+    let t = tempfile::tempdir().unwrap();
+    let url = d.url("g/r.git");
+
+    let out = d.git(t.path(), &["ls-remote", &url]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Unauthenticated"), "{err}");
+
+    let wrong = t.path().join("wrong-token");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    let out = d
+        .git_cmd(
+            t.path(),
+            &["ls-remote", &url],
+            &format!("--token-file {}", wrong.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PermissionDenied"), "{err}");
+
+    let out = d
+        .git_cmd(t.path(), &["clone", "-q", &url, "c"], "")
+        .env("GITRPC_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        head(&d, &t.path().join("c"), "HEAD"),
+        head(&d, &d.storage().join("g/r.git"), "main")
+    );
+}
+
 #[test]
 fn bad_requests_fail_fast_with_clear_errors() {
     let d = Daemon::start("");

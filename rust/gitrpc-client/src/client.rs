@@ -108,7 +108,7 @@ impl Client {
         E: Into<BoxError> + 'static,
     {
         Client::new(
-            BoxCloneSyncService::new(service.map_err(Into::into)),
+            BoxCloneSyncService::new(service.map_err(crate::transport::TransportError::new)),
             timeout,
         )
     }

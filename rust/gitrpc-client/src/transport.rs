@@ -24,7 +24,33 @@ use crate::address::{self, Error, Options};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Anything that carries gRPC requests: a tonic channel or an in-process service.
-pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
+pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
+
+/// A transport failure. A concrete type rather than a bare `Box<dyn Error>`: with the boxed
+/// trait object as the service's error, futures of the generated clients are not `Send` for
+/// `tokio::spawn` (rustc cannot prove `Box<dyn Error + 'static>: Into<Box<dyn Error + '_>>`
+/// for every lifetime inside the async block). tonic still finds the real cause (a `Status`,
+/// a connect error → `UNAVAILABLE`) through [`std::error::Error::source`].
+#[derive(Debug)]
+pub struct TransportError(pub BoxError);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl TransportError {
+    pub fn new(e: impl Into<BoxError>) -> TransportError {
+        TransportError(e.into())
+    }
+}
 
 /// How long a server whose connection failed is passed over.
 const EJECT: Duration = Duration::from_secs(1);
@@ -85,7 +111,7 @@ pub async fn connect(addresses: &str, opts: &Options) -> Result<Transport, Error
 }
 
 fn box_channel(channel: Channel) -> Transport {
-    BoxCloneSyncService::new(channel.map_err(BoxError::from))
+    BoxCloneSyncService::new(channel.map_err(TransportError::new))
 }
 
 /// Add `authorization: Bearer v2.…` (fresh timestamp) to every request.
@@ -139,11 +165,11 @@ impl Balanced {
 
 impl Service<http::Request<Body>> for Balanced {
     type Response = http::Response<Body>;
-    type Error = BoxError;
+    type Error = TransportError;
     type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, BoxError>> + Send>>;
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, TransportError>> + Send>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         // Readiness is per backend; the chosen one is awaited in `call`.
         Poll::Ready(Ok(()))
     }
@@ -172,7 +198,7 @@ impl Service<http::Request<Body>> for Balanced {
                     this.backends[i]
                         .ejected_until
                         .store(until, Ordering::Relaxed);
-                    Err(e.into())
+                    Err(TransportError::new(e))
                 }
             }
         })

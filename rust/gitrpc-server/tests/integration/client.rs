@@ -179,3 +179,36 @@ async fn abandoned_unary_call_kills_git() {
     }
     server.stop(Duration::from_secs(1)).await;
 }
+
+/// Client calls are `Send` futures: embedders can `tokio::spawn` them, on either transport,
+/// and many at once share one connection.
+#[tokio::test]
+async fn calls_can_be_spawned() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir).await;
+    let fx = Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    let head = fx.rev_parse("main");
+    let remote = Client::connect(&server.addresses()[0], &Options::default())
+        .await
+        .unwrap();
+    let local = Client::from_service(server.in_process(), None);
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in [remote, local] {
+        for _ in 0..8 {
+            let c = c.clone();
+            tasks.spawn(async move {
+                let repo = repository(STORAGE, "r.git");
+                let commit = c.find_commit(&repo, b"main").await?.expect("commit");
+                let exists = c.ref_exists(&repo, "refs/heads/main").await?;
+                Ok::<_, tonic::Status>((commit.id, exists))
+            });
+        }
+    }
+    let mut n = 0;
+    while let Some(r) = tasks.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), (head.clone(), true));
+        n += 1;
+    }
+    assert_eq!(n, 16);
+    server.stop(Duration::from_secs(1)).await;
+}

@@ -2,9 +2,11 @@
 //! without spawning git. For other backends (reftable) callers fall back to git itself:
 //! [`RefStore::open`] returns `None` there.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::validate;
 
@@ -51,25 +53,10 @@ impl RefStore {
     }
 
     fn read_packed(&self, name: &str) -> io::Result<Option<RefValue>> {
-        let data = match fs::read(self.git_dir.join("packed-refs")) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(packed) = packed_refs(&self.git_dir.join("packed-refs"))? else {
+            return Ok(None);
         };
-        for line in data.split(|&b| b == b'\n') {
-            if line.is_empty() || line[0] == b'#' || line[0] == b'^' {
-                continue;
-            }
-            let Some(sp) = line.iter().position(|&b| b == b' ') else {
-                continue;
-            };
-            if &line[sp + 1..] == name.as_bytes() {
-                return Ok(Some(RefValue::Oid(
-                    String::from_utf8_lossy(&line[..sp]).into_owned(),
-                )));
-            }
-        }
-        Ok(None)
+        Ok(packed.get(name).map(|oid| RefValue::Oid(oid.to_string())))
     }
 
     /// Resolve a reference to an object id, following up to 5 symbolic links.
@@ -97,6 +84,93 @@ impl RefStore {
             _ => None,
         })
     }
+}
+
+/// A parsed `packed-refs`: name → object id (peeled lines are skipped).
+type Packed = HashMap<Box<str>, Box<str>>;
+
+/// Identity of a `packed-refs` file as written: git replaces it by renaming a lock file
+/// over it, so a new version has a new inode (and usually another size and mtime).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+/// Repositories' parsed `packed-refs`, kept while their stamp matches. Big repositories
+/// have thousands of packed refs (hundreds of KB); parsing the file on every lookup cost
+/// more than the whole rest of a RefExists call. A `stat` per lookup checks freshness.
+const PACKED_CACHE_MAX: usize = 512;
+
+fn packed_cache() -> &'static Mutex<HashMap<PathBuf, (Stamp, Arc<Packed>)>> {
+    static C: OnceLock<Mutex<HashMap<PathBuf, (Stamp, Arc<Packed>)>>> = OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+fn packed_refs(path: &Path) -> io::Result<Option<Arc<Packed>>> {
+    use std::os::unix::fs::MetadataExt;
+    let stamp = |m: &fs::Metadata| Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+    };
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let want = stamp(&meta);
+    if let Some((have, packed)) = packed_cache()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(path)
+    {
+        if *have == want {
+            return Ok(Some(packed.clone()));
+        }
+    }
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // Stamp what we actually read (the file may have been replaced since the stat).
+    let read_stamp = stamp(&file.metadata()?);
+    let data = {
+        use std::io::Read;
+        let mut d = Vec::with_capacity(read_stamp.size as usize);
+        (&file).read_to_end(&mut d)?;
+        d
+    };
+    let packed = Arc::new(parse_packed(&data));
+    let mut cache = packed_cache().lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= PACKED_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(path.to_path_buf(), (read_stamp, packed.clone()));
+    Ok(Some(packed))
+}
+
+fn parse_packed(data: &[u8]) -> Packed {
+    let mut out = Packed::new();
+    for line in data.split(|&b| b == b'\n') {
+        if line.is_empty() || line[0] == b'#' || line[0] == b'^' {
+            continue;
+        }
+        let Some(sp) = line.iter().position(|&b| b == b' ') else {
+            continue;
+        };
+        if let (Ok(oid), Ok(name)) = (
+            std::str::from_utf8(&line[..sp]),
+            std::str::from_utf8(&line[sp + 1..]),
+        ) {
+            out.insert(name.trim_end_matches('\r').into(), oid.into());
+        }
+    }
+    out
 }
 
 fn parse_loose(data: &[u8]) -> io::Result<RefValue> {

@@ -411,6 +411,56 @@ fn native_refs_match_git() {
     }
 }
 
+/// Parsed packed-refs are cached per file; every rewrite of the file (pack-refs, a deleted or
+/// updated packed ref) is seen by the very next lookup.
+#[test]
+fn packed_refs_cache_follows_rewrites() {
+    let (d, gd) = repo();
+    let store = RefStore::open(&gd).unwrap();
+    let one = git_cli(d.path(), &["rev-parse", "HEAD~1"])
+        .trim()
+        .to_string();
+    let two = git_cli(d.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    git_cli(d.path(), &["branch", "p", "HEAD~1"]);
+    git_cli(d.path(), &["pack-refs", "--all"]);
+    assert_eq!(store.resolve("refs/heads/p").unwrap(), Some(one.clone()));
+    // Re-point it and pack again: the same path, rewritten.
+    git_cli(d.path(), &["branch", "-f", "p", "HEAD"]);
+    git_cli(d.path(), &["pack-refs", "--all"]);
+    assert_eq!(store.resolve("refs/heads/p").unwrap(), Some(two));
+    // Deleting a packed ref rewrites packed-refs without it.
+    git_cli(d.path(), &["branch", "-D", "p"]);
+    assert!(!store.exists("refs/heads/p").unwrap());
+    // Many refs: all found, and a name that isn't there isn't.
+    let mut input = String::new();
+    for i in 0..3000 {
+        input.push_str(&format!("create refs/tags/t{i} {one}\n"));
+    }
+    let mut child = StdCommand::new("git")
+        .args(["update-ref", "--stdin"])
+        .current_dir(d.path())
+        .env_remove("GIT_DIR")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    git_cli(d.path(), &["pack-refs", "--all"]);
+    for i in (0..3000).step_by(271) {
+        assert_eq!(
+            store.resolve(&format!("refs/tags/t{i}")).unwrap(),
+            Some(one.clone())
+        );
+    }
+    assert!(!store.exists("refs/tags/t3000").unwrap());
+}
+
 #[test]
 fn reftable_repositories_fall_back_to_git() {
     let d = tempfile::tempdir().unwrap();

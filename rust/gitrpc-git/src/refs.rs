@@ -104,8 +104,10 @@ struct Stamp {
 /// more than the whole rest of a RefExists call. A `stat` per lookup checks freshness.
 const PACKED_CACHE_MAX: usize = 512;
 
-fn packed_cache() -> &'static Mutex<HashMap<PathBuf, (Stamp, Arc<Packed>)>> {
-    static C: OnceLock<Mutex<HashMap<PathBuf, (Stamp, Arc<Packed>)>>> = OnceLock::new();
+type PackedCache = Mutex<HashMap<PathBuf, (Stamp, Arc<Packed>)>>;
+
+fn packed_cache() -> &'static PackedCache {
+    static C: OnceLock<PackedCache> = OnceLock::new();
     C.get_or_init(Default::default)
 }
 

@@ -201,6 +201,7 @@ impl Drop for Process {
         };
         let pid = self.pid;
         let sub = self.subcommand;
+        let pidfd = self.pidfd.take();
         drop(self.stdin.take());
         drop(self.stdout.take());
         drop(self.stderr_pipe.take());
@@ -217,6 +218,13 @@ impl Drop for Process {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     kill_group(pid, libc::SIGKILL);
+                    // A cancelled git's CPU and memory count too (it is dead: no wait here).
+                    if let Some(usage) = match pidfd {
+                        Some(fd) => exit_usage(fd, pid).await,
+                        None => None,
+                    } {
+                        stats::record_usage(sub, pid, usage);
+                    }
                     let _ = child.wait().await;
                     stats::process_finished(sub, pid);
                 });

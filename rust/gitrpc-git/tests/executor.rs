@@ -253,6 +253,47 @@ async fn usage_of_finished_commands_is_recorded() {
     assert!(cpu_after > cpu_before, "its CPU time was recorded");
 }
 
+/// A git killed because its caller gave up is accounted for too: its rusage is read before it
+/// is reaped, like a finished one's.
+#[tokio::test]
+async fn usage_of_cancelled_commands_is_recorded() {
+    use gitrpc_git::stats::command_usage;
+    let (_d, gd) = repo();
+    // No other test of this binary runs cat-file, so its count moves only here.
+    let finished = || {
+        command_usage()
+            .iter()
+            .find(|(s, _)| *s == "cat-file")
+            .map_or(0, |(_, u)| {
+                u.finished.load(std::sync::atomic::Ordering::Relaxed)
+            })
+    };
+    let before = finished();
+    let git = Git::discover(None).await.unwrap();
+    // cat-file --batch waits on its stdin for ever: only cancelling ends it.
+    let p = git
+        .repo_command(&gd, Subcommand::CatFile)
+        .flag("--batch")
+        .stdin()
+        .spawn()
+        .unwrap();
+    let git_pid = p.pid();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(p);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while finished() == before || alive(git_pid) {
+        assert!(
+            Instant::now() < deadline,
+            "cancelled cat-file: finished {} → {}, alive {}",
+            before,
+            finished(),
+            alive(git_pid)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(finished(), before + 1);
+}
+
 #[tokio::test]
 async fn failure_carries_capped_stderr() {
     let (_d, gd) = repo();

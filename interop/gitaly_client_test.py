@@ -1,11 +1,15 @@
 """An existing Gitaly client, built from Gitaly's own protos, talking to gitrpcd."""
 
+import atexit
+import hashlib
+import hmac
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -31,7 +35,15 @@ def git(*args, cwd=None):
     ).stdout
 
 
-def compile_stubs(out):
+_STUBS = []
+
+
+def compile_stubs():
+    """Python stubs of Gitaly's protos (and google.rpc.Status), compiled once per run."""
+    if _STUBS:
+        return
+    out = tempfile.mkdtemp(prefix="gitrpc-interop-stubs-")
+    atexit.register(shutil.rmtree, out, True)
     from grpc_tools import protoc
     import grpc_tools
 
@@ -46,7 +58,67 @@ def compile_stubs(out):
     )
     if rc != 0:
         raise RuntimeError(f"protoc failed: {rc}")
+    with open(os.path.join(out, "rpc_status.proto"), "w") as f:
+        f.write(RPC_STATUS_PROTO)
+    rc = protoc.main(["protoc", f"-I{out}", f"-I{include}", f"--python_out={out}", "rpc_status.proto"])
+    if rc != 0:
+        raise RuntimeError(f"protoc failed on rpc_status.proto: {rc}")
     sys.path.insert(0, out)
+    _STUBS.append(out)
+
+
+def make_repository(tmp, storage):
+    """A bare repository `group/project.git` in `storage` with one commit; its head and blob."""
+    repo = os.path.join(storage, "group", "project.git")
+    os.makedirs(repo)
+    git("init", "--bare", "-q", "-b", "main", repo)
+    work = os.path.join(tmp, "work")
+    git("clone", "-q", repo, work)
+    with open(os.path.join(work, "README.md"), "w") as f:
+        f.write("hello from interop\n")
+    git("add", ".", cwd=work)
+    git("commit", "-qm", "first\n\nbody text", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    head = git("rev-parse", "HEAD", cwd=work).decode().strip()
+    blob = git("rev-parse", "HEAD:README.md", cwd=work).decode().strip()
+    return head, blob
+
+
+def start_daemon(args, socket, log):
+    with open(log, "wb") as err:
+        daemon = subprocess.Popen([GITRPCD, *args], stderr=err)
+    for _ in range(200):
+        if os.path.exists(socket):
+            return daemon
+        if daemon.poll() is not None:
+            break
+        time.sleep(0.05)
+    daemon.kill()
+    daemon.wait()
+    with open(log) as f:
+        raise RuntimeError(f"gitrpcd did not create {socket}: {f.read()}")
+
+
+def stop_daemon(daemon, socket):
+    daemon.send_signal(signal.SIGTERM)
+    rc = daemon.wait(timeout=20)
+    assert rc == 0, f"gitrpcd exited {rc}"
+    assert not os.path.exists(socket), "socket left behind"
+
+
+# google.rpc.Status, the message behind `grpc-status-details-bin` (its three public fields).
+RPC_STATUS_PROTO = """syntax = "proto3";
+package google.rpc;
+import "google/protobuf/any.proto";
+message Status { int32 code = 1; string message = 2; repeated google.protobuf.Any details = 3; }
+"""
+
+
+def gitaly_v2_token(secret, ts=None):
+    """Gitaly's v2 token as its Go and Ruby clients make it: v2.<hex hmac-sha256(secret, ts)>.<ts>."""
+    ts = str(int(time.time()) if ts is None else ts)
+    mac = hmac.new(secret.encode(), ts.encode(), hashlib.sha256).hexdigest()
+    return f"v2.{mac}.{ts}"
 
 
 @unittest.skipUnless(os.path.isdir(PROTO_DIR), f"no upstream protos at {PROTO_DIR}")
@@ -54,30 +126,13 @@ class GitalyClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="gitrpc-interop-")
-        os.makedirs(os.path.join(cls.tmp, "stubs"))
-        compile_stubs(os.path.join(cls.tmp, "stubs"))
+        compile_stubs()
         storage = os.path.join(cls.tmp, "storage")
-        repo = os.path.join(storage, "group", "project.git")
-        os.makedirs(repo)
-        git("init", "--bare", "-q", "-b", "main", repo)
-        work = os.path.join(cls.tmp, "work")
-        git("clone", "-q", repo, work)
-        with open(os.path.join(work, "README.md"), "w") as f:
-            f.write("hello from interop\n")
-        git("add", ".", cwd=work)
-        git("commit", "-qm", "first\n\nbody text", cwd=work)
-        git("push", "-q", "origin", "main", cwd=work)
-        cls.head = git("rev-parse", "HEAD", cwd=work).decode().strip()
-        cls.blob = git("rev-parse", "HEAD:README.md", cwd=work).decode().strip()
+        cls.head, cls.blob = make_repository(cls.tmp, storage)
         cls.socket = os.path.join(cls.tmp, "gitrpc.sock")
-        cls.daemon = subprocess.Popen(
-            [GITRPCD, "--socket", cls.socket, "--storage", f"default={storage}"],
-            stderr=subprocess.PIPE,
+        cls.daemon = start_daemon(
+            ["--socket", cls.socket, "--storage", f"default={storage}"], cls.socket, os.path.join(cls.tmp, "log")
         )
-        for _ in range(200):
-            if os.path.exists(cls.socket):
-                break
-            time.sleep(0.05)
         import grpc
 
         cls.channel = grpc.insecure_channel(f"unix:{cls.socket}")
@@ -86,10 +141,7 @@ class GitalyClientTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
-        cls.daemon.send_signal(signal.SIGTERM)
-        rc = cls.daemon.wait(timeout=20)
-        assert rc == 0, f"gitrpcd exited {rc}"
-        assert not os.path.exists(cls.socket), "socket left behind"
+        stop_daemon(cls.daemon, cls.socket)
         shutil.rmtree(cls.tmp)
 
     def repo(self, rel="group/project.git"):
@@ -168,6 +220,123 @@ class GitalyClientTest(unittest.TestCase):
         r = server_pb2_grpc.ServerServiceStub(self.channel).ServerInfo(server_pb2.ServerInfoRequest())
         self.assertTrue(git("version").decode().strip().endswith(r.git_version))
         self.assertEqual([s.storage_name for s in r.storage_statuses], ["default"])
+
+
+@unittest.skipUnless(os.path.isdir(PROTO_DIR), f"no upstream protos at {PROTO_DIR}")
+class GitalyAuthAndLimitsTest(unittest.TestCase):
+    """A server with Gitaly's `[auth] token` and a `[[concurrency]]` limit, seen by a Gitaly client:
+    the token made here (not by our code) is accepted, and a refusal carries a LimitError that
+    Gitaly's own errors.proto decodes."""
+
+    SECRET = "interop secret"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="gitrpc-interop-auth-")
+        compile_stubs()
+        storage = os.path.join(cls.tmp, "storage")
+        make_repository(cls.tmp, storage)
+        cls.socket = os.path.join(cls.tmp, "gitrpc.sock")
+        config = os.path.join(cls.tmp, "gitrpc.toml")
+        with open(config, "w") as f:
+            f.write(
+                f"""socket_path = "{cls.socket}"
+[auth]
+token = "{cls.SECRET}"
+[[storage]]
+name = "default"
+path = "{storage}"
+[[concurrency]]
+rpc = "/gitaly.SSHService/SSHReceivePack"
+max_concurrency = 1
+max_queue_wait = "100ms"
+"""
+            )
+        cls.daemon = start_daemon(["--config", config], cls.socket, os.path.join(cls.tmp, "log"))
+        import grpc
+
+        cls.channel = grpc.insecure_channel(f"unix:{cls.socket}")
+        grpc.channel_ready_future(cls.channel).result(timeout=10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        stop_daemon(cls.daemon, cls.socket)
+        shutil.rmtree(cls.tmp)
+
+    def repo(self):
+        import shared_pb2
+
+        return shared_pb2.Repository(storage_name="default", relative_path="group/project.git")
+
+    def auth(self, token):
+        return [("authorization", f"Bearer {token}")]
+
+    def exists(self, metadata=None):
+        import repository_pb2, repository_pb2_grpc
+
+        stub = repository_pb2_grpc.RepositoryServiceStub(self.channel)
+        return stub.RepositoryExists(
+            repository_pb2.RepositoryExistsRequest(repository=self.repo()), metadata=metadata, timeout=10
+        ).exists
+
+    def test_token_made_by_a_gitaly_client_is_accepted(self):
+        self.assertTrue(self.exists(self.auth(gitaly_v2_token(self.SECRET))))
+        # Clocks may disagree by up to 30 s either way.
+        self.assertTrue(self.exists(self.auth(gitaly_v2_token(self.SECRET, int(time.time()) - 20))))
+
+    def test_refusals_carry_gitaly_codes(self):
+        import grpc
+
+        for metadata, code in [
+            (None, grpc.StatusCode.UNAUTHENTICATED),
+            (self.auth("v2.nonsense"), grpc.StatusCode.UNAUTHENTICATED),
+            (self.auth(gitaly_v2_token("another secret")), grpc.StatusCode.PERMISSION_DENIED),
+            (self.auth(gitaly_v2_token(self.SECRET, int(time.time()) - 120)), grpc.StatusCode.PERMISSION_DENIED),
+        ]:
+            with self.assertRaises(grpc.RpcError) as e:
+                self.exists(metadata)
+            self.assertEqual(e.exception.code(), code, metadata)
+
+    def test_limit_error_decodes_with_gitalys_protos(self):
+        import grpc
+        import errors_pb2, rpc_status_pb2, ssh_pb2, ssh_pb2_grpc
+
+        stub = ssh_pb2_grpc.SSHServiceStub(self.channel)
+        metadata = self.auth(gitaly_v2_token(self.SECRET))
+        release = threading.Event()
+
+        def session():
+            yield ssh_pb2.SSHReceivePackRequest(repository=self.repo(), gl_id="user-1")
+            release.wait(20)
+            yield ssh_pb2.SSHReceivePackRequest(stdin=b"0000")  # no commands: receive-pack is done
+
+        try:
+            # The first push session takes the only slot: git receive-pack runs and advertises.
+            first = stub.SSHReceivePack(session(), metadata=metadata, timeout=30)
+            self.assertIn(b"refs/heads/main", next(first).stdout)
+            # The second waits max_queue_wait, then is refused the way Gitaly refuses.
+            started = time.monotonic()
+            with self.assertRaises(grpc.RpcError) as e:
+                list(stub.SSHReceivePack(session(), metadata=metadata, timeout=30))
+            waited = time.monotonic() - started
+            self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertGreaterEqual(waited, 0.09)
+            self.assertLess(waited, 5)
+            details = dict(e.exception.trailing_metadata())["grpc-status-details-bin"]
+            status = rpc_status_pb2.Status.FromString(details)
+            self.assertEqual(status.code, grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
+            self.assertEqual(len(status.details), 1)
+            limit = errors_pb2.LimitError()
+            self.assertTrue(status.details[0].Unpack(limit), status.details[0].type_url)
+            self.assertEqual(limit.error_message, "maximum time in concurrency queue reached")
+            self.assertEqual(limit.retry_after.ToTimedelta().total_seconds(), 0)
+        finally:
+            release.set()
+        # The first session ends normally once its client is done.
+        rest = list(first)
+        self.assertTrue(rest and rest[-1].HasField("exit_status"), rest)
+        self.assertEqual(rest[-1].exit_status.value, 0)
 
 
 if __name__ == "__main__":

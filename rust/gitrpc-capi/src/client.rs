@@ -231,3 +231,14 @@ pub unsafe extern "C" fn gitrpc_client_free(client: *mut gitrpc_client) {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_timeout_is_the_rust_clients() {
+        assert_eq!(
+            std::time::Duration::from_millis(super::GITRPC_DEFAULT_TIMEOUT_MS),
+            ::gitrpc_client::DEFAULT_TIMEOUT
+        );
+    }
+}

@@ -90,11 +90,15 @@ impl Address {
     }
 }
 
+/// The default deadline of every call: 30 seconds, as the C and Ruby clients.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connection options.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub connect_timeout: Duration,
-    /// Deadline applied to every call on the channel (`None`: no deadline).
+    /// Deadline applied to every call on the channel: `DEFAULT_TIMEOUT` unless set; `None`
+    /// only for calls that may rightly last for ever (a clone of any size, as `gitrpc-ssh`).
     pub timeout: Option<Duration>,
     /// The server's `[auth] token`: every call then carries a v2 token made from it.
     pub token: Option<String>,
@@ -110,7 +114,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             connect_timeout: Duration::from_secs(5),
-            timeout: None,
+            timeout: Some(DEFAULT_TIMEOUT),
             token: None,
             tls_ca_file: None,
             retries: 2,

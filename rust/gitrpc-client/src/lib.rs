@@ -15,7 +15,7 @@ pub mod raw;
 pub mod runtime;
 pub mod transport;
 
-pub use address::{connect, Address, Error, Options};
+pub use address::{connect, Address, Error, Options, DEFAULT_TIMEOUT};
 pub use client::{Blob, Client, TreeEntry};
 pub use gitrpc_proto::gitaly;
 pub use transport::Transport;

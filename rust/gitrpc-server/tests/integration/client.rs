@@ -34,6 +34,8 @@ async fn socket_and_in_process_agree() {
     let remote = Client::connect(&address, &Options::default())
         .await
         .unwrap();
+    // Every call has a deadline unless the caller opts out, as in C and Ruby.
+    assert_eq!(remote.timeout(), Some(gitrpc_client::DEFAULT_TIMEOUT));
     let local = Client::from_service(server.in_process(), None);
     let repo = repository(STORAGE, "r.git");
     for c in [&remote, &local] {

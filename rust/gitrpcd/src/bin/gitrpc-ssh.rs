@@ -215,6 +215,8 @@ async fn run(inv: Invocation) -> Result<i32, String> {
     let opts = gitrpc_client::Options {
         token,
         tls_ca_file: inv.tls_ca_file.as_ref().map(Into::into),
+        // A clone or push takes as long as it takes: git gives up on a dead peer itself.
+        timeout: None,
         ..Default::default()
     };
     let transport = gitrpc_client::transport::connect(&inv.address, &opts)

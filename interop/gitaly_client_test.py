@@ -121,8 +121,14 @@ def gitaly_v2_token(secret, ts=None):
     return f"v2.{mac}.{ts}"
 
 
-@unittest.skipUnless(os.path.isdir(PROTO_DIR), f"no upstream protos at {PROTO_DIR}")
-class GitalyClientTest(unittest.TestCase):
+class DaemonTestCase(unittest.TestCase):
+    """gitrpcd started by `daemon_args(storage)` over a temp storage holding `group/project.git`
+    (one commit), and a channel to its socket."""
+
+    @classmethod
+    def daemon_args(cls, storage):
+        raise NotImplementedError
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="gitrpc-interop-")
@@ -130,9 +136,7 @@ class GitalyClientTest(unittest.TestCase):
         storage = os.path.join(cls.tmp, "storage")
         cls.head, cls.blob = make_repository(cls.tmp, storage)
         cls.socket = os.path.join(cls.tmp, "gitrpc.sock")
-        cls.daemon = start_daemon(
-            ["--socket", cls.socket, "--storage", f"default={storage}"], cls.socket, os.path.join(cls.tmp, "log")
-        )
+        cls.daemon = start_daemon(cls.daemon_args(storage), cls.socket, os.path.join(cls.tmp, "log"))
         import grpc
 
         cls.channel = grpc.insecure_channel(f"unix:{cls.socket}")
@@ -148,6 +152,13 @@ class GitalyClientTest(unittest.TestCase):
         import shared_pb2
 
         return shared_pb2.Repository(storage_name="default", relative_path=rel)
+
+
+@unittest.skipUnless(os.path.isdir(PROTO_DIR), f"no upstream protos at {PROTO_DIR}")
+class GitalyClientTest(DaemonTestCase):
+    @classmethod
+    def daemon_args(cls, storage):
+        return ["--socket", cls.socket, "--storage", f"default={storage}"]
 
     def test_repository_exists(self):
         import repository_pb2, repository_pb2_grpc
@@ -223,7 +234,7 @@ class GitalyClientTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.isdir(PROTO_DIR), f"no upstream protos at {PROTO_DIR}")
-class GitalyAuthAndLimitsTest(unittest.TestCase):
+class GitalyAuthAndLimitsTest(DaemonTestCase):
     """A server with Gitaly's `[auth] token` and a `[[concurrency]]` limit, seen by a Gitaly client:
     the token made here (not by our code) is accepted, and a refusal carries a LimitError that
     Gitaly's own errors.proto decodes."""
@@ -231,12 +242,7 @@ class GitalyAuthAndLimitsTest(unittest.TestCase):
     SECRET = "interop secret"
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="gitrpc-interop-auth-")
-        compile_stubs()
-        storage = os.path.join(cls.tmp, "storage")
-        make_repository(cls.tmp, storage)
-        cls.socket = os.path.join(cls.tmp, "gitrpc.sock")
+    def daemon_args(cls, storage):
         config = os.path.join(cls.tmp, "gitrpc.toml")
         with open(config, "w") as f:
             f.write(
@@ -252,22 +258,7 @@ max_concurrency = 1
 max_queue_wait = "100ms"
 """
             )
-        cls.daemon = start_daemon(["--config", config], cls.socket, os.path.join(cls.tmp, "log"))
-        import grpc
-
-        cls.channel = grpc.insecure_channel(f"unix:{cls.socket}")
-        grpc.channel_ready_future(cls.channel).result(timeout=10)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.channel.close()
-        stop_daemon(cls.daemon, cls.socket)
-        shutil.rmtree(cls.tmp)
-
-    def repo(self):
-        import shared_pb2
-
-        return shared_pb2.Repository(storage_name="default", relative_path="group/project.git")
+        return ["--config", config]
 
     def auth(self, token):
         return [("authorization", f"Bearer {token}")]

@@ -105,14 +105,7 @@ RSpec.shared_examples "a gitrpc client" do
 end
 
 RSpec.describe GitRPC::Repository do
-  around do |example|
-    in_tmpdir do |dir|
-      @dir = dir
-      example.run
-    end
-  end
-
-  let(:storage) { File.join(@dir, "repos").tap { |d| FileUtils.mkdir_p(d) } }
+  include_context "temp storage"
 
   context "with a remote client" do
     around do |example|

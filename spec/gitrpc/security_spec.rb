@@ -5,14 +5,7 @@ require "open3"
 
 # The client side of auth, TLS and several servers, against servers started in this process.
 RSpec.describe "GitRPC::Client with token, TLS and several addresses" do
-  around do |example|
-    in_tmpdir do |dir|
-      @dir = dir
-      example.run
-    end
-  end
-
-  let(:storage) { File.join(@dir, "repos").tap { |d| FileUtils.mkdir_p(d) } }
+  include_context "temp storage"
   let(:secret) { "s3cret token" }
 
   before { make_repo(storage, "r.git") }

@@ -3,14 +3,7 @@
 require "spec_helper"
 
 RSpec.describe GitRPC::Server do
-  around do |example|
-    in_tmpdir do |dir|
-      @dir = dir
-      example.run
-    end
-  end
-
-  let(:storage) { File.join(@dir, "repos").tap { |d| FileUtils.mkdir_p(d) } }
+  include_context "temp storage"
   let(:socket) { File.join(@dir, "g.sock") }
 
   it "starts, serves and stops, removing its socket" do

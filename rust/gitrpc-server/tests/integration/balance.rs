@@ -3,7 +3,7 @@ use std::time::Duration;
 use gitrpc_client::{client::repository, Client, Options};
 use gitrpc_proto::gitaly::commit_service_client::CommitServiceClient;
 use gitrpc_proto::gitaly::CommitIsAncestorRequest;
-use gitrpc_server::config::{ConcurrencyConfig, Config, Storage};
+use gitrpc_server::config::{ConcurrencyConfig, Config};
 use gitrpc_server::Serving;
 use tonic::Code;
 
@@ -11,19 +11,6 @@ use crate::common::*;
 
 const IS_ANCESTOR: &str = "/gitaly.CommitService/CommitIsAncestor";
 const REF_EXISTS: &str = "/gitaly.RefService/RefExists";
-
-async fn serving(dir: &std::path::Path, edit: impl FnOnce(&mut Config)) -> Serving {
-    let mut config = Config {
-        socket_path: Some(dir.join("s.sock")),
-        storage: vec![Storage {
-            name: STORAGE.into(),
-            path: dir.join("storage"),
-        }],
-        ..Default::default()
-    };
-    edit(&mut config);
-    Serving::start(config).await.unwrap()
-}
 
 fn count(server: &Serving, method: &str, code: &str) -> u64 {
     server

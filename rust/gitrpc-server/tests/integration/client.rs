@@ -2,30 +2,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use gitrpc_client::{client::repository, Client, Options};
-use gitrpc_server::config::{Config, Storage};
-use gitrpc_server::Serving;
 use tonic::Code;
 
 use crate::common::*;
 
 /// A started `Serving` on a temp storage and socket.
-async fn serving(dir: &tempfile::TempDir) -> Serving {
-    let config = Config {
-        socket_path: Some(dir.path().join("s.sock")),
-        storage: vec![Storage {
-            name: STORAGE.into(),
-            path: dir.path().join("storage"),
-        }],
-        ..Default::default()
-    };
-    Serving::start(config).await.unwrap()
-}
-
 /// The same typed calls give the same answers over the socket and in-process.
 #[tokio::test]
 async fn socket_and_in_process_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let server = serving(&dir).await;
+    let server = serving(&dir, |_| {}).await;
     let fx = Fixture::create(&dir.path().join("storage/r.git"), "sha1");
     let head = fx.git(&["rev-parse", "main"]).trim().to_string();
     let blob_oid = fx.git(&["rev-parse", "main:src/lib.rs"]).trim().to_string();
@@ -99,7 +85,7 @@ async fn socket_and_in_process_agree() {
 #[tokio::test]
 async fn default_deadline_applies() {
     let dir = tempfile::tempdir().unwrap();
-    let server = serving(&dir).await;
+    let server = serving(&dir, |_| {}).await;
     let fx = Fixture::create(&dir.path().join("storage/r.git"), "sha1");
     // 40 MB of incompressible data: streaming it takes far longer than 1 ms.
     let big: String = (0..40 * 1024 * 1024 / 16)
@@ -129,7 +115,7 @@ async fn default_deadline_applies() {
 async fn raw_calls() {
     use prost::Message;
     let dir = tempfile::tempdir().unwrap();
-    let server = serving(&dir).await;
+    let server = serving(&dir, |_| {}).await;
     Fixture::create(&dir.path().join("storage/r.git"), "sha1");
     let c = Client::from_service(server.in_process(), None);
     let req = gitrpc_proto::gitaly::RefExistsRequest {
@@ -156,7 +142,7 @@ async fn raw_calls() {
 #[tokio::test]
 async fn abandoned_unary_call_kills_git() {
     let dir = tempfile::tempdir().unwrap();
-    let server = serving(&dir).await;
+    let server = serving(&dir, |_| {}).await;
     hanging_repo(&dir.path().join("storage"), "hang.git");
     let remote = Client::connect(&server.addresses()[0], &Options::default())
         .await
@@ -187,7 +173,7 @@ async fn abandoned_unary_call_kills_git() {
 #[tokio::test]
 async fn calls_can_be_spawned() {
     let dir = tempfile::tempdir().unwrap();
-    let server = serving(&dir).await;
+    let server = serving(&dir, |_| {}).await;
     let fx = Fixture::create(&dir.path().join("storage/r.git"), "sha1");
     let head = fx.rev_parse("main");
     let remote = Client::connect(&server.addresses()[0], &Options::default())

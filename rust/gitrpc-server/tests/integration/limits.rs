@@ -6,9 +6,8 @@ use gitrpc_proto::gitaly::commit_service_client::CommitServiceClient;
 use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
 use gitrpc_proto::gitaly::{CommitIsAncestorRequest, SshUploadPackRequest};
 use gitrpc_server::admission::limit_error;
-use gitrpc_server::config::{ConcurrencyConfig, Config, PackObjectsLimiting, Storage};
+use gitrpc_server::config::{ConcurrencyConfig, PackObjectsLimiting};
 use gitrpc_server::limiter::{Limiter, Snapshot};
-use gitrpc_server::Serving;
 use tokio::task::JoinHandle;
 use tonic::{Code, Status};
 
@@ -26,19 +25,6 @@ fn limit(rpc: &str, max: usize, queue: usize, wait: Option<Duration>) -> Concurr
         min_limit: None,
         max_limit: None,
     }
-}
-
-async fn serving(dir: &tempfile::TempDir, edit: impl FnOnce(&mut Config)) -> Serving {
-    let mut config = Config {
-        socket_path: Some(dir.path().join("s.sock")),
-        storage: vec![Storage {
-            name: STORAGE.into(),
-            path: dir.path().join("storage"),
-        }],
-        ..Default::default()
-    };
-    edit(&mut config);
-    Serving::start(config).await.unwrap()
 }
 
 async fn wait_for(limiter: &Limiter, what: &str, ok: impl Fn(&Snapshot) -> bool) {

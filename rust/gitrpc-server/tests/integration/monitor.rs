@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use gitrpc_client::{client::repository, Client, Options};
 use gitrpc_proto::gitaly::commit_service_client::CommitServiceClient;
 use gitrpc_proto::gitaly::CommitIsAncestorRequest;
-use gitrpc_server::config::{ConcurrencyConfig, Config, Storage};
+use gitrpc_server::config::{ConcurrencyConfig, Config};
 use gitrpc_server::Serving;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -17,13 +17,8 @@ const IS_ANCESTOR: &str = "/gitaly.CommitService/CommitIsAncestor";
 
 fn config(dir: &tempfile::TempDir) -> Config {
     Config {
-        socket_path: Some(dir.path().join("s.sock")),
         prometheus_listen_addr: Some("127.0.0.1:0".into()),
-        storage: vec![Storage {
-            name: STORAGE.into(),
-            path: dir.path().join("storage"),
-        }],
-        ..Default::default()
+        ..socket_config(dir)
     }
 }
 

@@ -14,19 +14,6 @@ use crate::common::*;
 
 const SECRET: &str = "correct horse battery staple";
 
-async fn serving(dir: &tempfile::TempDir, edit: impl FnOnce(&mut Config)) -> Serving {
-    let mut config = Config {
-        socket_path: Some(dir.path().join("s.sock")),
-        storage: vec![Storage {
-            name: STORAGE.into(),
-            path: dir.path().join("storage"),
-        }],
-        ..Default::default()
-    };
-    edit(&mut config);
-    Serving::start(config).await.unwrap()
-}
-
 /// RefExists with the given `authorization` header (or none), over the server's socket.
 async fn ref_exists_with(server: &Serving, header: Option<String>) -> Result<bool, tonic::Status> {
     let channel = gitrpc_client::connect(&server.addresses()[0], &Options::default())

@@ -15,6 +15,29 @@ use tonic::transport::Channel;
 
 pub const STORAGE: &str = "default";
 
+/// A config serving storage `STORAGE` from `<dir>/storage` on the socket `<dir>/s.sock`.
+pub fn socket_config(dir: impl AsRef<Path>) -> Config {
+    let dir = dir.as_ref();
+    Config {
+        socket_path: Some(dir.join("s.sock")),
+        storage: vec![Storage {
+            name: STORAGE.into(),
+            path: dir.join("storage"),
+        }],
+        ..Default::default()
+    }
+}
+
+/// A real server ([`gitrpc_server::Serving`]) on [`socket_config`], changed by `edit` first.
+pub async fn serving(
+    dir: impl AsRef<Path>,
+    edit: impl FnOnce(&mut Config),
+) -> gitrpc_server::Serving {
+    let mut config = socket_config(dir);
+    edit(&mut config);
+    gitrpc_server::Serving::start(config).await.unwrap()
+}
+
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub storage: PathBuf,

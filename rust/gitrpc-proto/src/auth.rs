@@ -10,6 +10,14 @@ use ring::hmac;
 /// How far a token's timestamp may be from the server's clock, either way.
 pub const WINDOW: Duration = Duration::from_secs(30);
 
+/// The secret held in a token file (the server's `[auth] token_file`, `gitrpc-ssh
+/// --token-file`): its text, trailing line endings ignored, so server and clients agree.
+pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<String> {
+    Ok(std::fs::read_to_string(path)?
+        .trim_end_matches(['\n', '\r'])
+        .to_string())
+}
+
 /// The `authorization` header value for a call made at `now`.
 pub fn bearer(secret: &[u8], now: SystemTime) -> String {
     let ts = now

@@ -33,10 +33,8 @@ impl Auth {
                 return Err("auth: set token or token_file, not both".to_string());
             }
             (Some(t), None) => t.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| format!("auth.token_file {}: {e}", path.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
+            (None, Some(path)) => auth::read_secret_file(path)
+                .map_err(|e| format!("auth.token_file {}: {e}", path.display()))?,
             (None, None) => return Ok(None),
         };
         if secret.is_empty() {

@@ -205,10 +205,8 @@ async fn relay<T: Output>(
 async fn run(inv: Invocation) -> Result<i32, String> {
     let token = match &inv.token_file {
         Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("--token-file {path}: {e}"))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
+            gitrpc_proto::auth::read_secret_file(path.as_ref())
+                .map_err(|e| format!("--token-file {path}: {e}"))?,
         ),
         None => std::env::var("GITRPC_TOKEN").ok(),
     };

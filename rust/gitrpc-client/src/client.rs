@@ -293,12 +293,7 @@ impl Client {
         self.unary(&name, request, |req| {
             let mut grpc = grpc.clone();
             let path = path.clone();
-            async move {
-                grpc.ready()
-                    .await
-                    .map_err(|e| Status::unavailable(format!("transport: {e}")))?;
-                grpc.unary(req, path, RawCodec).await
-            }
+            async move { ready(&mut grpc).await?.unary(req, path, RawCodec).await }
         })
         .await
     }
@@ -320,9 +315,7 @@ impl Client {
                 let mut grpc = grpc.clone();
                 let path = path.clone();
                 async move {
-                    grpc.ready()
-                        .await
-                        .map_err(|e| Status::unavailable(format!("transport: {e}")))?;
+                    let grpc = ready(&mut grpc).await?;
                     Ok(grpc
                         .server_streaming(req, path, RawCodec)
                         .await?
@@ -588,6 +581,14 @@ impl Client {
         }
         Ok(entry)
     }
+}
+
+/// `grpc` once its transport can take a call (a transport that can't is `UNAVAILABLE`).
+async fn ready(grpc: &mut Grpc<Transport>) -> Result<&mut Grpc<Transport>, Status> {
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(format!("transport: {e}")))?;
+    Ok(grpc)
 }
 
 fn deadline_exceeded() -> Status {

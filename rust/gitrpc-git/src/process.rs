@@ -156,11 +156,7 @@ impl Process {
         drop(self.stdin.take());
         // The child stays in `self` while we wait: if this future is dropped (the caller gave
         // up), `Drop` still finds it and kills the group.
-        if let Some(fd) = self.pidfd.take() {
-            if let Some(usage) = exit_usage(fd, self.pid).await {
-                stats::record_usage(self.subcommand, self.pid, usage);
-            }
-        }
+        record_exit_usage(self.pidfd.take(), self.subcommand, self.pid).await;
         let status = self
             .child
             .as_mut()
@@ -219,12 +215,7 @@ impl Drop for Process {
                     }
                     kill_group(pid, libc::SIGKILL);
                     // A cancelled git's CPU and memory count too (it is dead: no wait here).
-                    if let Some(usage) = match pidfd {
-                        Some(fd) => exit_usage(fd, pid).await,
-                        None => None,
-                    } {
-                        stats::record_usage(sub, pid, usage);
-                    }
+                    record_exit_usage(pidfd, sub, pid).await;
                     let _ = child.wait().await;
                     stats::process_finished(sub, pid);
                 });
@@ -249,6 +240,14 @@ fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
     // SAFETY: a fresh fd we own.
     (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Once our child `pid` has exited, record its rusage under `sub` (nothing without a pidfd).
+async fn record_exit_usage(pidfd: Option<std::os::fd::OwnedFd>, sub: &'static str, pid: i32) {
+    let Some(fd) = pidfd else { return };
+    if let Some(usage) = exit_usage(fd, pid).await {
+        stats::record_usage(sub, pid, usage);
+    }
 }
 
 /// Wait (asynchronously) for our child `pid` to exit and read its rusage without reaping it,

@@ -1,0 +1,324 @@
+//! A real `gitrpcd` on a temp socket, and the health checks every group ends with.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gitrpc_proto::gitaly::Repository;
+use tonic::transport::Channel;
+
+pub const STORAGE: &str = "default";
+
+/// A `gitrpcd` child serving one storage (`<dir>/repos`) on `<dir>/d.sock`.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    extra_config: String,
+}
+
+/// What the daemon looked like once warmed up; [`Daemon::assert_healthy`] compares with it.
+#[derive(Clone, Copy, Debug)]
+pub struct Baseline {
+    pub rss_kib: u64,
+    pub fds: usize,
+}
+
+impl Daemon {
+    /// Start with `extra_config` (TOML placed before the `[[storage]]` table, so top-level
+    /// keys and whole tables both work).
+    pub fn start(extra_config: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("d.sock");
+        let config = dir.path().join("config.toml");
+        let mut d = Daemon {
+            dir,
+            child: None,
+            socket,
+            config,
+            extra_config: extra_config.to_string(),
+        };
+        d.write_config();
+        d.spawn();
+        d
+    }
+
+    fn write_config(&self) {
+        std::fs::write(
+            &self.config,
+            format!(
+                "socket_path = \"{}\"\n{}\n[[storage]]\nname = \"{STORAGE}\"\npath = \"{}\"\n",
+                self.socket.display(),
+                self.extra_config,
+                self.storage().display()
+            ),
+        )
+        .unwrap();
+    }
+
+    /// Start (again) on the same directory and config.
+    pub fn spawn(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let log = std::fs::File::create(self.dir.path().join("gitrpcd.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gitrpcd"))
+            .args(["--config", self.config.to_str().unwrap()])
+            .stderr(log)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket.exists() {
+            if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("gitrpcd exited at start ({s}): {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "gitrpcd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL the daemon (its children are not signalled by us) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The daemon's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gitrpcd.log")).unwrap_or_default()
+    }
+
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("repos")
+    }
+
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    pub async fn channel(&self) -> Channel {
+        gitrpc_client::connect(&self.address(), &Default::default())
+            .await
+            .unwrap()
+    }
+
+    pub fn repo(&self, rel: &str) -> Repository {
+        Repository {
+            storage_name: STORAGE.into(),
+            relative_path: rel.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A bare repository at `rel` with two commits on `main`; returns the work tree it was
+    /// pushed from.
+    pub fn seed(&self, rel: &str) -> tempfile::TempDir {
+        let bare = self.storage().join(rel);
+        std::fs::create_dir_all(&bare).unwrap();
+        git_ok(&bare, &["init", "--bare", "-q", "-b", "main"]);
+        let work = tempfile::tempdir().unwrap();
+        git_ok(work.path(), &["init", "-q", "-b", "main"]);
+        std::fs::write(work.path().join("README.md"), "one\n").unwrap();
+        git_ok(work.path(), &["add", "."]);
+        git_ok(work.path(), &["commit", "-qm", "one"]);
+        std::fs::write(work.path().join("README.md"), "one\ntwo\n").unwrap();
+        git_ok(work.path(), &["commit", "-qam", "two"]);
+        git_ok(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
+        work
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        status_field(self.pid(), "VmRSS:")
+    }
+
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Measure after a warm-up (the caller makes a few calls first).
+    pub fn baseline(&self) -> Baseline {
+        Baseline {
+            rss_kib: self.rss_kib(),
+            fds: self.fds(),
+        }
+    }
+
+    /// Every live process descended from the daemon, plus any process whose command line
+    /// names this test's directory (a git orphaned by a dead daemon is reparented to init).
+    pub fn git_processes(&self) -> Vec<(i32, String)> {
+        let me = self.child.as_ref().map(|c| c.id() as i32);
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let all = processes();
+        let mut out = Vec::new();
+        for (pid, _, _, cmd) in &all {
+            if Some(*pid) == me {
+                continue;
+            }
+            let descends = me.is_some_and(|m| descends_from(&all, *pid, m));
+            if descends || cmd.contains(&dir) {
+                out.push((*pid, cmd.clone()));
+            }
+        }
+        out
+    }
+
+    /// Files and directories left in `<storage>/+gitrpc` other than the ones a running
+    /// server keeps (its hooks directory, the spool directory and empty `tmp`).
+    pub fn internal_leftovers(&self) -> Vec<String> {
+        let internal = self.storage().join("+gitrpc");
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&internal) else {
+            return out;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            let keep = name.starts_with("hooks-") || name == "spool" || name == "tmp";
+            if !keep {
+                out.push(name);
+                continue;
+            }
+            if name != "hooks-run" && !name.starts_with("hooks-") {
+                for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    out.push(format!("{name}/{}", inner.file_name().to_string_lossy()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Alive; no git left; fds back near the baseline; RSS within `rss_slack_kib` of it;
+    /// nothing of ours left behind. Waits up to 10 s for things to settle.
+    pub fn assert_healthy(&mut self, base: &Baseline, rss_slack_kib: u64) {
+        assert!(self.alive(), "gitrpcd died: {}", self.log());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let gits = self.git_processes();
+            let fds = self.fds();
+            let rss = self.rss_kib();
+            let left = self.internal_leftovers();
+            let ok = gits.is_empty()
+                && fds <= base.fds + 8
+                && rss <= base.rss_kib + rss_slack_kib
+                && left.is_empty();
+            if ok {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "gitrpcd unhealthy: git processes {gits:?}; fds {fds} (baseline {}); \
+                     RSS {rss} KiB (baseline {} + {rss_slack_kib}); leftovers {left:?}",
+                    base.fds, base.rss_kib
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        // Never leave a process of ours behind, even when a test failed.
+        for (pid, _) in self.git_processes() {
+            // SAFETY: kill(2) on a pid that named our temp dir.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Run git (the test's own, for fixtures and clients) with a clean config.
+pub fn git(cwd: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "A")
+        .env("GIT_AUTHOR_EMAIL", "a@example.com")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@example.com")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+pub fn git_ok(cwd: &Path, args: &[&str]) -> String {
+    let out = git(cwd, args);
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn status_field(pid: i32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (pid, ppid, pgrp, cmdline) of every live (non-zombie) process.
+pub fn processes() -> Vec<(i32, i32, i32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if f.len() < 3 || f[0] == "Z" {
+            continue;
+        }
+        let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ");
+        out.push((
+            pid,
+            f[1].parse().unwrap_or(0),
+            f[2].parse().unwrap_or(0),
+            cmd,
+        ));
+    }
+    out
+}
+
+fn descends_from(all: &[(i32, i32, i32, String)], mut pid: i32, ancestor: i32) -> bool {
+    for _ in 0..64 {
+        let Some(p) = all.iter().find(|p| p.0 == pid) else {
+            return false;
+        };
+        if p.1 == ancestor {
+            return true;
+        }
+        if p.1 <= 1 {
+            return false;
+        }
+        pid = p.1;
+    }
+    false
+}

@@ -90,7 +90,8 @@ RSpec.shared_examples "a gitrpc client" do
     names = stream.flat_map { |m| Proto.decode(m)[2].map { |b| Proto.decode(b)[1].first } }
     expect(names).to eq(%w[refs/heads/feature refs/heads/main])
 
-    expect { client.call("/gitaly.RefService/NoSuchMethod", "") }.to raise_error(GitRPC::UnimplementedError)
+    expect { client.call("/gitaly.RefService/NoSuchMethod", "") }
+      .to raise_error(GitRPC::UnimplementedError, "unimplemented: unknown method NoSuchMethod for service gitaly.RefService")
     expect { client.call("not a method", "") }.to raise_error(GitRPC::InvalidArgumentError)
     expect { client.call("/gitaly.RefService/RefExists", "\xff\xff".b) }.to raise_error(GitRPC::RPCError)
   end

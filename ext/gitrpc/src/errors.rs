@@ -17,6 +17,7 @@ static RPC_ERROR: Lazy<RClass> = Lazy::new(|ruby| {
 
 /// The Ruby exception for a gRPC status.
 pub fn rpc(ruby: &Ruby, status: Status) -> Error {
+    let status = gitrpc_client::described(status);
     let class = ruby.get_inner(&RPC_ERROR);
     let built: Result<Exception, Error> =
         class.funcall("from_status", (status.code() as i32, status.message()));

@@ -65,6 +65,7 @@ impl Error {
 
 impl From<tonic::Status> for Error {
     fn from(s: tonic::Status) -> Error {
+        let s = ::gitrpc_client::described(s);
         Error::new(s.code(), s.message())
     }
 }

@@ -229,7 +229,7 @@ impl Client {
         } else {
             0
         };
-        Self::under_deadline(deadline, async move {
+        let result = Self::under_deadline(deadline, async move {
             let mut tries = 0;
             loop {
                 match call(Self::request(msg.clone(), deadline)).await {
@@ -245,7 +245,8 @@ impl Client {
                 }
             }
         })
-        .await
+        .await;
+        result.map_err(described)
     }
 
     async fn unary<T, R, F, Fut>(&self, path: &str, msg: T, mut call: F) -> Result<R, Status>
@@ -619,11 +620,29 @@ fn with_deadline<T: Send + 'static>(
             },
         };
         match next {
-            Some(Err(e)) => Some((Err(past_deadline(e, deadline)), None)),
+            Some(Err(e)) => Some((Err(described(past_deadline(e, deadline))), None)),
             Some(Ok(v)) => Some((Ok(v), Some(s))),
             None => None,
         }
     })
+}
+
+/// `s`, with a message if the server sent none (tonic's router, for one, answers unknown
+/// methods without one): the code's description, so every caller has something to print.
+pub fn described(s: Status) -> Status {
+    if !s.message().is_empty() {
+        return s;
+    }
+    let message = format!(
+        "{} (the server sent no message)",
+        s.code().description().to_lowercase()
+    );
+    Status::with_details_and_metadata(
+        s.code(),
+        message,
+        bytes::Bytes::copy_from_slice(s.details()),
+        s.metadata().clone(),
+    )
 }
 
 /// Worth trying again: the server refused for now, or could not be reached.
@@ -676,6 +695,17 @@ mod tests {
             assert!(samples.iter().any(|d| *d != samples[0]), "jitter at {n}");
         }
         assert!(backoff(100) <= BACKOFF_MAX);
+    }
+
+    #[test]
+    fn every_status_has_a_message() {
+        let s = described(Status::unimplemented(""));
+        assert_eq!(s.code(), tonic::Code::Unimplemented);
+        assert_eq!(
+            s.message(),
+            "operation is not implemented or not supported (the server sent no message)"
+        );
+        assert_eq!(described(Status::not_found("x")).message(), "x");
     }
 
     #[test]

@@ -16,6 +16,6 @@ pub mod runtime;
 pub mod transport;
 
 pub use address::{connect, Address, Error, Options, DEFAULT_TIMEOUT};
-pub use client::{Blob, Client, TreeEntry};
+pub use client::{described, Blob, Client, TreeEntry};
 pub use gitrpc_proto::gitaly;
 pub use transport::Transport;

@@ -2,9 +2,16 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::client_config::ClientConfig;
 use crate::executor::Git;
 use crate::process::{Output, Process};
 use crate::{stats, validate, Error, Result};
+
+/// Longest single argument, and all of them together. The kernel refuses one argument over
+/// 128 KiB (`MAX_ARG_STRLEN`) and a command line over ~2 MiB with `E2BIG`; past these bounds
+/// the request is refused as invalid instead of failing to spawn.
+const MAX_ARG: usize = 64 * 1024;
+const MAX_ARGS_TOTAL: usize = 1024 * 1024;
 
 /// The git subcommands gitrpc may run. Nothing else can be started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,13 +147,11 @@ impl Command {
         self
     }
 
-    /// `git -c key=value` where the key came from a client and was already checked by the
-    /// caller's policy (see [`validate::config_pair`]).
-    pub fn config_checked(mut self, pair: &str) -> Self {
-        match validate::config_pair(pair) {
-            Ok(_) => self.config.push(pair.into()),
-            Err(e) => self.fail(e),
-        }
+    /// A client's `git_config_options`, as allowed by [`crate::client_config::check`]
+    /// (after ours, so they apply; they can't name a key of ours such as `core.hooksPath`).
+    pub fn client_config(mut self, config: &ClientConfig) -> Self {
+        self.config
+            .extend(config.pairs().iter().map(|p| OsString::from(p.as_str())));
         self
     }
 
@@ -247,10 +252,11 @@ impl Command {
         self
     }
 
-    /// The full argument vector after `git`, for logs and tests.
+    /// The full argument vector after `git`, for logs and tests. The server-wide config of
+    /// [`Git`] (e.g. `core.hooksPath`) comes first.
     pub fn args(&self) -> Vec<OsString> {
         let mut a: Vec<OsString> = Vec::new();
-        for c in &self.config {
+        for c in self.git.config().iter().chain(&self.config) {
             a.push("-c".into());
             a.push(c.clone());
         }
@@ -288,6 +294,13 @@ impl Command {
             )));
         }
         let args = self.args();
+        let total: usize = args.iter().map(|a| a.len() + 1).sum();
+        if total > MAX_ARGS_TOTAL || args.iter().any(|a| a.len() > MAX_ARG) {
+            return Err(Error::invalid(format!(
+                "arguments too long for git {}: {total} bytes",
+                self.sub.as_str()
+            )));
+        }
         // The only place a process is built. posix_spawn is kept because: the program is an
         // absolute path (so env_clear() doesn't force a fork), and no pre_exec/uid/gid is set.
         #[allow(clippy::disallowed_methods)]
@@ -396,6 +409,37 @@ mod tests {
                 .spawn()
                 .unwrap_err();
             assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn server_config_first_and_oversized_arguments_refused() {
+        let g = git().await.with_hooks_path(Path::new("/srv/hooks"));
+        let args = g
+            .repo_command(Path::new("/r.git"), Subcommand::UpdateRef)
+            .config("core.quotePath", "false")
+            .args();
+        assert_eq!(
+            args[..4],
+            [
+                "-c",
+                "core.hooksPath=/srv/hooks",
+                "-c",
+                "core.quotePath=false"
+            ]
+        );
+        for cmd in [
+            g.command(Subcommand::RevParse).arg("x".repeat(MAX_ARG + 1)),
+            (0..20).fold(g.command(Subcommand::RevParse), |c, _| {
+                c.arg("x".repeat(MAX_ARG))
+            }),
+        ] {
+            let err = cmd.spawn().unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("arguments too long for git rev-parse"),
+                "{err}"
+            );
         }
     }
 }

@@ -44,6 +44,8 @@ struct Inner {
     bin: PathBuf,
     env: Vec<(OsString, OsString)>,
     version: String,
+    /// `key=value` given with `-c` to every command, before the command's own.
+    config: Vec<OsString>,
 }
 
 impl std::fmt::Debug for Git {
@@ -75,6 +77,7 @@ impl Git {
                 bin,
                 env,
                 version: String::new(),
+                config: Vec::new(),
             }),
         };
         let out = git.command(Subcommand::Version).output().await?;
@@ -94,6 +97,29 @@ impl Git {
     /// `git version` output without the prefix, e.g. `2.47.3`.
     pub fn version(&self) -> &str {
         &self.inner.version
+    }
+
+    /// This git with `-c core.hooksPath=<dir>` on every command it starts, so no command
+    /// runs a repository's own hooks (`reference-transaction` of update-ref, `post-update` of
+    /// receive-pack, ...): only the hooks the server put in `dir` run.
+    pub fn with_hooks_path(&self, dir: &Path) -> Git {
+        let mut pair = OsString::from("core.hooksPath=");
+        pair.push(dir);
+        let mut config = self.inner.config.clone();
+        config.push(pair);
+        Git {
+            inner: Arc::new(Inner {
+                bin: self.inner.bin.clone(),
+                env: self.inner.env.clone(),
+                version: self.inner.version.clone(),
+                config,
+            }),
+        }
+    }
+
+    /// The `-c` pairs every command of this git gets.
+    pub fn config(&self) -> &[OsString] {
+        &self.inner.config
     }
 
     pub(crate) fn env(&self) -> impl Iterator<Item = (&OsString, &OsString)> {

@@ -8,6 +8,7 @@
 //! [`CatFilePool`]; refs of `files`-backend repositories are read natively by [`refs`].
 
 mod catfile;
+pub mod client_config;
 mod command;
 mod error;
 mod executor;
@@ -19,6 +20,7 @@ pub mod stats;
 pub mod validate;
 
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
+pub use client_config::ClientConfig;
 pub use command::{Command, Subcommand};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};

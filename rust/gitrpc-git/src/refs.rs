@@ -43,7 +43,9 @@ impl RefStore {
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
                     || e.kind() == io::ErrorKind::IsADirectory
-                    || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+                    || e.raw_os_error() == Some(libc::ENOTDIR)
+                    // A component over NAME_MAX can't be a loose ref (packed ones can be).
+                    || e.raw_os_error() == Some(libc::ENAMETOOLONG) => {}
             Err(e) => return Err(e),
         }
         if name == "HEAD" {

@@ -2,10 +2,31 @@
 
 use crate::{Error, Result};
 
+/// Longest reference name a client may send. git keeps references as files (a loose ref's
+/// path is limited by `PATH_MAX`, 4096), so a longer name can't exist.
+pub const MAX_REF_NAME: usize = 4096;
+/// Longest revision (a ref name or an expression around one, e.g. `main~2^{tree}`).
+pub const MAX_REVISION: usize = 4096;
+/// Longest path inside a tree, or pathspec (`PATH_MAX`: git can't check out a longer one).
+pub const MAX_PATH: usize = 4096;
+
+/// `field` is at most `max` bytes: checked before any other work on client input, so a
+/// huge value never reaches the filesystem or an argument list (`ENAMETOOLONG`, `E2BIG`).
+pub fn size(field: &str, value: &[u8], max: usize) -> Result<()> {
+    if value.len() > max {
+        return Err(Error::invalid(format!(
+            "{field} too long: {} bytes (max {max})",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
 /// A revision as given by a client: a ref name, object id, or revision expression.
-/// Rejected: empty, leading `-` (option injection), NUL, and any whitespace or control
-/// character (they cannot occur in a ref name and would split batch protocol lines).
+/// Rejected: too long, empty, leading `-` (option injection), NUL, and any whitespace or
+/// control character (they cannot occur in a ref name and would split batch protocol lines).
 pub fn revision(rev: &[u8]) -> Result<&str> {
+    size("revision", rev, MAX_REVISION)?;
     if rev.is_empty() {
         return Err(Error::invalid("empty revision"));
     }
@@ -33,14 +54,22 @@ pub fn revision(rev: &[u8]) -> Result<&str> {
 /// A path inside a tree as given by a client. NUL and newline would break git's
 /// line protocols; everything else is passed after `--` or inside `rev:path`.
 pub fn tree_path(path: &[u8]) -> Result<&str> {
+    size("path", path, MAX_PATH)?;
     if path.iter().any(|&b| b == 0 || b == b'\n') {
         return Err(Error::invalid("path can't contain NUL or newline"));
     }
     std::str::from_utf8(path).map_err(|_| Error::invalid("path is not valid UTF-8"))
 }
 
+/// A ref name is at most [`MAX_REF_NAME`] bytes (for callers that treat other invalid
+/// names as absent rather than refused).
+pub fn ref_name_size(name: &[u8]) -> Result<()> {
+    size("ref name", name, MAX_REF_NAME)
+}
+
 /// A full reference name, checked with git's `check-ref-format` rules (full names only).
 pub fn ref_name(name: &[u8]) -> Result<&str> {
+    ref_name_size(name)?;
     let s =
         std::str::from_utf8(name).map_err(|_| Error::invalid("reference is not valid UTF-8"))?;
     if !is_valid_ref_name(s) {
@@ -68,20 +97,6 @@ pub fn is_valid_ref_name(s: &str) -> bool {
         .all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"))
 }
 
-/// A `key=value` git config option from a client (used by later transports).
-pub fn config_pair(pair: &str) -> Result<(&str, &str)> {
-    let (k, v) = pair
-        .split_once('=')
-        .ok_or_else(|| Error::invalid(format!("config option must be key=value: {pair:?}")))?;
-    if k.is_empty() || k.starts_with('-') || k.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
-        return Err(Error::invalid(format!("invalid config key: {k:?}")));
-    }
-    if v.bytes().any(|b| b == 0 || b == b'\n') {
-        return Err(Error::invalid(format!("invalid config value for {k}")));
-    }
-    Ok((k, v))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +116,23 @@ mod tests {
         ] {
             assert!(revision(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn sizes_are_bounded_and_named() {
+        let huge = vec![b'a'; 10 << 20];
+        for (what, err) in [
+            ("revision", revision(&huge).unwrap_err()),
+            ("path", tree_path(&huge).unwrap_err()),
+            ("ref name", ref_name(&huge).unwrap_err()),
+        ] {
+            assert_eq!(
+                err.to_string(),
+                format!("{what} too long: 10485760 bytes (max 4096)")
+            );
+        }
+        assert!(revision(&[b'a'; MAX_REVISION]).is_ok());
+        assert!(tree_path(&[b'a'; MAX_PATH]).is_ok());
     }
 
     #[test]

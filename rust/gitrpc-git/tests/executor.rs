@@ -311,12 +311,13 @@ async fn failure_carries_capped_stderr() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    // A flood of stderr is capped, and git isn't blocked by a full pipe.
+    // A flood of stderr is capped, and git isn't blocked by a full pipe. (A client's
+    // revision is at most 4096 bytes: this one goes in as an argument of our own.)
     let long_rev = "x".repeat(40_000);
     let err = git
         .repo_command(&gd, Subcommand::RevParse)
         .flag("--verify")
-        .rev(&long_rev)
+        .arg(&long_rev)
         .output()
         .await
         .unwrap_err();

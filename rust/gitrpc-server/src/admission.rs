@@ -278,13 +278,19 @@ struct RepositoryOnly {
     repository: Option<gitrpc_proto::gitaly::Repository>,
 }
 
-/// `storage/relative_path` of the request's repository ("" if it has none or is compressed).
-/// The empty key is still a key: such calls share one queue.
+/// `storage/relative_path` of the request's repository ("" if it has none or is compressed),
+/// with the path in its canonical spelling, so `a.git`, `./a.git` and `x/../a.git` share one
+/// budget. Paths the locator refuses share one key (their handler answers
+/// `INVALID_ARGUMENT` at once). The empty key is still a key: such calls share one queue.
 fn repository_key(message: &[u8]) -> String {
     RepositoryOnly::decode(message)
         .ok()
         .and_then(|m| m.repository)
-        .map(|r| format!("{}/{}", r.storage_name, r.relative_path))
+        .map(|r| {
+            let path = crate::locator::normalize(&r.relative_path)
+                .unwrap_or_else(|_| "(invalid)".to_string());
+            format!("{}/{}", r.storage_name, path)
+        })
         .unwrap_or_default()
 }
 

@@ -21,7 +21,7 @@ pub struct Deps {
     pub locator: Locator,
     pub catfile: CatFilePool,
     pub spool: SpoolConfig,
-    /// `core.hooksPath` for receive-pack: holds only the hooks we configure.
+    /// `core.hooksPath` of every git we start: holds only the hooks we configure.
     pub hooks_dir: HooksDir,
     /// Hooks supplied in code by an embedder.
     pub hooks: Hooks,
@@ -35,34 +35,56 @@ pub struct Deps {
     pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
-/// A per-server hooks directory, removed when the server's dependencies are dropped.
-pub struct HooksDir(PathBuf);
+/// A per-server hooks directory, removed when the server's dependencies are dropped. Every
+/// git the server starts gets it as `core.hooksPath`, so repositories' own hooks never run.
+pub struct HooksDir {
+    path: PathBuf,
+    pre_receive: Option<PathBuf>,
+    bridged: bool,
+}
 
 impl HooksDir {
     fn create(base: &Path, pre_receive: Option<&Path>, bridged: bool) -> std::io::Result<HooksDir> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = base.join(format!("hooks-{}", crate::tempdir::random_hex(6)));
-        std::fs::create_dir_all(&dir)?;
-        let hooks = HooksDir(dir);
-        let target = hooks.0.join("pre-receive");
-        if bridged {
-            std::fs::write(&target, crate::hooks::SCRIPT)?;
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
-        } else if let Some(exe) = pre_receive {
-            let exe = exe.canonicalize()?;
-            std::os::unix::fs::symlink(exe, target)?;
-        }
+        let hooks = HooksDir {
+            path: base.join(format!("hooks-{}", crate::tempdir::random_hex(6))),
+            pre_receive: pre_receive.map(|p| p.canonicalize()).transpose()?,
+            bridged,
+        };
+        hooks.fill()?;
         Ok(hooks)
     }
 
+    fn fill(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.path)?;
+        let target = self.path.join("pre-receive");
+        if self.bridged {
+            std::fs::write(&target, crate::hooks::SCRIPT)?;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+        } else if let Some(exe) = &self.pre_receive {
+            std::os::unix::fs::symlink(exe, target)?;
+        }
+        Ok(())
+    }
+
+    /// Re-create the directory if it is gone (its storage was removed and recreated while
+    /// the server ran), so a configured pre-receive hook keeps deciding pushes.
+    pub fn ensure(&self) -> std::io::Result<()> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.fill(),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for HooksDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
@@ -85,6 +107,15 @@ impl Deps {
             .await
             .map_err(|e| e.to_string())?;
         let locator = Locator::new(&config.storage).map_err(|e| format!("storage: {e}"))?;
+        let (_, first_root) = locator.storages().next().ok_or("no storage")?;
+        let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
+        let hooks_dir = HooksDir::create(
+            &internal,
+            config.hooks.pre_receive.as_deref(),
+            hooks.pre_receive.is_some(),
+        )
+        .map_err(|e| format!("hooks dir: {e}"))?;
+        let git = git.with_hooks_path(hooks_dir.path());
         let catfile = CatFilePool::new(
             git.clone(),
             CatFilePoolConfig {
@@ -92,8 +123,6 @@ impl Deps {
                 idle_ttl: Duration::from_secs(config.catfile.idle_ttl),
             },
         );
-        let (_, first_root) = locator.storages().next().ok_or("no storage")?;
-        let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
         let spool_dir = config
             .spool
             .dir
@@ -109,12 +138,6 @@ impl Deps {
             threshold: config.spool.threshold,
             dir: spool_dir,
         };
-        let hooks_dir = HooksDir::create(
-            &internal,
-            config.hooks.pre_receive.as_deref(),
-            hooks.pre_receive.is_some(),
-        )
-        .map_err(|e| format!("hooks dir: {e}"))?;
         let limits = Arc::new(crate::admission::Limits::from_config(&config));
         Ok(Arc::new(Deps {
             auth,

@@ -10,6 +10,10 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    /// A configured storage whose root is gone (`NOT_FOUND`, as Gitaly answers); kept apart
+    /// from a missing repository, which some RPCs answer without an error.
+    #[error("storage does not exist: {0:?}")]
+    StorageNotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -38,7 +42,7 @@ impl Error {
             Error::Git(gitrpc_git::Error::InvalidArgument(_)) => Code::InvalidArgument,
             Error::Git(_) => Code::Internal,
             Error::InvalidArgument(_) => Code::InvalidArgument,
-            Error::NotFound(_) => Code::NotFound,
+            Error::NotFound(_) | Error::StorageNotFound(_) => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Aborted(_) => Code::Aborted,

@@ -8,6 +8,7 @@
 //! - [`limiter`], [`admission`]: concurrency limits with bounded queues, applied per RPC and
 //!   repository before handlers run, and to pack generation.
 //! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
+//! - [`unknown`]: `UNIMPLEMENTED` with a message for methods and services we don't have.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
 
 pub mod adaptive;
@@ -27,6 +28,7 @@ pub mod services;
 pub mod serving;
 pub mod stream;
 pub mod tempdir;
+pub mod unknown;
 
 pub use config::Config;
 pub use deps::Deps;

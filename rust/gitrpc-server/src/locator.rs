@@ -1,7 +1,7 @@
 //! `Repository{storage_name, relative_path}` → a path under a configured storage, with the
 //! checks that keep clients inside their storage.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use gitrpc_proto::gitaly::Repository;
 
@@ -29,6 +29,8 @@ impl Locator {
         self.storages.iter().map(|(n, p)| (n.as_str(), p.as_path()))
     }
 
+    /// The root of storage `name` (`INVALID_ARGUMENT` for an unknown name). Its existence is
+    /// not checked: see [`Locator::existing_storage`].
     pub fn storage(&self, name: &str) -> Result<&Path> {
         self.storages
             .iter()
@@ -37,35 +39,30 @@ impl Locator {
             .ok_or_else(|| Error::invalid(format!("storage not found: {name:?}")))
     }
 
-    /// The path a repository has (or would have), without requiring it to exist.
+    /// The root of storage `name`, which must exist: a root removed while the server runs is
+    /// `NOT_FOUND` (as Gitaly answers), and serves again once it is back.
+    pub fn existing_storage(&self, name: &str) -> Result<&Path> {
+        let root = self.storage(name)?;
+        match std::fs::metadata(root) {
+            Ok(m) if m.is_dir() => Ok(root),
+            Ok(_) => Err(Error::StorageNotFound(name.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::StorageNotFound(name.to_string()))
+            }
+            Err(e) => Err(Error::internal(format!("storage {name:?}: {e}"))),
+        }
+    }
+
+    /// The path a repository has (or would have), without requiring it to exist: the
+    /// storage root joined with the normalised relative path (see [`normalize`]).
     pub fn repo_path(&self, repo: Option<&Repository>) -> Result<PathBuf> {
         let repo = repo.ok_or_else(|| Error::invalid("empty Repository"))?;
-        let root = self.storage(&repo.storage_name)?;
-        let rel = &repo.relative_path;
-        if rel.is_empty() {
-            return Err(Error::invalid("empty RelativePath"));
-        }
-        if rel.contains('\0') {
-            return Err(Error::invalid("relative path contains NUL"));
-        }
-        let rel_path = Path::new(rel);
-        if rel_path.components().next() == Some(Component::Normal(INTERNAL_DIR.as_ref())) {
-            return Err(Error::invalid(format!(
-                "relative path is reserved: {rel:?}"
-            )));
-        }
-        for c in rel_path.components() {
-            match c {
-                Component::Normal(_) | Component::CurDir => {}
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "relative path escapes root directory: {rel:?}"
-                    )))
-                }
-            }
-        }
-        let path = root.join(rel_path);
-        // Symlinks: the deepest existing ancestor must resolve inside the storage.
+        // Bounded and linear before anything touches the filesystem.
+        let rel = normalize(&repo.relative_path)?;
+        let root = self.existing_storage(&repo.storage_name)?;
+        let path = root.join(&rel);
+        // Symlinks: the deepest existing ancestor must resolve inside the storage, and not
+        // into its private directory (at most MAX_COMPONENTS steps up).
         let mut existing = path.as_path();
         while !existing.exists() {
             match existing.parent() {
@@ -76,8 +73,12 @@ impl Locator {
         let real = existing.canonicalize()?;
         if !real.starts_with(root) || (existing == path && real == root) {
             return Err(Error::invalid(format!(
-                "relative path escapes root directory: {rel:?}"
+                "relative path escapes root directory: {:?}",
+                repo.relative_path
             )));
+        }
+        if real.starts_with(root.join(INTERNAL_DIR)) {
+            return Err(reserved(&repo.relative_path));
         }
         Ok(path)
     }
@@ -93,6 +94,62 @@ impl Locator {
         }
         Ok(path)
     }
+}
+
+/// Longest `relative_path` accepted, in bytes (`PATH_MAX`).
+pub const MAX_RELATIVE_PATH: usize = 4096;
+/// Most components of a `relative_path` (`.` and `..` count). GitLab nests groups at most
+/// 20 deep and hashed storage uses 4 components; 128 leaves room for any real layout while
+/// bounding the work (stat calls, admission keys) one path can cause.
+pub const MAX_COMPONENTS: usize = 128;
+
+/// A `relative_path` in its one canonical spelling: empty and `.` components dropped, `..`
+/// applied (it may not climb above the storage root), no leading or trailing `/`. So
+/// `a.git`, `./a.git`, `x/../a.git` and `a.git/.` are all `a.git`, and every spelling of the
+/// server's private directory (`./+gitrpc`, `x/../+gitrpc/y`, `+gitrpc/`) is refused.
+/// Pure, no I/O, linear in the input, which is bounded first: the admission layer keys
+/// limits with it before the call reaches its handler.
+pub fn normalize(rel: &str) -> Result<String> {
+    if rel.is_empty() {
+        return Err(Error::invalid("empty RelativePath"));
+    }
+    if rel.len() > MAX_RELATIVE_PATH {
+        return Err(Error::invalid(format!(
+            "relative path too long: {} bytes (max {MAX_RELATIVE_PATH})",
+            rel.len()
+        )));
+    }
+    if rel.contains('\0') {
+        return Err(Error::invalid("relative path contains NUL"));
+    }
+    let escapes = || Error::invalid(format!("relative path escapes root directory: {rel:?}"));
+    if rel.starts_with('/') {
+        return Err(escapes());
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for (i, c) in rel.split('/').filter(|c| !c.is_empty()).enumerate() {
+        if i >= MAX_COMPONENTS {
+            return Err(Error::invalid(format!(
+                "relative path has too many components (max {MAX_COMPONENTS})"
+            )));
+        }
+        match c {
+            "." => {}
+            ".." => {
+                parts.pop().ok_or_else(escapes)?;
+            }
+            c => parts.push(c),
+        }
+    }
+    match parts.first() {
+        None => Err(escapes()),
+        Some(&first) if first == INTERNAL_DIR => Err(reserved(rel)),
+        Some(_) => Ok(parts.join("/")),
+    }
+}
+
+fn reserved(rel: &str) -> Error {
+    Error::invalid(format!("relative path is reserved: {rel:?}"))
 }
 
 /// What git itself checks to accept a directory as a repository.
@@ -123,14 +180,25 @@ mod tests {
             path: root.path().into(),
         }])
         .unwrap();
+        std::fs::create_dir_all(root.path().join("+gitrpc/tmp")).unwrap();
+        std::os::unix::fs::symlink("+gitrpc/tmp", root.path().join("private")).unwrap();
         for rel in [
             "+gitrpc/tmp/x",
+            "./+gitrpc/tmp/x",
+            "x/../+gitrpc/x",
+            "+gitrpc/",
+            "+gitrpc",
+            "a/./../+gitrpc/x",
+            ".//+gitrpc",
+            "private/x.git",
             "../x.git",
             "a/../../x",
             "/etc",
             "link/x.git",
             "",
             ".",
+            "a/..",
+            "./",
             "a\0b",
         ] {
             let e = l.repo_path(Some(&repo("default", rel))).unwrap_err();
@@ -145,10 +213,42 @@ mod tests {
         assert_eq!(l.repo_path(None).unwrap_err().code(), Code::InvalidArgument);
         assert!(l.repo_path(Some(&repo("default", "group/a.git"))).is_ok());
         assert_eq!(
+            l.repo_path(Some(&repo("default", "x/.././/group//a.git/.")))
+                .unwrap(),
+            root.path().canonicalize().unwrap().join("group/a.git")
+        );
+        assert_eq!(
             l.repo(Some(&repo("default", "group/a.git")))
                 .unwrap_err()
                 .code(),
             Code::NotFound
         );
+    }
+
+    #[test]
+    fn normalizes_every_spelling_to_one() {
+        for rel in [
+            "a.git",
+            "./a.git",
+            "x/../a.git",
+            "a.git/",
+            "a.git/.",
+            ".//a.git",
+        ] {
+            assert_eq!(normalize(rel).unwrap(), "a.git", "{rel}");
+        }
+        assert_eq!(normalize("g/./s/../p.git").unwrap(), "g/p.git");
+        assert_eq!(normalize("+gitrpcx/a").unwrap(), "+gitrpcx/a");
+        let long = "a/".repeat(MAX_RELATIVE_PATH);
+        assert!(normalize(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("too long"));
+        let deep = "a/".repeat(MAX_COMPONENTS + 1);
+        assert!(normalize(&deep)
+            .unwrap_err()
+            .to_string()
+            .contains("too many components"));
+        assert!(normalize(&"a/".repeat(MAX_COMPONENTS)).is_ok());
     }
 }

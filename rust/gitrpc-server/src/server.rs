@@ -1,6 +1,6 @@
 //! Wiring: every service, health and reflection in one router; `run(incoming, shutdown)`
-//! (and `run_tls`), with the layers every call over a listener passes: RPC log, auth,
-//! admission.
+//! (and `run_tls`), with the layers every call over a listener passes: RPC log, unknown
+//! methods, auth, admission.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use crate::config::TlsConfig;
 use crate::deps::Deps;
 use crate::rpclog::RpcLogLayer;
 use crate::services::*;
+use crate::unknown::UnknownMethodLayer;
 
 /// Messages can be large (blobs are streamed, but GetBlobs batches etc.).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -148,6 +149,7 @@ where
     }
     builder
         .layer(RpcLogLayer::new(deps.rpcs.clone()))
+        .layer(UnknownMethodLayer)
         .layer(AuthLayer::new(deps.auth.clone()))
         .layer(AdmissionLayer::new(limits))
         .add_routes(routes(deps))

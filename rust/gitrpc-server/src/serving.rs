@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::hooks::Hooks;
 use crate::rpclog::{RpcLog, RpcLogLayer};
+use crate::unknown::{UnknownMethod, UnknownMethodLayer};
 
 type ServeResult = Result<(), tonic::transport::Error>;
 
@@ -154,8 +155,10 @@ impl Serving {
     pub fn in_process(&self) -> InProcess {
         InProcess {
             inner: RpcLogLayer::new(self.deps.rpcs.clone()).layer(
-                AdmissionLayer::new(self.deps.limits.clone())
-                    .layer(crate::routes(self.deps.clone())),
+                UnknownMethodLayer.layer(
+                    AdmissionLayer::new(self.deps.limits.clone())
+                        .layer(crate::routes(self.deps.clone())),
+                ),
             ),
             live: self.live.clone(),
         }
@@ -241,7 +244,7 @@ fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, String> {
 /// In-process dispatch to a [`Serving`]'s handlers (see [`Serving::in_process`]).
 #[derive(Clone)]
 pub struct InProcess {
-    inner: RpcLog<Admission<tonic::service::Routes>>,
+    inner: RpcLog<UnknownMethod<Admission<tonic::service::Routes>>>,
     live: Arc<AtomicBool>,
 }
 

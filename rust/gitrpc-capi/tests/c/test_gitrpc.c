@@ -40,6 +40,15 @@ static void expect_code(gitrpc_error *err, int code, const char *what) {
   gitrpc_error_free(err);
 }
 
+/* Expect `err` with `code` and a message containing `want`; free it. */
+static void expect_message(gitrpc_error *err, int code, const char *want, const char *what) {
+  int got = gitrpc_error_code(err);
+  const char *msg = gitrpc_error_message(err);
+  CHECK(err != NULL && got == code && msg[0] && strstr(msg, want), "%s -> code %d (want %d), message \"%s\" (want \"%s\")",
+        what, got, code, msg, want);
+  gitrpc_error_free(err);
+}
+
 static void expect_ok(gitrpc_error *err, const char *what) {
   CHECK(err == NULL, "%s succeeds%s%s", what, err ? ": " : "", err ? gitrpc_error_message(err) : "");
   gitrpc_error_free(err);
@@ -346,8 +355,11 @@ static void test_raw_calls(gitrpc_client *c, const char *kind) {
   CHECK(resp_len == 2 && resp[0] == 0x08 && resp[1] == 0x01, "%s: raw RefExists says true (%zu bytes)", kind, resp_len);
   gitrpc_buffer_free(resp, resp_len);
 
-  expect_code(gitrpc_call_unary(c, "/gitaly.RefService/NoSuchMethod", req, n, &resp, &resp_len),
-              GITRPC_CODE_UNIMPLEMENTED, "raw unknown method");
+  expect_message(gitrpc_call_unary(c, "/gitaly.RefService/NoSuchMethod", req, n, &resp, &resp_len),
+                 GITRPC_CODE_UNIMPLEMENTED, "unknown method NoSuchMethod for service gitaly.RefService",
+                 "raw unknown method");
+  expect_message(gitrpc_call_unary(c, "/gitaly.NoSuch/Method", req, n, &resp, &resp_len), GITRPC_CODE_UNIMPLEMENTED,
+                 "unknown service gitaly.NoSuch", "raw unknown service");
   expect_code(gitrpc_call_unary(c, "RefExists", req, n, &resp, &resp_len), GITRPC_CODE_INVALID_ARGUMENT,
               "raw malformed method name");
   expect_code(gitrpc_call_unary(c, "/gitaly.RepositoryService/RepositoryExists", NULL, 0, &resp, &resp_len),

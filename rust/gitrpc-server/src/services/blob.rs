@@ -350,6 +350,7 @@ impl BlobService for BlobServiceImpl {
         }
         for rp in &req.revision_paths {
             validate::revision(rp.revision.as_bytes()).map_err(Error::from)?;
+            validate::size("path", &rp.path, validate::MAX_PATH).map_err(Error::from)?;
             // As Gitaly: a revision names a tree-ish; `rev:path` goes in the path field.
             if rp.revision.contains(':') || rp.revision.contains('\\') {
                 return Err(Error::invalid(format!(

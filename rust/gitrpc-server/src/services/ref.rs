@@ -348,6 +348,7 @@ impl RefServiceImpl {
         };
         let mut script = Vec::new();
         for r in &targets {
+            validate::ref_name_size(r)?;
             let name = validate::ref_name(r).map_err(|_| {
                 Error::invalid(format!(
                     "invalid references: {:?}",
@@ -390,6 +391,7 @@ impl RefServiceImpl {
         let store = repo.refs();
         let mut script = Vec::new();
         for u in &updates {
+            validate::ref_name_size(&u.reference)?;
             let name = validate::ref_name(&u.reference).map_err(|_| {
                 Error::invalid(format!(
                     "invalid reference: {:?}",
@@ -436,6 +438,7 @@ impl RefService for RefServiceImpl {
     ) -> Result<Response<RefExistsResponse>, Status> {
         let req = req.into_inner();
         let repo = self.deps.repo(req.repository.as_ref())?;
+        validate::ref_name_size(&req.r#ref).map_err(Error::from)?;
         if !req.r#ref.starts_with(b"refs/") {
             return Err(Error::invalid("invalid refname").into());
         }

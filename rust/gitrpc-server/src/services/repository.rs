@@ -118,6 +118,8 @@ impl RepositoryServiceImpl {
         if req.revision.is_empty() {
             return Err(Error::invalid("empty revision"));
         }
+        validate::size("revision", &req.revision, validate::MAX_REVISION)?;
+        validate::size("old revision", &req.old_revision, validate::MAX_REVISION)?;
         let name = validate::ref_name(&req.r#ref)?;
         if name == "HEAD" {
             let target = validate::ref_name(&req.revision)?;

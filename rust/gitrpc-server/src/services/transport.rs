@@ -1,6 +1,7 @@
 //! What SSHService and SmartHTTPService share: checking the client's protocol and config
-//! options, starting upload-pack/receive-pack/upload-archive, and pumping bytes between the
-//! gRPC streams and git (stdout through the spool).
+//! options (against the allowlist of `gitrpc_git::client_config`), starting
+//! upload-pack/receive-pack/upload-archive, and pumping bytes between the gRPC streams and
+//! git (stdout through the spool).
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -14,11 +15,6 @@ use crate::error::{Error, Result};
 use crate::hooks::Bridge;
 use crate::stream::Sink;
 
-/// Config sections a client may set with `git_config_options`, and keys it may not even
-/// inside them (they run code or point git outside the repository).
-const ALLOWED_SECTIONS: &[&str] = &["uploadpack.", "transfer.", "receive.", "pack.", "repack."];
-const DENIED_KEYS: &[&str] = &["uploadpack.packobjectshook", "receive.procreceiverefs"];
-
 /// `git_protocol` → `GIT_PROTOCOL`: only `version=1` and `version=2`.
 pub fn protocol(p: &str) -> Result<Option<&str>> {
     match p {
@@ -28,24 +24,6 @@ pub fn protocol(p: &str) -> Result<Option<&str>> {
             "unsupported git_protocol {other:?}"
         ))),
     }
-}
-
-/// Check client config options against the policy above.
-pub fn check_config(options: &[String]) -> Result<()> {
-    for opt in options {
-        let (key, _) = gitrpc_git::validate::config_pair(opt)?;
-        let key = key.to_ascii_lowercase();
-        let allowed = ALLOWED_SECTIONS.iter().any(|s| key.starts_with(s))
-            && !DENIED_KEYS.contains(&key.as_str())
-            && !key.ends_with("hookspath")
-            && !key.contains("command");
-        if !allowed {
-            return Err(Error::invalid(format!(
-                "git config option not allowed: {key:?}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Which git service to start.
@@ -76,7 +54,7 @@ pub fn start(
     advertise: bool,
     relay_stderr: bool,
 ) -> Result<Started> {
-    check_config(config)?;
+    let config = gitrpc_git::client_config::check(config)?;
     let mut bridge = None;
     let proto = protocol(git_protocol)?;
     let sub = match service {
@@ -94,10 +72,13 @@ pub fn start(
                 .config("uploadpack.allowAnySHA1InWant", "true")
         }
         Service::ReceivePack => {
-            let hooks = repo.deps.hooks_dir.path().to_string_lossy().into_owned();
-            cmd = cmd
-                .config("core.hooksPath", hooks)
-                .config("receive.denyCurrentBranch", "ignore");
+            // Every git gets `core.hooksPath` (see `Deps`); the directory lives in the
+            // storage, so put it back if the storage was removed and recreated meanwhile.
+            repo.deps
+                .hooks_dir
+                .ensure()
+                .map_err(|e| Error::internal(format!("hooks dir: {e}")))?;
+            cmd = cmd.config("receive.denyCurrentBranch", "ignore");
             if let Some(hook) = &repo.deps.hooks.pre_receive {
                 let b = Bridge::open(
                     &repo.deps.bridge_dir,
@@ -112,9 +93,7 @@ pub fn start(
         }
         Service::UploadArchive => {}
     }
-    for opt in config {
-        cmd = cmd.config_checked(opt);
-    }
+    cmd = cmd.client_config(&config);
     if stateless {
         cmd = cmd.flag("--stateless-rpc");
     }
@@ -229,27 +208,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_policy() {
-        for ok in [
-            "uploadpack.allowFilter=true",
-            "receive.maxInputSize=100",
-            "pack.threads=1",
-        ] {
-            assert!(check_config(&[ok.to_string()]).is_ok(), "{ok}");
-        }
-        for bad in [
-            "core.sshCommand=touch /tmp/x",
-            "core.hooksPath=/tmp",
-            "uploadpack.packObjectsHook=evil",
-            "uploadPack.PackObjectsHook=evil",
-            "alias.x=!sh",
-            "receive.procReceiveRefs=refs",
-            "include.path=/etc/gitconfig",
-            "noequals",
-            "-c=x",
-        ] {
-            assert!(check_config(&[bad.to_string()]).is_err(), "{bad}");
-        }
+    fn protocols() {
         assert!(protocol("version=2").unwrap().is_some());
         assert!(protocol("").unwrap().is_none());
         assert!(protocol("version=3").is_err());

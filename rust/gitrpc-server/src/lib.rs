@@ -9,14 +9,18 @@
 //!   repository before handlers run, and to pack generation.
 //! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
+//! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
+//!   deadlines, and the request message size limit.
 
 pub mod adaptive;
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod convert;
 pub mod deps;
 pub mod error;
+pub mod frames;
 pub mod hooks;
 pub mod limiter;
 pub mod locator;

@@ -154,7 +154,7 @@ impl Serving {
     pub fn in_process(&self) -> InProcess {
         InProcess {
             inner: RpcLogLayer::new(self.deps.rpcs.clone()).layer(
-                AdmissionLayer::new(self.deps.limits.clone())
+                AdmissionLayer::new(self.deps.limits.clone(), self.deps.config.max_message_bytes)
                     .layer(crate::routes(self.deps.clone())),
             ),
             live: self.live.clone(),

@@ -13,6 +13,7 @@ mod command;
 mod error;
 mod executor;
 pub mod objects;
+pub mod pktline;
 mod process;
 pub mod refs;
 pub mod spool;

@@ -33,6 +33,8 @@ pub struct Deps {
     pub rpcs: Arc<crate::monitor::Rpcs>,
     /// `[auth]`: the v2 token secret, if calls over listeners must carry one.
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// `[connections]`: the cap and counters of connections over listeners.
+    pub connections: Arc<crate::conn::Connections>,
 }
 
 /// A per-server hooks directory, removed when the server's dependencies are dropped. Every
@@ -137,9 +139,12 @@ impl Deps {
             enabled: config.spool.enabled,
             threshold: config.spool.threshold,
             dir: spool_dir,
+            budget: gitrpc_git::spool::Budget::new(config.spool.max_bytes),
         };
         let limits = Arc::new(crate::admission::Limits::from_config(&config));
+        let connections = crate::conn::Connections::new(&config.connections);
         Ok(Arc::new(Deps {
+            connections,
             auth,
             limits,
             rpcs: Default::default(),

@@ -10,14 +10,18 @@
 //! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
 //! - [`unknown`]: `UNIMPLEMENTED` with a message for methods and services we don't have.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
+//! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
+//!   deadlines, and the request message size limit.
 
 pub mod adaptive;
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod convert;
 pub mod deps;
 pub mod error;
+pub mod frames;
 pub mod hooks;
 pub mod limiter;
 pub mod locator;

@@ -27,19 +27,20 @@ use crate::rpclog::RpcLogLayer;
 use crate::services::*;
 use crate::unknown::UnknownMethodLayer;
 
-/// Messages can be large (blobs are streamed, but GetBlobs batches etc.).
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-
-macro_rules! svc {
-    ($server:ident, $imp:expr) => {
-        $server::new($imp)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE)
-    };
-}
+/// Responses can be large (blobs are streamed, but GetBlobs batches etc.). Requests are
+/// bounded by `max_message_bytes` (checked before tonic decodes, see `frames.rs`).
+const MAX_RESPONSE_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// All services, plus `grpc.health.v1.Health` and server reflection (v1 and v1alpha).
 pub fn routes(deps: Arc<Deps>) -> Routes {
+    let max_request = deps.config.max_message_bytes;
+    macro_rules! svc {
+        ($server:ident, $imp:expr) => {
+            $server::new($imp)
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(MAX_RESPONSE_MESSAGE)
+        };
+    }
     let (health_reporter, health) = tonic_health::server::health_reporter();
     drop(health_reporter);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -143,15 +144,20 @@ where
     F: Future<Output = ()>,
 {
     let limits = deps.limits.clone();
-    let mut builder = tonic::transport::Server::builder();
+    let c = &deps.config.connections;
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(c.keepalive_interval))
+        .http2_keepalive_timeout(Some(c.keepalive_timeout));
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
+    // Under the server's connection cap, with handshake and idle deadlines (see `conn.rs`).
+    let incoming = crate::conn::Limited::new(incoming, deps.connections.clone());
     builder
         .layer(RpcLogLayer::new(deps.rpcs.clone()))
         .layer(UnknownMethodLayer)
         .layer(AuthLayer::new(deps.auth.clone()))
-        .layer(AdmissionLayer::new(limits))
+        .layer(AdmissionLayer::new(limits, deps.config.max_message_bytes))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

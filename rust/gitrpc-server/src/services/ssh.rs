@@ -48,8 +48,7 @@ impl SshService for SshServiceImpl {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let slot = self.deps.limits.pack_slot().await?;
-        let mut process = transport::start(
+        let process = transport::start(
             &repo,
             Service::UploadPack,
             &head.git_config_options,
@@ -58,7 +57,6 @@ impl SshService for SshServiceImpl {
             false,
             true,
         )?;
-        process.slot = slot;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
         Ok(spawn_stream(move |sink| async move {
@@ -76,7 +74,7 @@ impl SshService for SshServiceImpl {
                     ..Default::default()
                 }),
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 
@@ -116,7 +114,7 @@ impl SshService for SshServiceImpl {
                     ..Default::default()
                 }),
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 
@@ -130,10 +128,7 @@ impl SshService for SshServiceImpl {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let slot = self.deps.limits.pack_slot().await?;
-        let mut process =
-            transport::start(&repo, Service::UploadArchive, &[], "", false, false, true)?;
-        process.slot = slot;
+        let process = transport::start(&repo, Service::UploadArchive, &[], "", false, false, true)?;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
         Ok(spawn_stream(move |sink| async move {
@@ -151,7 +146,7 @@ impl SshService for SshServiceImpl {
                     ..Default::default()
                 }),
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 }

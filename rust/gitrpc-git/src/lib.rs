@@ -6,11 +6,14 @@
 //! cost of a spawn does not grow with the parent's memory. Arguments go through a validated
 //! [`Command`] builder; long-lived `git cat-file --batch-command` processes are pooled in
 //! [`CatFilePool`]; refs of `files`-backend repositories are read natively by [`refs`].
+//! [`housekeeping`] finds what a git killed mid-way leaves in a repository (ref locks,
+//! quarantine directories).
 
 mod catfile;
 mod command;
 mod error;
 mod executor;
+pub mod housekeeping;
 pub mod objects;
 mod process;
 pub mod refs;

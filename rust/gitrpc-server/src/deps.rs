@@ -162,6 +162,33 @@ impl Repo<'_> {
         Ok(self.deps.catfile.get(&self.path)?)
     }
 
+    /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
+    /// file exists, and locks of this repository are stale (older than Gitaly's grace
+    /// period, no git of ours working here: a git killed mid-update left them), they are
+    /// removed and `run` goes once more.
+    pub async fn writing_refs<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = gitrpc_git::Result<T>>,
+    {
+        let err = match run().await {
+            Err(e) if gitrpc_git::housekeeping::is_lock_contention(&e) => e,
+            other => return other,
+        };
+        let (path, grace) = (self.path.clone(), gitrpc_git::housekeeping::LOCK_GRACE);
+        let removed = tokio::task::spawn_blocking(move || {
+            gitrpc_git::housekeeping::remove_stale_locks(&path, grace)
+        })
+        .await;
+        match removed {
+            Ok(Ok(locks)) if !locks.is_empty() => {
+                tracing::warn!(repo = %self.path.display(), ?locks, "removed stale ref locks; retrying");
+                run().await
+            }
+            _ => Err(err),
+        }
+    }
+
     /// Native ref reader, or `None` for non-`files` backends.
     pub fn refs(&self) -> Option<RefStore> {
         RefStore::open(&self.path)

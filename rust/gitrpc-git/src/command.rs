@@ -4,7 +4,7 @@ use std::process::Stdio;
 
 use crate::executor::Git;
 use crate::process::{Output, Process};
-use crate::{stats, validate, Error, Result};
+use crate::{lifetime, stats, validate, Error, Result};
 
 /// The git subcommands gitrpc may run. Nothing else can be started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -297,6 +297,8 @@ impl Command {
             .envs(self.git.env())
             .envs(Git::fixed_env().iter().copied())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // Names this server process, so git left running after it died can be found.
+            .env(lifetime::OWNER_ENV, lifetime::Owner::current().tag())
             .process_group(0)
             .stdin(if self.stdin {
                 Stdio::piped()

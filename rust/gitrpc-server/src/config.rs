@@ -41,6 +41,9 @@ pub struct Config {
     pub spool: SpoolConfig,
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// `[housekeeping]`: leftovers of crashes (see `housekeeping.rs`).
+    #[serde(default)]
+    pub housekeeping: crate::housekeeping::HousekeepingConfig,
     /// `[[concurrency]]`: per-RPC limits, keyed per repository.
     #[serde(default)]
     pub concurrency: Vec<ConcurrencyConfig>,
@@ -104,6 +107,7 @@ impl Default for Config {
             catfile: CatfileConfig::default(),
             spool: SpoolConfig::default(),
             hooks: HooksConfig::default(),
+            housekeeping: Default::default(),
             concurrency: Vec::new(),
             pack_objects_limiting: None,
             adaptive_limiting: AdaptiveLimiting::default(),
@@ -300,7 +304,7 @@ fn default_backoff() -> f64 {
     0.5
 }
 
-fn de_duration_req<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn de_duration_req<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<std::time::Duration, D::Error> {
     de_duration(d)?.ok_or_else(|| serde::de::Error::custom("a duration is required"))

@@ -33,6 +33,8 @@ pub struct Deps {
     pub rpcs: Arc<crate::monitor::Rpcs>,
     /// `[auth]`: the v2 token secret, if calls over listeners must carry one.
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// Background housekeeping of the storages (stops with these dependencies).
+    pub housekeeping: crate::housekeeping::Task,
 }
 
 /// A per-server hooks directory, removed when the server's dependencies are dropped.
@@ -41,7 +43,9 @@ pub struct HooksDir(PathBuf);
 impl HooksDir {
     fn create(base: &Path, pre_receive: Option<&Path>, bridged: bool) -> std::io::Result<HooksDir> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = base.join(format!("hooks-{}", crate::tempdir::random_hex(6)));
+        // Named after this process, so housekeeping can remove it once we are gone.
+        let name = gitrpc_git::lifetime::owned_name("hooks", &crate::tempdir::random_hex(6));
+        let dir = base.join(name);
         std::fs::create_dir_all(&dir)?;
         let hooks = HooksDir(dir);
         let target = hooks.0.join("pre-receive");
@@ -85,6 +89,9 @@ impl Deps {
             .await
             .map_err(|e| e.to_string())?;
         let locator = Locator::new(&config.storage).map_err(|e| format!("storage: {e}"))?;
+        // What a crashed server left (its git, its private files) goes before we serve.
+        let roots: Vec<PathBuf> = locator.storages().map(|(_, p)| p.to_path_buf()).collect();
+        crate::housekeeping::at_start(roots.clone(), &config.housekeeping).await;
         let catfile = CatFilePool::new(
             git.clone(),
             CatFilePoolConfig {
@@ -116,7 +123,9 @@ impl Deps {
         )
         .map_err(|e| format!("hooks dir: {e}"))?;
         let limits = Arc::new(crate::admission::Limits::from_config(&config));
+        let housekeeping = crate::housekeeping::start(roots, config.housekeeping.clone());
         Ok(Arc::new(Deps {
+            housekeeping,
             auth,
             limits,
             rpcs: Default::default(),
@@ -163,9 +172,9 @@ impl Repo<'_> {
     }
 
     /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
-    /// file exists, and locks of this repository are stale (older than Gitaly's grace
-    /// period, no git of ours working here: a git killed mid-update left them), they are
-    /// removed and `run` goes once more.
+    /// file exists, and locks of this repository are stale (older than `[housekeeping]
+    /// lock_grace`, no git of ours working here: a git killed mid-update left them), they
+    /// are removed and `run` goes once more.
     pub async fn writing_refs<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
     where
         F: Fn() -> Fut,
@@ -175,7 +184,7 @@ impl Repo<'_> {
             Err(e) if gitrpc_git::housekeeping::is_lock_contention(&e) => e,
             other => return other,
         };
-        let (path, grace) = (self.path.clone(), gitrpc_git::housekeeping::LOCK_GRACE);
+        let (path, grace) = (self.path.clone(), self.deps.config.housekeeping.lock_grace);
         let removed = tokio::task::spawn_blocking(move || {
             gitrpc_git::housekeeping::remove_stale_locks(&path, grace)
         })

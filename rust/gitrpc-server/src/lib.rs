@@ -18,6 +18,7 @@ pub mod convert;
 pub mod deps;
 pub mod error;
 pub mod hooks;
+pub mod housekeeping;
 pub mod limiter;
 pub mod locator;
 pub mod monitor;

@@ -296,3 +296,201 @@ async fn stale_ref_locks_of_killed_gits_are_removed() {
     assert!(!packed_lock.exists());
     d.assert_healthy(&base, 64 * 1024);
 }
+
+/// Stale locks are also swept at start-up (in the background), before any update needs them.
+#[tokio::test]
+async fn stale_ref_locks_are_swept_at_start_up() {
+    let mut d = Daemon::start("");
+    let w = d.seed("g/a.git");
+    let bare = d.storage().join("g/a.git");
+    let old = git_ok(&bare, &["rev-parse", "main"]).trim().to_string();
+    let new = new_commit(w.path(), &bare, "scratch");
+    d.kill();
+    let stale = killed_update_ref(&bare, "refs/heads/main", &new, &old);
+    for l in &stale {
+        backdate(l, LONG_AGO);
+    }
+    let fresh = bare.join("refs/heads/scratch.lock");
+    killed_update_ref(&bare, "refs/heads/scratch", &old, &new);
+    d.spawn();
+    wait_for("stale locks removed", Duration::from_secs(15), || {
+        stale.iter().all(|l| !l.exists())
+    });
+    assert_eq!(
+        lock_files(&bare),
+        [fresh],
+        "a lock under the grace period is kept"
+    );
+    assert_eq!(git_ok(&bare, &["rev-parse", "main"]).trim(), old);
+}
+
+/// A pre-receive hook that says it started, then waits until `release` exists.
+fn stalling_hook(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let hook = dir.join("pre-receive");
+    let started = dir.join("started");
+    let release = dir.join("release");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.1; done\n",
+            started.display(),
+            release.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (hook, started, release)
+}
+
+/// `objects/tmp_objdir-incoming-*` directories of a repository.
+fn quarantines(bare: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(bare.join("objects"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp_objdir-"))
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Start a push of a new commit on `main` through the daemon; returns once the hook runs.
+fn stalled_push(d: &Daemon, work: &Path, rel: &str, started: &Path) -> std::process::Child {
+    std::fs::write(work.join("big.bin"), vec![7u8; 64 * 1024]).unwrap();
+    git_ok(work, &["add", "."]);
+    git_ok(work, &["commit", "-qm", "pushed"]);
+    let push = d
+        .client_git(work, &["push", "-q", &d.ssh_url(rel), "HEAD:main"])
+        .spawn()
+        .unwrap();
+    wait_for("pre-receive hook started", Duration::from_secs(30), || {
+        started.exists()
+    });
+    push
+}
+
+/// Issue item 13: SIGKILL of gitrpcd mid-push left receive-pack and its hook running. They
+/// are killed when a server starts again, before it serves.
+#[tokio::test]
+async fn gits_of_a_killed_daemon_die() {
+    let hooks = tempfile::tempdir().unwrap();
+    let (hook, started, _release) = stalling_hook(hooks.path());
+    let mut d = Daemon::start(&format!("[hooks]\npre_receive = \"{}\"\n", hook.display()));
+    let w = d.seed("a.git");
+    let mut push = stalled_push(&d, w.path(), "a.git", &started);
+    let gits = d.git_processes();
+    assert!(
+        gits.iter().any(|(_, cmd)| cmd.contains("receive-pack")),
+        "{gits:?}"
+    );
+    d.kill();
+    d.spawn();
+    wait_for(
+        "orphaned git processes gone",
+        Duration::from_secs(10),
+        || gits.iter().all(|(p, _)| !pid_alive(*p)),
+    );
+    assert!(
+        !push.wait().unwrap().success(),
+        "the push can't have worked"
+    );
+    let base = d.baseline();
+    d.assert_healthy(&base, 64 * 1024);
+}
+
+/// Leftovers of crashes: the quarantine of a push killed with SIGKILL, the hooks directory
+/// of a killed daemon, its temp directories. Removed when a server starts again.
+#[tokio::test]
+async fn leftovers_of_crashes_are_removed() {
+    let hooks = tempfile::tempdir().unwrap();
+    let (hook, started, _release) = stalling_hook(hooks.path());
+    let mut d = Daemon::start(&format!("[hooks]\npre_receive = \"{}\"\n", hook.display()));
+    let w = d.seed("a.git");
+    let bare = d.storage().join("a.git");
+    let mut push = stalled_push(&d, w.path(), "a.git", &started);
+    let incoming = quarantines(&bare);
+    assert_eq!(incoming.len(), 1, "{incoming:?}");
+    // The push dies the hard way (OOM killer): its quarantine stays behind.
+    for p in d.gits_running("receive-pack") {
+        signal(-p, libc::SIGKILL);
+    }
+    let _ = push.wait();
+    let old_hooks = d.hooks_dirs();
+    assert_eq!(old_hooks.len(), 1, "{old_hooks:?}");
+    d.kill();
+    assert_eq!(
+        quarantines(&bare),
+        incoming,
+        "SIGKILL leaves the quarantine"
+    );
+    backdate(&incoming[0], LONG_AGO);
+    // Temp directories and hook bridges of the dead daemon (named after it), and an old one
+    // without an owner in its name.
+    let owner = old_hooks[0].split('-').nth(1).unwrap().to_string();
+    let internal = d.storage().join("+gitrpc");
+    let tmp = internal.join("tmp");
+    let planted = [
+        tmp.join(format!("create-{owner}-0123abcd/objects")),
+        tmp.join("create-0123abcd/objects"),
+        internal.join(format!("hooks-run/push-{owner}-4567")),
+    ];
+    for p in &planted {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    backdate(&tmp.join("create-0123abcd"), LONG_AGO);
+
+    d.spawn();
+    let now = d.hooks_dirs();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(
+        now, old_hooks,
+        "the dead daemon's hooks directory is removed"
+    );
+    for p in &planted {
+        assert!(!p.exists(), "{} left", p.display());
+    }
+    wait_for("stale quarantine removed", Duration::from_secs(15), || {
+        quarantines(&bare).is_empty()
+    });
+    let base = d.baseline();
+    d.assert_healthy(&base, 64 * 1024);
+}
+
+/// Housekeeping never removes a quarantine that a running push uses, however old it looks.
+#[tokio::test]
+async fn quarantine_in_use_is_kept() {
+    let hooks = tempfile::tempdir().unwrap();
+    let (hook, started, release) = stalling_hook(hooks.path());
+    let mut d = Daemon::start(&format!(
+        "[hooks]\npre_receive = \"{}\"\n[housekeeping]\ninterval = \"1s\"\n",
+        hook.display()
+    ));
+    let w = d.seed("a.git");
+    let _other = d.seed("b.git");
+    let bare = d.storage().join("a.git");
+    let other = d.storage().join("b.git/objects/tmp_objdir-incoming-old");
+    let base = d.baseline();
+    let push = stalled_push(&d, w.path(), "a.git", &started);
+    let incoming = quarantines(&bare);
+    assert_eq!(incoming.len(), 1, "{incoming:?}");
+    backdate(&incoming[0], LONG_AGO);
+    // Two full passes over the storage, seen through a stale quarantine of another repository.
+    for _ in 0..2 {
+        std::fs::create_dir_all(&other).unwrap();
+        backdate(&other, LONG_AGO);
+        wait_for("housekeeping pass", Duration::from_secs(15), || {
+            !other.exists()
+        });
+    }
+    assert_eq!(quarantines(&bare), incoming, "a quarantine in use is kept");
+    std::fs::write(&release, "").unwrap();
+    let out = push.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(quarantines(&bare).is_empty());
+    d.assert_healthy(&base, 64 * 1024);
+}

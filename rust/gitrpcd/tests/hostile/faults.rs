@@ -322,6 +322,8 @@ async fn stale_ref_locks_are_swept_at_start_up() {
         "a lock under the grace period is kept"
     );
     assert_eq!(git_ok(&bare, &["rev-parse", "main"]).trim(), old);
+    let base = d.baseline();
+    d.assert_healthy(&base, 64 * 1024);
 }
 
 /// A pre-receive hook that says it started, then waits until `release` exists.

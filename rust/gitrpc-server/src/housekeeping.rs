@@ -22,6 +22,8 @@
 //! ([`crate::deps::Repo::writing_refs`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use gitrpc_git::housekeeping::{self as git_hk, Grace};
@@ -89,12 +91,17 @@ impl HousekeepingConfig {
 /// and quarantine on SIGTERM).
 const ORPHAN_GRACE: Duration = gitrpc_git::TERM_GRACE;
 
-/// The background task; stopped when dropped (with the server's dependencies).
-pub struct Task(tokio::task::AbortHandle);
+/// The background task; stopped when dropped (with the server's dependencies). A pass in
+/// progress stops at the next repository, so dropping a runtime never waits for a long walk.
+pub struct Task {
+    task: tokio::task::AbortHandle,
+    stop: Arc<AtomicBool>,
+}
 
 impl Drop for Task {
     fn drop(&mut self) {
-        self.0.abort();
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.abort();
     }
 }
 
@@ -112,17 +119,22 @@ pub async fn at_start(storages: Vec<PathBuf>, config: &HousekeepingConfig) {
 
 /// Start the background passes over `storages`.
 pub fn start(storages: Vec<PathBuf>, config: HousekeepingConfig) -> Task {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let task = tokio::spawn(async move {
         loop {
-            let (roots, c) = (storages.clone(), config.clone());
-            let _ = tokio::task::spawn_blocking(move || pass(&roots, &c)).await;
+            let (roots, c, stop) = (storages.clone(), config.clone(), stopped.clone());
+            let _ = tokio::task::spawn_blocking(move || pass(&roots, &c, &stop)).await;
             if config.interval.is_zero() {
                 return;
             }
             tokio::time::sleep(config.interval).await;
         }
     });
-    Task(task.abort_handle())
+    Task {
+        task: task.abort_handle(),
+        stop,
+    }
 }
 
 fn kill_orphans() {
@@ -136,16 +148,16 @@ fn kill_orphans() {
     }
 }
 
-/// One background pass.
-fn pass(storages: &[PathBuf], config: &HousekeepingConfig) {
+/// One background pass (until `stop`).
+fn pass(storages: &[PathBuf], config: &HousekeepingConfig, stop: &AtomicBool) {
     let started = Instant::now();
     kill_orphans();
     let (mut repos, mut locks, mut dirs, mut private) = (0, 0, 0, 0);
     for root in storages {
         private += clean_private(&root.join(INTERNAL_DIR), config.tmp_grace);
-        for repo in repositories(root) {
+        for_each_repository(root, stop, |repo| {
             repos += 1;
-            match git_hk::clean_repository(&repo, config.grace()) {
+            match git_hk::clean_repository(repo, config.grace()) {
                 Ok(c) => {
                     for p in c.locks.iter().chain(&c.tmp_objdirs) {
                         tracing::warn!(path = %p.display(), "removed stale leftover of a git that died");
@@ -157,7 +169,7 @@ fn pass(storages: &[PathBuf], config: &HousekeepingConfig) {
                     tracing::warn!(repo = %repo.display(), error = %e, "housekeeping failed")
                 }
             }
-        }
+        });
     }
     tracing::debug!(
         repos,
@@ -169,11 +181,10 @@ fn pass(storages: &[PathBuf], config: &HousekeepingConfig) {
     );
 }
 
-/// Repositories under a storage root (not following symlinks, not inside `+gitrpc`, not
-/// inside other repositories), at most [`MAX_DEPTH`] directories deep.
-fn repositories(root: &Path) -> Vec<PathBuf> {
+/// Call `f` with each repository under a storage root (not following symlinks, not inside
+/// `+gitrpc`, not inside other repositories, at most 16 directories deep) until `stop`.
+fn for_each_repository(root: &Path, stop: &AtomicBool, mut f: impl FnMut(&Path)) {
     const MAX_DEPTH: usize = 16;
-    let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), 0)];
     while let Some((dir, depth)) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -186,15 +197,17 @@ fn repositories(root: &Path) -> Vec<PathBuf> {
             if depth == 0 && e.file_name() == INTERNAL_DIR {
                 continue;
             }
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             let path = e.path();
             if crate::locator::is_git_dir(&path) {
-                out.push(path);
+                f(&path);
             } else if depth < MAX_DEPTH {
                 stack.push((path, depth + 1));
             }
         }
     }
-    out
 }
 
 /// Remove dead servers' entries from a storage's private directory; returns how many.
@@ -317,10 +330,10 @@ mod tests {
             std::fs::create_dir_all(p.join("refs")).unwrap();
             std::fs::write(p.join("HEAD"), "ref: refs/heads/main\n").unwrap();
         }
-        let mut found: Vec<PathBuf> = repositories(d.path())
-            .into_iter()
-            .map(|p| p.strip_prefix(d.path()).unwrap().to_path_buf())
-            .collect();
+        let mut found: Vec<PathBuf> = Vec::new();
+        for_each_repository(d.path(), &AtomicBool::new(false), |p| {
+            found.push(p.strip_prefix(d.path()).unwrap().to_path_buf())
+        });
         found.sort();
         assert_eq!(found, ["a.git", "g/b.git", "g/h/c.git"].map(PathBuf::from));
     }

@@ -9,7 +9,7 @@ mod duration;
 mod limits;
 mod resources;
 pub use duration::parse_duration;
-use duration::{de_duration, de_duration_req};
+pub(crate) use duration::{de_duration, de_duration_req};
 pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting};
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 
@@ -49,6 +49,9 @@ pub struct Config {
     pub spool: SpoolConfig,
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// `[housekeeping]`: leftovers of crashes (see `housekeeping.rs`).
+    #[serde(default)]
+    pub housekeeping: crate::housekeeping::HousekeepingConfig,
     /// `[[concurrency]]`: per-RPC limits, keyed per repository.
     #[serde(default)]
     pub concurrency: Vec<ConcurrencyConfig>,
@@ -122,6 +125,7 @@ impl Default for Config {
             catfile: CatfileConfig::default(),
             spool: SpoolConfig::default(),
             hooks: HooksConfig::default(),
+            housekeeping: Default::default(),
             concurrency: Vec::new(),
             pack_objects_limiting: None,
             adaptive_limiting: AdaptiveLimiting::default(),

@@ -23,6 +23,7 @@ pub mod deps;
 pub mod error;
 pub mod frames;
 pub mod hooks;
+pub mod housekeeping;
 pub mod limiter;
 pub mod locator;
 pub mod monitor;

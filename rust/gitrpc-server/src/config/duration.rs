@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-pub(super) fn de_duration_req<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn de_duration_req<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<std::time::Duration, D::Error> {
     de_duration(d)?.ok_or_else(|| serde::de::Error::custom("a duration is required"))
@@ -46,7 +46,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(total)
 }
 
-pub(super) fn de_duration<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<std::time::Duration>, D::Error> {
     #[derive(Deserialize)]

@@ -482,3 +482,97 @@ pub fn closed_within(s: &mut std::os::unix::net::UnixStream, within: Duration) -
 pub fn pkt(line: &str) -> Vec<u8> {
     format!("{:04x}{line}", line.len() + 4).into_bytes()
 }
+
+// --- faults helpers
+
+impl Daemon {
+    /// `GIT_SSH_COMMAND` that reaches this daemon through `gitrpc-ssh`.
+    pub fn ssh_command(&self) -> String {
+        format!(
+            "{} --address {}",
+            env!("CARGO_BIN_EXE_gitrpc-ssh"),
+            self.address()
+        )
+    }
+
+    /// The URL of `rel` through `gitrpc-ssh`.
+    pub fn ssh_url(&self, rel: &str) -> String {
+        format!("ssh://gitrpc.example/{STORAGE}/{rel}")
+    }
+
+    /// The test's own git as a client of this daemon (push, fetch through `gitrpc-ssh`).
+    pub fn client_git(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.args(args)
+            .current_dir(cwd)
+            .env("GIT_SSH_COMMAND", self.ssh_command())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@example.com")
+            .env("GIT_COMMITTER_NAME", "C")
+            .env("GIT_COMMITTER_EMAIL", "c@example.com")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Names of the `hooks-*` directories in the storage's private directory.
+    pub fn hooks_dirs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.storage().join("+gitrpc"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("hooks-") && n != "hooks-run")
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The daemon's git children whose command line contains `needle`.
+    pub fn gits_running(&self, needle: &str) -> Vec<i32> {
+        self.git_processes()
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains(needle))
+            .map(|(pid, _)| pid)
+            .collect()
+    }
+}
+
+/// Send `sig` to `pid` (a negative pid: to that process group).
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2); no memory involved.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Is `pid` running (a zombie counts as dead)?
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rfind(')').is_some_and(|i| !s[i + 2..].starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Set a file's or directory's modification time `age` into the past (what a leftover of a
+/// crash long ago looks like).
+pub fn backdate(path: &Path, age: Duration) {
+    let when = std::time::SystemTime::now() - age;
+    let f = std::fs::File::open(path).unwrap();
+    f.set_times(
+        std::fs::FileTimes::new()
+            .set_modified(when)
+            .set_accessed(when),
+    )
+    .unwrap_or_else(|e| panic!("backdate {}: {e}", path.display()));
+}
+
+/// Poll `f` every 50 ms until it holds; panic with `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 
-use crate::{Error, Git, Process, Result, Subcommand};
+use crate::{Command, Error, Git, Process, Result, Subcommand};
 
 const SUB: &str = "cat-file";
 
@@ -99,11 +99,11 @@ fn io(source: std::io::Error) -> Error {
 
 impl CatFile {
     pub fn spawn(git: &Git, repo: &Path) -> Result<CatFile> {
-        let mut process = git
-            .repo_command(repo, Subcommand::CatFile)
-            .flag("--batch-command")
-            .stdin()
-            .spawn()?;
+        let mut process = git.spawn(
+            &Command::in_repo(repo, Subcommand::CatFile)
+                .flag("--batch-command")
+                .stdin(),
+        )?;
         let stdin = process.take_stdin().expect("piped stdin");
         let stdout =
             BufReader::with_capacity(64 * 1024, process.take_stdout().expect("piped stdout"));

@@ -4,7 +4,8 @@
 //! once at start-up, with a cleared environment plus an allowlist, in its own process group,
 //! always through `posix_spawn` (no `pre_exec`, no uid/gid, absolute program path), so the
 //! cost of a spawn does not grow with the parent's memory. Arguments go through a validated
-//! [`Command`] builder; long-lived `git cat-file --batch-command` processes are pooled in
+//! [`Command`] (plain data, checked against the subcommand's [`Description`]) and
+//! [`Git::spawn`] is the only place a process starts; long-lived `git cat-file --batch-command` processes are pooled in
 //! [`CatFilePool`]; refs of `files`-backend repositories are read natively by [`refs`].
 //! Every git names the server process that started it, so git left running after that
 //! process died can be found and killed ([`lifetime`]); [`housekeeping`] finds what a git
@@ -13,6 +14,7 @@
 mod catfile;
 pub mod client_config;
 mod command;
+mod description;
 mod error;
 mod executor;
 pub mod housekeeping;
@@ -27,7 +29,8 @@ pub mod validate;
 
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
 pub use client_config::ClientConfig;
-pub use command::{Command, Subcommand};
+pub use command::{Command, MAX_ARG, MAX_ARGS_TOTAL};
+pub use description::{Description, Revisions, Subcommand, PSEUDO_REVISIONS};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
 pub use process::{Output, Process, TERM_GRACE};

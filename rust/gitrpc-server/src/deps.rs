@@ -7,7 +7,9 @@ use std::time::Duration;
 use gitrpc_git::objects::{self, Commit};
 use gitrpc_git::refs::RefStore;
 use gitrpc_git::spool::SpoolConfig;
-use gitrpc_git::{CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Subcommand};
+use gitrpc_git::{
+    CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Output, Process, Subcommand,
+};
 use gitrpc_proto::gitaly::{ObjectFormat, Repository};
 
 use crate::config::Config;
@@ -193,8 +195,28 @@ impl Repo<'_> {
         &self.path
     }
 
+    /// A git command that runs in this repository.
     pub fn cmd(&self, sub: Subcommand) -> Command {
-        self.deps.git.repo_command(&self.path, sub)
+        Command::in_repo(&self.path, sub)
+    }
+
+    /// Start `cmd` (see [`Git::spawn`]).
+    pub fn spawn(&self, cmd: &Command) -> gitrpc_git::Result<Process> {
+        self.deps.git.spawn(cmd)
+    }
+
+    /// Run `cmd` to completion and collect its (small) stdout.
+    pub async fn output(&self, cmd: &Command) -> gitrpc_git::Result<Output> {
+        self.deps.git.output(cmd).await
+    }
+
+    /// Run `cmd` to completion with `input` on stdin and collect its (small) stdout.
+    pub async fn output_with_input(
+        &self,
+        cmd: &Command,
+        input: &[u8],
+    ) -> gitrpc_git::Result<Output> {
+        self.deps.git.output_with_input(cmd, input).await
     }
 
     pub fn catfile(&self) -> Result<Lease> {
@@ -261,11 +283,13 @@ impl Repo<'_> {
             return Ok(store.exists(name)?);
         }
         let out = self
-            .cmd(Subcommand::ShowRef)
-            .flag("--verify")
-            .flag("--quiet")
-            .arg(name)
-            .spawn()?
+            .spawn(
+                &self
+                    .cmd(Subcommand::ShowRef)
+                    .flag("--verify")
+                    .flag("--quiet")
+                    .arg(name),
+            )?
             .wait_status()
             .await?;
         Ok(out.0.success())

@@ -223,12 +223,14 @@ async fn ls_tree_recursive(
     rev: &str,
 ) -> Result<Vec<TreeEntry>> {
     let out = repo
-        .cmd(Subcommand::LsTree)
-        .flag("-z")
-        .flag("-r")
-        .flag("-t")
-        .rev(tree)
-        .output()
+        .output(
+            &repo
+                .cmd(Subcommand::LsTree)
+                .flag("-z")
+                .flag("-r")
+                .flag("-t")
+                .rev(tree),
+        )
         .await?;
     let bad = |r: &[u8]| {
         Error::internal(format!(
@@ -578,7 +580,7 @@ impl CommitServiceImpl {
             .global_options
             .as_ref()
             .is_some_and(|o| o.literal_pathspecs);
-        let mut process = literal_pathspecs(cmd, literal).stdin().spawn()?;
+        let mut process = repo.spawn(&literal_pathspecs(cmd, literal).stdin())?;
         let mut cat = repo.catfile()?;
         let (token, limit) = req
             .pagination_params
@@ -670,15 +672,13 @@ impl CommitServiceImpl {
         if req.child_id.is_empty() {
             return Err(Error::invalid("empty child sha"));
         }
-        let (status, _) = repo
+        let cmd = repo
             .cmd(Subcommand::MergeBase)
             .flag("--is-ancestor")
             .rev(&req.ancestor_id)
             .rev(&req.child_id)
-            .no_stdout()
-            .spawn()?
-            .wait_status()
-            .await?;
+            .no_stdout();
+        let (status, _) = repo.spawn(&cmd)?.wait_status().await?;
         // Exit 1 is "not an ancestor"; like Gitaly, any failure (a missing object) is false.
         Ok(status.success())
     }
@@ -722,7 +722,7 @@ impl CommitServiceImpl {
             .global_options
             .as_ref()
             .is_some_and(|o| o.literal_pathspecs);
-        let mut p = literal_pathspecs(cmd, literal).stdin().spawn()?;
+        let mut p = repo.spawn(&literal_pathspecs(cmd, literal).stdin())?;
         p.write_stdin_and_close(&input).await?;
         let out = p.read_stdout_to_end().await?;
         let (status, stderr) = p.wait_status().await?;
@@ -762,7 +762,7 @@ impl CommitServiceImpl {
             .flag("--max-count=1")
             .rev(&req.revision)
             .path(path);
-        let mut p = literal_pathspecs(cmd, literal).spawn()?;
+        let mut p = repo.spawn(&literal_pathspecs(cmd, literal))?;
         let out = p.read_stdout_to_end().await?;
         let (status, stderr) = p.wait_status().await?;
         if !status.success() {

@@ -341,7 +341,7 @@ impl DiffService for DiffServiceImpl {
         for path in &req.paths {
             cmd = cmd.path(path);
         }
-        let p = cmd.spawn().map_err(Error::from)?;
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         let zero = repo.zero_oid();
         Ok(spawn_stream(move |sink| commit_delta(sink, p, zero)))
     }
@@ -353,15 +353,14 @@ impl DiffService for DiffServiceImpl {
         let req = req.into_inner();
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
-        let p = repo
+        let cmd = repo
             .cmd(Subcommand::Diff)
             .flag("--full-index")
             .flag("--no-ext-diff")
             .rev(&left)
             .rev(&right)
-            .no_paths()
-            .spawn()
-            .map_err(Error::from)?;
+            .no_paths();
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         Ok(spawn_stream(move |sink| {
             stream_raw(sink, p, |data| RawDiffResponse { data })
         }))
@@ -375,15 +374,14 @@ impl DiffService for DiffServiceImpl {
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
         // As Gitaly: the signature is "GitLab", not the git version.
-        let p = repo
+        let cmd = repo
             .cmd(Subcommand::FormatPatch)
             .flag("--stdout")
             .flag("--signature=GitLab")
             .flag("--no-ext-diff")
             .rev(format!("{left}..{right}"))
-            .no_paths()
-            .spawn()
-            .map_err(Error::from)?;
+            .no_paths();
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         Ok(spawn_stream(move |sink| {
             stream_raw(sink, p, |data| RawPatchResponse { data })
         }))
@@ -396,16 +394,15 @@ impl DiffService for DiffServiceImpl {
         let req = req.into_inner();
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
-        let p = repo
+        let cmd = repo
             .cmd(Subcommand::Diff)
             .flag("--numstat")
             .flag("-z")
             .flag("--no-ext-diff")
             .rev(&left)
             .rev(&right)
-            .no_paths()
-            .spawn()
-            .map_err(Error::from)?;
+            .no_paths();
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         Ok(spawn_stream(move |sink| diff_stats(sink, p)))
     }
 }

@@ -51,7 +51,7 @@ async fn for_each_ref(
         let p = std::str::from_utf8(p).map_err(|_| Error::invalid("pattern is not UTF-8"))?;
         cmd = cmd.arg(p);
     }
-    let out = cmd.output().await?;
+    let out = repo.output(&cmd).await?;
     Ok(out
         .stdout
         .split(|&b| b == b'\n')
@@ -173,12 +173,8 @@ async fn update_refs(repo: &Repo<'_>, script: Vec<u8>) -> Result<()> {
     input.extend(script);
     input.extend_from_slice(b"prepare\0commit\0");
     let input = &input;
-    let update = || {
-        repo.cmd(Subcommand::UpdateRef)
-            .flag("--stdin")
-            .flag("-z")
-            .output_with_input(input)
-    };
+    let cmd = repo.cmd(Subcommand::UpdateRef).flag("--stdin").flag("-z");
+    let update = || repo.output_with_input(&cmd, input);
     match repo.writing_refs(update).await {
         Ok(_) => Ok(()),
         Err(e @ gitrpc_git::Error::Failed { .. }) => {
@@ -212,12 +208,12 @@ impl RefServiceImpl {
         let head = match repo.refs() {
             Some(store) => store.head_target()?,
             None => {
-                let out = repo
-                    .cmd(Subcommand::SymbolicRef)
-                    .flag("--quiet")
-                    .arg("HEAD")
-                    .spawn()?;
-                let mut p = out;
+                let mut p = repo.spawn(
+                    &repo
+                        .cmd(Subcommand::SymbolicRef)
+                        .flag("--quiet")
+                        .arg("HEAD"),
+                )?;
                 let stdout = p.read_stdout_to_end().await?;
                 let (status, _) = p.wait_status().await?;
                 status

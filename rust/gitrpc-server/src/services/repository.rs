@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gitrpc_git::{validate, Subcommand};
+use gitrpc_git::{validate, Command, Subcommand};
 use gitrpc_proto::gitaly::repository_service_server::RepositoryService;
 use gitrpc_proto::gitaly::*;
 use tonic::{Request, Response, Status};
@@ -46,16 +46,13 @@ impl RepositoryServiceImpl {
             .locator
             .storage(&req.repository.unwrap_or_default().storage_name)?;
         let tmp = TempDir::new_in_storage(storage, "create")?;
-        self.deps
-            .git
-            .command(Subcommand::Init)
+        let init = Command::new(Subcommand::Init)
             .flag("--bare")
             .flag("--quiet")
             .flag_value("--initial-branch", &branch)
             .flag_value("--object-format", format)
-            .arg(tmp.path())
-            .output()
-            .await?;
+            .arg(tmp.path());
+        self.deps.git.output(&init).await?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -97,10 +94,7 @@ impl RepositoryServiceImpl {
         if req.revisions.len() < 2 {
             return Err(Error::invalid("at least 2 revisions are required"));
         }
-        let mut p = repo
-            .cmd(Subcommand::MergeBase)
-            .revs(&req.revisions)
-            .spawn()?;
+        let mut p = repo.spawn(&repo.cmd(Subcommand::MergeBase).revs(&req.revisions))?;
         let out = p.read_stdout_to_end().await?;
         // Like Gitaly: no common ancestor, or a revision that doesn't resolve, is an empty base.
         match p.wait().await {
@@ -126,13 +120,8 @@ impl RepositoryServiceImpl {
             if !target.starts_with("refs/") {
                 return Err(Error::invalid("HEAD must point to a reference under refs/"));
             }
-            repo.writing_refs(|| {
-                repo.cmd(Subcommand::SymbolicRef)
-                    .arg("HEAD")
-                    .arg(target)
-                    .output()
-            })
-            .await?;
+            let cmd = repo.cmd(Subcommand::SymbolicRef).arg("HEAD").arg(target);
+            repo.writing_refs(|| repo.output(&cmd)).await?;
             return Ok(());
         }
         if !name.starts_with("refs/") {
@@ -158,14 +147,12 @@ impl RepositoryServiceImpl {
                     })?
             })
         };
-        let update = || {
-            let cmd = repo.cmd(Subcommand::UpdateRef).arg(name).arg(&new);
-            match &old {
-                Some(old) => cmd.arg(old),
-                None => cmd,
-            }
-            .output()
+        let cmd = repo.cmd(Subcommand::UpdateRef).arg(name).arg(&new);
+        let cmd = match &old {
+            Some(old) => cmd.arg(old),
+            None => cmd,
         };
+        let update = || repo.output(&cmd);
         match repo.writing_refs(update).await {
             Ok(_) => Ok(()),
             Err(e @ gitrpc_git::Error::Failed { .. }) => Err(Error::FailedPrecondition(format!(
@@ -255,14 +242,12 @@ impl RepositoryService for RepositoryServiceImpl {
         req: Request<HasLocalBranchesRequest>,
     ) -> Result<Response<HasLocalBranchesResponse>, Status> {
         let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
-        let out = repo
+        let cmd = repo
             .cmd(Subcommand::ForEachRef)
             .flag("--count=1")
             .flag("--format=%(refname)")
-            .arg("refs/heads/")
-            .output()
-            .await
-            .map_err(Error::from)?;
+            .arg("refs/heads/");
+        let out = repo.output(&cmd).await.map_err(Error::from)?;
         Ok(Response::new(HasLocalBranchesResponse {
             value: !out.stdout.is_empty(),
         }))

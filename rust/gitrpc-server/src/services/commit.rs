@@ -64,27 +64,11 @@ impl<T: prost::Message> Chunker<T> {
     }
 }
 
-/// Input for `git rev-list --stdin`: one validated revision a line, plus the pseudo revisions
-/// `--not` and `--all` that Gitaly allows. Their position matters (`<new> --not --all`), so
-/// they can't be flags; in `--stdin` mode git takes them in order, and nothing else starting
-/// with `-`.
+/// Input for `git rev-list --stdin`: the revisions checked by rev-list's rule in
+/// gitrpc-git (validated revisions plus the pseudo revisions `--not` and `--all`, in order).
 fn rev_list_input<R: AsRef<[u8]>>(revisions: &[R]) -> Result<Vec<u8>> {
-    let mut input = Vec::new();
-    for r in revisions {
-        let r = r.as_ref();
-        if r == b"--not" || r == b"--all" {
-            input.extend_from_slice(r);
-        } else if r.starts_with(b"-") {
-            return Err(Error::invalid(format!(
-                "invalid revision: {:?}",
-                String::from_utf8_lossy(r)
-            )));
-        } else {
-            input.extend_from_slice(validate::revision(r)?.as_bytes());
-        }
-        input.push(b'\n');
-    }
-    Ok(input)
+    let rule = Subcommand::RevList.description().revisions;
+    Ok(rule.stdin(revisions)?)
 }
 
 /// `--before=@<seconds>` / `--after=...` take git's raw epoch format.

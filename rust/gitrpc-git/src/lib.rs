@@ -17,6 +17,7 @@ mod command;
 mod description;
 mod error;
 mod executor;
+mod failure;
 pub mod housekeeping;
 pub mod lifetime;
 pub mod objects;
@@ -25,6 +26,7 @@ mod process;
 pub mod refs;
 pub mod spool;
 pub mod stats;
+mod transaction;
 pub mod validate;
 
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
@@ -33,7 +35,9 @@ pub use command::{Command, MAX_ARG, MAX_ARGS_TOTAL};
 pub use description::{Description, Revisions, Subcommand, PSEUDO_REVISIONS};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
+pub use failure::{ReadError, RefError};
 pub use process::{Output, Process, TERM_GRACE};
+pub use transaction::RefTransaction;
 
 /// Bytes of stderr kept from each git process.
 pub fn process_stderr_cap() -> usize {

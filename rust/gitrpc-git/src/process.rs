@@ -182,18 +182,15 @@ impl Process {
         Ok((status, self.stderr()))
     }
 
-    /// Wait for git to exit; a non-zero exit becomes [`Error::Failed`] with stderr.
+    /// Wait for git to exit; a non-zero exit becomes an error with stderr, classified by
+    /// [`Error::failed`].
     pub async fn wait(self) -> Result<()> {
-        let sub = self.subcommand;
+        let sub = self.sub;
         let (status, stderr) = self.wait_status().await?;
         if status.success() {
             Ok(())
         } else {
-            Err(Error::Failed {
-                subcommand: sub,
-                status: status.to_string(),
-                stderr,
-            })
+            Err(Error::failed(sub, status.to_string(), stderr))
         }
     }
 }

@@ -8,7 +8,8 @@ use gitrpc_git::objects::{self, Commit};
 use gitrpc_git::refs::RefStore;
 use gitrpc_git::spool::SpoolConfig;
 use gitrpc_git::{
-    CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Output, Process, Subcommand,
+    CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Output, Process,
+    RefTransaction, Subcommand,
 };
 use gitrpc_proto::gitaly::{ObjectFormat, Repository};
 
@@ -224,7 +225,7 @@ impl Repo<'_> {
     }
 
     /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
-    /// file exists, and locks of this repository are stale (older than `[housekeeping]
+    /// file exists ([`gitrpc_git::Error::is_locked`]), and locks of this repository are stale (older than `[housekeeping]
     /// lock_grace`, no git of ours working here: a git killed mid-update left them), they
     /// are removed and `run` goes once more.
     pub async fn writing_refs<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
@@ -233,7 +234,7 @@ impl Repo<'_> {
         Fut: std::future::Future<Output = gitrpc_git::Result<T>>,
     {
         let err = match run().await {
-            Err(e) if gitrpc_git::housekeeping::is_lock_contention(&e) => e,
+            Err(e) if e.is_locked() => e,
             other => return other,
         };
         let (path, grace) = (self.path.clone(), self.deps.config.housekeeping.lock_grace);
@@ -248,6 +249,11 @@ impl Repo<'_> {
             }
             _ => Err(err),
         }
+    }
+
+    /// Start a reference transaction in this repository.
+    pub async fn ref_transaction(&self) -> gitrpc_git::Result<RefTransaction> {
+        RefTransaction::start(&self.deps.git, &self.path).await
     }
 
     /// Native ref reader, or `None` for non-`files` backends.

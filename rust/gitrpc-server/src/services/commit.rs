@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use gitrpc_git::{validate, Command, Lease, ObjectType, Subcommand};
+use gitrpc_git::{validate, Command, Lease, ObjectType, ReadError, Subcommand};
 use gitrpc_proto::gitaly::commit_service_server::CommitService;
 use gitrpc_proto::gitaly::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -748,17 +748,23 @@ impl CommitServiceImpl {
             .path(path);
         let mut p = repo.spawn(&literal_pathspecs(cmd, literal))?;
         let out = p.read_stdout_to_end().await?;
-        let (status, stderr) = p.wait_status().await?;
-        if !status.success() {
-            if stderr.contains("outside repository") {
+        match p.wait().await {
+            Ok(()) => {}
+            Err(gitrpc_git::Error::Read {
+                error: ReadError::PathOutsideRepository { .. },
+                ..
+            }) => {
                 return Err(Error::invalid(format!(
                     "path escapes the repository: {:?}",
                     String::from_utf8_lossy(path)
-                )));
+                )))
             }
-            // As Gitaly: an unknown revision or an unusable pathspec finds no commit.
-            tracing::debug!(%stderr, "git log found nothing");
-            return Ok(None);
+            Err(e) if e.is_failure() => {
+                // As Gitaly: an unknown revision or an unusable pathspec finds no commit.
+                tracing::debug!(error = %e, "git log found nothing");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
         }
         let oid = String::from_utf8_lossy(&out).trim().to_string();
         if oid.is_empty() {

@@ -90,7 +90,7 @@ async fn fill(out: &mut ChildStdout, buf: &mut [u8]) -> Result<usize> {
 async fn finish(p: Process) -> Result<()> {
     match p.wait().await {
         Ok(()) => Ok(()),
-        Err(e @ gitrpc_git::Error::Failed { .. }) => Err(Error::FailedPrecondition(e.to_string())),
+        Err(e) if e.is_failure() => Err(Error::FailedPrecondition(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }

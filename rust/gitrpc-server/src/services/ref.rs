@@ -167,39 +167,35 @@ fn object_id(repo: &Repo<'_>, oid: &[u8], what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(oid).to_ascii_lowercase())
 }
 
-/// Run `update-ref --stdin -z` with one transaction; map git's refusals to gRPC codes.
-async fn update_refs(repo: &Repo<'_>, script: Vec<u8>) -> Result<()> {
-    let mut input = b"start\0".to_vec();
-    input.extend(script);
-    input.extend_from_slice(b"prepare\0commit\0");
-    let input = &input;
-    let cmd = repo.cmd(Subcommand::UpdateRef).flag("--stdin").flag("-z");
-    let update = || repo.output_with_input(&cmd, input);
-    match repo.writing_refs(update).await {
-        Ok(_) => Ok(()),
-        Err(e @ gitrpc_git::Error::Failed { .. }) => {
-            let stderr = e.stderr().unwrap_or_default().to_string();
-            if stderr.contains("but expected")
-                || stderr.contains("reference already exists")
-                || stderr.contains("unable to resolve reference")
-                || stderr.contains("is at ")
-            {
-                Err(Error::Aborted(format!(
-                    "reference does not point to expected object: {stderr}"
-                )))
-            } else if stderr.contains("nonexistent object") || stderr.contains("non-commit object")
-            {
-                Err(Error::invalid(format!("target object missing: {stderr}")))
-            } else if stderr.contains("cannot lock ref") {
-                Err(Error::FailedPrecondition(format!(
-                    "references locked: {stderr}"
-                )))
-            } else {
-                Err(e.into())
+/// One change of an atomic reference update.
+enum RefChange {
+    /// Set to `new` if at `old` (`None`: any value).
+    Update {
+        name: String,
+        new: String,
+        old: Option<String>,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+/// Apply `changes` in one transaction (all or none). Refusals come back typed
+/// ([`gitrpc_git::RefError`]), mapped to codes by `crate::error`; a stale lock left by a
+/// killed git is removed and the transaction retried once (`Repo::writing_refs`).
+async fn update_refs(repo: &Repo<'_>, changes: &[RefChange]) -> Result<()> {
+    let run = || async move {
+        let mut tx = repo.ref_transaction().await?;
+        for c in changes {
+            match c {
+                RefChange::Update { name, new, old } => tx.update(name, new, old.as_deref())?,
+                RefChange::Delete { name } => tx.delete(name, None)?,
             }
         }
-        Err(e) => Err(e.into()),
-    }
+        tx.prepare().await?;
+        tx.commit().await
+    };
+    Ok(repo.writing_refs(run).await?)
 }
 
 impl RefServiceImpl {
@@ -343,7 +339,7 @@ impl RefServiceImpl {
         } else {
             req.refs
         };
-        let mut script = Vec::new();
+        let mut changes = Vec::new();
         for r in &targets {
             validate::ref_name_size(r)?;
             let name = validate::ref_name(r).map_err(|_| {
@@ -355,12 +351,14 @@ impl RefServiceImpl {
             if !name.starts_with("refs/") {
                 return Err(Error::invalid(format!("invalid references: {name:?}")));
             }
-            script.extend_from_slice(format!("delete {name}\0\0").as_bytes());
+            changes.push(RefChange::Delete {
+                name: name.to_string(),
+            });
         }
-        if script.is_empty() {
+        if changes.is_empty() {
             return Ok(());
         }
-        update_refs(&repo, script).await
+        update_refs(&repo, &changes).await
     }
 
     async fn update_references(
@@ -386,7 +384,7 @@ impl RefServiceImpl {
             return Err(Error::invalid("no updates specified"));
         }
         let store = repo.refs();
-        let mut script = Vec::new();
+        let mut changes = Vec::new();
         for u in &updates {
             validate::ref_name_size(&u.reference)?;
             let name = validate::ref_name(&u.reference).map_err(|_| {
@@ -409,13 +407,17 @@ impl RefServiceImpl {
             }
             let new = object_id(&repo, &u.new_object_id, "new object id")?;
             let old = if u.old_object_id.is_empty() {
-                String::new()
+                None
             } else {
-                object_id(&repo, &u.old_object_id, "old object id")?
+                Some(object_id(&repo, &u.old_object_id, "old object id")?)
             };
-            script.extend_from_slice(format!("update {name}\0{new}\0{old}\0").as_bytes());
+            changes.push(RefChange::Update {
+                name: name.to_string(),
+                new,
+                old,
+            });
         }
-        update_refs(&repo, script).await
+        update_refs(&repo, &changes).await
     }
 }
 

@@ -99,7 +99,7 @@ impl RepositoryServiceImpl {
         // Like Gitaly: no common ancestor, or a revision that doesn't resolve, is an empty base.
         match p.wait().await {
             Ok(()) => Ok(String::from_utf8_lossy(&out).trim().to_string()),
-            Err(gitrpc_git::Error::Failed { .. }) => Ok(String::new()),
+            Err(e) if e.is_failure() => Ok(String::new()),
             Err(e) => Err(e.into()),
         }
     }
@@ -147,15 +147,15 @@ impl RepositoryServiceImpl {
                     })?
             })
         };
-        let cmd = repo.cmd(Subcommand::UpdateRef).arg(name).arg(&new);
-        let cmd = match &old {
-            Some(old) => cmd.arg(old),
-            None => cmd,
+        let update = || async {
+            let mut tx = repo.ref_transaction().await?;
+            tx.update(name, &new, old.as_deref())?;
+            tx.commit().await
         };
-        let update = || repo.output(&cmd);
         match repo.writing_refs(update).await {
-            Ok(_) => Ok(()),
-            Err(e @ gitrpc_git::Error::Failed { .. }) => Err(Error::FailedPrecondition(format!(
+            Ok(()) => Ok(()),
+            // Whatever git refused (a moved or existing ref, a lock), as Gitaly's WriteRef.
+            Err(e) if e.is_failure() => Err(Error::FailedPrecondition(format!(
                 "update reference: {}",
                 e.stderr().unwrap_or_default()
             ))),

@@ -256,12 +256,18 @@ impl CatFile {
         let Some(info) = self.contents(object).await? else {
             return Ok(None);
         };
-        let mut data = vec![0u8; info.size as usize];
-        self.stdout.read_exact(&mut data).await.map_err(io)?;
-        self.pending = 1;
-        let mut buf = [0u8; 1];
-        self.read_chunk(&mut buf).await?;
+        let data = self.read_rest().await?;
         Ok(Some((info, data)))
+    }
+
+    /// Read the rest of the current object (after [`CatFile::contents`]) into memory.
+    pub async fn read_rest(&mut self) -> Result<Vec<u8>> {
+        let mut data = vec![0u8; self.pending.saturating_sub(1) as usize];
+        self.stdout.read_exact(&mut data).await.map_err(io)?;
+        self.pending = self.pending.min(1);
+        let mut lf = [0u8; 1];
+        self.read_chunk(&mut lf).await?;
+        Ok(data)
     }
 }
 
@@ -410,6 +416,26 @@ impl std::ops::Deref for Lease {
 impl std::ops::DerefMut for Lease {
     fn deref_mut(&mut self) -> &mut CatFile {
         self.cat.as_mut().expect("present until drop")
+    }
+}
+
+impl Lease {
+    /// After an object was cut short, the process may still hold its (large) remainder:
+    /// swap it for a clean one from the same pool (the dirty one is killed) rather than
+    /// read it all.
+    pub fn ensure_clean(&mut self) -> Result<()> {
+        if !self.is_dirty() {
+            return Ok(());
+        }
+        let shared = self
+            .pool
+            .upgrade()
+            .ok_or_else(|| proto("cat-file pool is gone"))?;
+        let repo = self.repo().to_path_buf();
+        let fresh = CatFilePool { shared }.get(&repo)?;
+        // Dropping the old lease kills its dirty process.
+        *self = fresh;
+        Ok(())
     }
 }
 

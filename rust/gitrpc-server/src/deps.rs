@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitrpc_git::objects::{self, Commit};
+use gitrpc_git::objects::Commit;
 use gitrpc_git::refs::RefStore;
 use gitrpc_git::spool::SpoolConfig;
 use gitrpc_git::{
     CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Output, Process,
     RefTransaction, Subcommand,
 };
-use gitrpc_proto::gitaly::{ObjectFormat, Repository};
+use gitrpc_proto::gitaly::Repository;
 
 use crate::config::Config;
 use crate::error::Result;
@@ -262,25 +262,13 @@ impl Repo<'_> {
     }
 
     /// SHA-1 or SHA-256, from the repository's config.
-    pub fn object_format(&self) -> ObjectFormat {
-        let cfg = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
-        let sha256 = cfg.lines().any(|l| {
-            let l = l.trim().to_ascii_lowercase().replace(' ', "");
-            l == "objectformat=sha256"
-        });
-        if sha256 {
-            ObjectFormat::Sha256
-        } else {
-            ObjectFormat::Sha1
-        }
+    pub fn object_format(&self) -> gitrpc_git::objects::ObjectFormat {
+        gitrpc_git::objects::ObjectFormat::of_repository(&self.path)
     }
 
     /// The all-zero object id of this repository's hash.
     pub fn zero_oid(&self) -> String {
-        match self.object_format() {
-            ObjectFormat::Sha256 => "0".repeat(64),
-            _ => "0".repeat(40),
-        }
+        self.object_format().zero_oid()
     }
 
     /// Does a ref exist? Natively for `files` repositories, else via git.
@@ -315,18 +303,9 @@ impl Repo<'_> {
     /// Read and parse the commit a revision points at; `None` if there is none.
     pub async fn commit(&self, rev: &[u8]) -> Result<Option<Commit>> {
         let rev = gitrpc_git::validate::revision(rev)?;
-        let mut cat = self.catfile()?;
-        read_commit(&mut cat, &format!("{rev}^{{commit}}")).await
-    }
-}
-
-/// Read a commit through an already leased cat-file (for loops over many commits).
-pub async fn read_commit(cat: &mut Lease, object: &str) -> Result<Option<Commit>> {
-    match cat.read_object(object).await? {
-        Some((info, data)) if info.kind == ObjectType::Commit => {
-            Ok(Some(objects::parse_commit(&info.oid, &data)))
-        }
-        Some(_) => Ok(None),
-        None => Ok(None),
+        Ok(self
+            .catfile()?
+            .read_commit(&format!("{rev}^{{commit}}"))
+            .await?)
     }
 }

@@ -7,14 +7,15 @@
 
 use std::sync::Arc;
 
-use gitrpc_git::{validate, Command, Lease, ObjectType, ReadError, Subcommand};
+use gitrpc_git::objects::{self, EntryKind, TreeWalker};
+use gitrpc_git::{validate, Command, ObjectInfo, ObjectType, ReadError, Subcommand};
 use gitrpc_proto::gitaly::commit_service_server::CommitService;
 use gitrpc_proto::gitaly::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::deps::{read_commit, Deps, Repo};
+use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::stream::{spawn_stream, RpcStream};
 
@@ -89,111 +90,29 @@ fn literal_pathspecs(cmd: Command, on: bool) -> Command {
     }
 }
 
-/// One entry of a tree object.
-struct RawEntry {
-    mode: i32,
-    name: Vec<u8>,
-    oid: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    s
-}
-
-/// Parse a raw tree object: `<octal mode> SP <name> NUL <binary object id>`, repeated.
-fn parse_tree(data: &[u8], hash_len: usize) -> Result<Vec<RawEntry>> {
-    let bad = || Error::internal("malformed tree object");
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        let sp = rest.iter().position(|&b| b == b' ').ok_or_else(bad)?;
-        let mode = std::str::from_utf8(&rest[..sp])
-            .ok()
-            .and_then(|m| i32::from_str_radix(m, 8).ok())
-            .ok_or_else(bad)?;
-        let nul = sp
-            + 1
-            + rest[sp + 1..]
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or_else(bad)?;
-        let hash = rest.get(nul + 1..nul + 1 + hash_len).ok_or_else(bad)?;
-        out.push(RawEntry {
-            mode,
-            name: rest[sp + 1..nul].to_vec(),
-            oid: hex(hash),
-        });
-        rest = &rest[nul + 1 + hash_len..];
-    }
-    Ok(out)
-}
-
-/// Read and parse a tree through cat-file; `None` if `object` is missing or not a tree (a
-/// large non-tree is not read: its rest is skipped or the process dropped).
-async fn read_tree(cat: &mut Lease, object: &str) -> Result<Option<Vec<RawEntry>>> {
-    let Some(info) = cat.contents(object).await? else {
-        return Ok(None);
-    };
-    if info.kind != ObjectType::Tree {
-        cat.skip_rest().await?;
-        return Ok(None);
-    }
-    let mut data = Vec::with_capacity(info.size as usize);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = cat.read_chunk(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&buf[..n]);
-    }
-    Ok(Some(parse_tree(&data, info.oid.len() / 2)?))
-}
-
-/// The entry at `path` in `rev`'s tree, found in its parent tree (as Gitaly's tree entry
-/// finder: only plain relative paths match; empty, `.` and `..` components never do).
-async fn find_entry(cat: &mut Lease, rev: &str, path: &str) -> Result<Option<RawEntry>> {
-    if path
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Ok(None);
-    }
-    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let Some(entries) = read_tree(cat, &format!("{rev}:{dir}")).await? else {
-        return Ok(None);
-    };
-    Ok(entries.into_iter().find(|e| e.name == name.as_bytes()))
-}
-
-fn entry_type(mode: i32) -> tree_entry::EntryType {
-    match mode & 0o170000 {
-        0o040000 => tree_entry::EntryType::Tree,
-        0o160000 => tree_entry::EntryType::Commit,
-        _ => tree_entry::EntryType::Blob,
+/// The `EntryType` of a tree entry.
+fn entry_type(kind: EntryKind) -> tree_entry::EntryType {
+    match kind {
+        EntryKind::Tree => tree_entry::EntryType::Tree,
+        EntryKind::Submodule => tree_entry::EntryType::Commit,
+        EntryKind::Blob => tree_entry::EntryType::Blob,
     }
 }
 
 /// A `TreeEntry` below `prefix` (no trailing slash); `commit_oid` is the revision as asked,
 /// as Gitaly does.
-fn tree_entry(mode: i32, name: &[u8], oid: String, prefix: &str, rev: &str) -> TreeEntry {
-    let mut path = Vec::with_capacity(prefix.len() + 1 + name.len());
+fn tree_entry(e: &objects::TreeEntry, prefix: &str, rev: &str) -> TreeEntry {
+    let mut path = Vec::with_capacity(prefix.len() + 1 + e.name.len());
     if !prefix.is_empty() {
         path.extend_from_slice(prefix.as_bytes());
         path.push(b'/');
     }
-    path.extend_from_slice(name);
+    path.extend_from_slice(&e.name);
     TreeEntry {
-        oid,
+        oid: e.oid.clone(),
         path,
-        r#type: entry_type(mode) as i32,
-        mode,
+        r#type: entry_type(e.kind) as i32,
+        mode: e.mode as i32,
         commit_oid: rev.to_string(),
         flat_path: Vec::new(),
     }
@@ -206,45 +125,17 @@ async fn ls_tree_recursive(
     prefix: &str,
     rev: &str,
 ) -> Result<Vec<TreeEntry>> {
-    let out = repo
-        .output(
-            &repo
-                .cmd(Subcommand::LsTree)
-                .flag("-z")
-                .flag("-r")
-                .flag("-t")
-                .rev(tree),
-        )
-        .await?;
-    let bad = |r: &[u8]| {
-        Error::internal(format!(
-            "unexpected ls-tree line {:?}",
-            String::from_utf8_lossy(r)
-        ))
-    };
-    let mut entries = Vec::new();
-    for record in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-        // <mode> SP <type> SP <oid> TAB <path>
-        let tab = record
-            .iter()
-            .position(|&b| b == b'\t')
-            .ok_or_else(|| bad(record))?;
-        let head = std::str::from_utf8(&record[..tab]).map_err(|_| bad(record))?;
-        let mut fields = head.split(' ');
-        let (Some(mode), Some(_kind), Some(oid)) = (fields.next(), fields.next(), fields.next())
-        else {
-            return Err(bad(record));
-        };
-        let mode = i32::from_str_radix(mode, 8).map_err(|_| bad(record))?;
-        entries.push(tree_entry(
-            mode,
-            &record[tab + 1..],
-            oid.to_string(),
-            prefix,
-            rev,
-        ));
-    }
-    Ok(entries)
+    let cmd = repo
+        .cmd(Subcommand::LsTree)
+        .flag("-z")
+        .flag("-r")
+        .flag("-t")
+        .rev(tree);
+    let out = repo.output(&cmd).await?;
+    Ok(objects::parse_ls_tree(&out.stdout)?
+        .iter()
+        .map(|e| tree_entry(e, prefix, rev))
+        .collect())
 }
 
 /// Page tokens of GetTreeEntries, compatible with Gitaly's: base64 of the JSON object
@@ -510,6 +401,24 @@ fn paginate_entries(
     Ok((page, cursor))
 }
 
+/// A tree entry's blob is a blob, and not over `max_size` (when that is set).
+fn check_blob(info: &ObjectInfo, max_size: i64) -> Result<()> {
+    if info.kind != ObjectType::Blob {
+        return Err(Error::internal(format!(
+            "mismatched object type: object-oid={} entry-type=blob object-type={}",
+            info.oid,
+            info.kind.as_str()
+        )));
+    }
+    let size = info.size as i64;
+    if max_size > 0 && size > max_size {
+        return Err(Error::FailedPrecondition(format!(
+            "object size ({size}) is bigger than the maximum allowed size ({max_size})"
+        )));
+    }
+    Ok(())
+}
+
 impl CommitServiceImpl {
     async fn list_commits(
         &self,
@@ -599,7 +508,7 @@ impl CommitServiceImpl {
                 if limit > 0 && count >= i64::from(limit) {
                     break false;
                 }
-                let commit = read_commit(&mut cat, oid).await?.ok_or_else(|| {
+                let commit = cat.read_commit(oid).await?.ok_or_else(|| {
                     Error::internal(format!("rev-list printed {oid}, which is not a commit"))
                 })?;
                 count += 1;
@@ -632,8 +541,7 @@ impl CommitServiceImpl {
                 if oid.is_empty() || oid.contains(['\n', '\0']) {
                     continue;
                 }
-                let Some(commit) = read_commit(&mut cat, &format!("{oid}^{{commit}}")).await?
-                else {
+                let Some(commit) = cat.read_commit(&format!("{oid}^{{commit}}")).await? else {
                     continue;
                 };
                 if let Some(commits) = chunker.push(convert::commit(&commit, false)) {
@@ -796,24 +704,27 @@ impl CommitServiceImpl {
         if path.len() > 1 {
             path = path.trim_end_matches('/');
         }
-        let mut cat = repo.catfile()?;
-        let entry = find_entry(&mut cat, rev, path)
+        let mut walker = TreeWalker::new(repo.catfile()?);
+        let entry = walker
+            .entry(rev, path.as_bytes())
             .await?
             .ok_or_else(|| Error::not_found("tree entry not found"))?;
+        let mut cat = walker.into_cat();
         let single = |msg: TreeEntryResponse| -> Response<RpcStream<TreeEntryResponse>> {
             Response::new(Box::pin(tokio_stream::once(Ok(msg))))
         };
-        match entry_type(entry.mode) {
-            tree_entry::EntryType::Commit => {
+        let mode = entry.mode as i32;
+        match entry.kind {
+            EntryKind::Submodule => {
                 return Ok(single(TreeEntryResponse {
                     r#type: Kind::Commit as i32,
                     oid: entry.oid,
                     size: 0,
-                    mode: entry.mode,
+                    mode,
                     data: Vec::new(),
                 }))
             }
-            tree_entry::EntryType::Tree => {
+            EntryKind::Tree => {
                 let info = cat
                     .info(&entry.oid)
                     .await?
@@ -822,30 +733,36 @@ impl CommitServiceImpl {
                     r#type: Kind::Tree as i32,
                     oid: info.oid,
                     size: info.size as i64,
-                    mode: entry.mode,
+                    mode,
                     data: Vec::new(),
                 }));
             }
-            tree_entry::EntryType::Blob => {}
+            EntryKind::Blob => {}
         }
+        // A blob is read with its header: the parent tree and the blob are the only two
+        // round trips. With a size bound, its header comes first (an oversized blob is
+        // refused without sending it through the pipe).
+        let checked = if req.max_size > 0 {
+            let info = cat
+                .info(&entry.oid)
+                .await?
+                .ok_or_else(|| Error::internal(format!("blob {} is missing", entry.oid)))?;
+            check_blob(&info, req.max_size)?;
+            true
+        } else {
+            false
+        };
         let info = cat
-            .info(&entry.oid)
+            .contents(&entry.oid)
             .await?
             .ok_or_else(|| Error::internal(format!("blob {} is missing", entry.oid)))?;
-        if info.kind != ObjectType::Blob {
-            return Err(Error::internal(format!(
-                "mismatched object type: object-oid={} entry-type=blob object-type={}",
-                info.oid,
-                info.kind.as_str()
-            )));
+        if !checked {
+            if let Err(e) = check_blob(&info, req.max_size) {
+                cat.skip_rest().await?;
+                return Err(e);
+            }
         }
         let size = info.size as i64;
-        if req.max_size > 0 && size > req.max_size {
-            return Err(Error::FailedPrecondition(format!(
-                "object size ({size}) is bigger than the maximum allowed size ({})",
-                req.max_size
-            )));
-        }
         let want = if req.limit > 0 {
             size.min(req.limit)
         } else {
@@ -855,17 +772,15 @@ impl CommitServiceImpl {
             r#type: Kind::Blob as i32,
             oid: info.oid.clone(),
             size,
-            mode: entry.mode,
+            mode,
             data: Vec::new(),
         };
         if want == 0 {
+            cat.skip_rest().await?;
             return Ok(single(first));
         }
         let oid = info.oid;
         Ok(spawn_stream(move |sink| async move {
-            cat.contents(&oid)
-                .await?
-                .ok_or_else(|| Error::internal(format!("blob {oid} disappeared")))?;
             let mut first = Some(first);
             let mut left = want;
             let mut buf = vec![0u8; BLOB_CHUNK];
@@ -909,8 +824,8 @@ impl CommitServiceImpl {
         }
         let sort = SortBy::try_from(req.sort).map_err(|_| Error::invalid("unknown sort order"))?;
         let prefix = path.trim_end_matches('/');
-        let mut cat = repo.catfile()?;
-        let info = cat.info(&format!("{rev}:{path}")).await?;
+        let mut walker = TreeWalker::new(repo.catfile()?);
+        let info = walker.cat().info(&format!("{rev}:{path}")).await?;
         let mut entries = match info {
             // As Gitaly: a missing revision or path is NOT_FOUND for recursive listings and
             // INVALID_ARGUMENT otherwise; a path naming a blob lists nothing.
@@ -918,11 +833,12 @@ impl CommitServiceImpl {
             None => return Err(Error::invalid("invalid revision or path")),
             Some(info) if info.kind != ObjectType::Tree => Vec::new(),
             Some(info) if req.recursive => ls_tree_recursive(&repo, &info.oid, prefix, rev).await?,
-            Some(info) => read_tree(&mut cat, &info.oid)
+            Some(info) => walker
+                .tree(&info.oid)
                 .await?
                 .unwrap_or_default()
-                .into_iter()
-                .map(|e| tree_entry(e.mode, &e.name, e.oid, prefix, rev))
+                .iter()
+                .map(|e| tree_entry(e, prefix, rev))
                 .collect(),
         };
         match sort {
@@ -948,11 +864,11 @@ impl CommitServiceImpl {
                 }
                 let mut oid = e.oid.clone();
                 for _ in 1..FLAT_PATH_DEPTH {
-                    let Some(sub) = read_tree(&mut cat, &oid).await? else {
+                    let Some(sub) = walker.tree(&oid).await? else {
                         break;
                     };
                     match sub.as_slice() {
-                        [only] if entry_type(only.mode) == tree_entry::EntryType::Tree => {
+                        [only] if only.kind == EntryKind::Tree => {
                             e.flat_path.push(b'/');
                             e.flat_path.extend_from_slice(&only.name);
                             oid = only.oid.clone();

@@ -10,7 +10,7 @@ use gitrpc_proto::gitaly::*;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::convert;
-use crate::deps::{read_commit, Deps, Repo};
+use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::stream::{chunked, RpcStream};
 
@@ -115,7 +115,7 @@ fn sort_flag(key: &str, descending: bool) -> String {
 async fn branches(cat: &mut Lease, refs: Vec<RefLine>) -> Result<Vec<Branch>> {
     let mut out = Vec::with_capacity(refs.len());
     for r in refs {
-        let target = read_commit(cat, &r.oid).await?;
+        let target = cat.read_commit(&r.oid).await?;
         out.push(Branch {
             name: r.name,
             target_commit: target.map(|c| convert::commit(&c, false)),
@@ -133,7 +133,8 @@ async fn tag(cat: &mut Lease, name: &[u8], oid: &str) -> Result<Option<Tag>> {
     match info.kind {
         ObjectType::Tag => {
             let raw = objects::parse_tag(&info.oid, &data);
-            let target = read_commit(cat, &format!("{}^{{commit}}", info.oid))
+            let target = cat
+                .read_commit(&format!("{}^{{commit}}", info.oid))
                 .await?
                 .map(|c| convert::commit(&c, false));
             Ok(Some(convert::tag(short, &raw, target)))
@@ -157,8 +158,7 @@ async fn tag(cat: &mut Lease, name: &[u8], oid: &str) -> Result<Option<Tag>> {
 
 /// Check an object id from a client: hex of the repository's hash length.
 fn object_id(repo: &Repo<'_>, oid: &[u8], what: &str) -> Result<String> {
-    let want = repo.zero_oid().len();
-    if oid.len() != want || !oid.iter().all(|b| b.is_ascii_hexdigit()) {
+    if !repo.object_format().is_oid(oid) {
         return Err(Error::invalid(format!(
             "invalid {what}: {:?}",
             String::from_utf8_lossy(oid)

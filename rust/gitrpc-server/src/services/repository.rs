@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gitrpc_git::{validate, Command, Subcommand};
+use gitrpc_git::{objects, validate, Command, Subcommand};
 use gitrpc_proto::gitaly::repository_service_server::RepositoryService;
 use gitrpc_proto::gitaly::*;
 use tonic::{Request, Response, Status};
@@ -233,7 +233,10 @@ impl RepositoryService for RepositoryServiceImpl {
     ) -> Result<Response<ObjectFormatResponse>, Status> {
         let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
         Ok(Response::new(ObjectFormatResponse {
-            format: repo.object_format() as i32,
+            format: match repo.object_format() {
+                objects::ObjectFormat::Sha1 => ObjectFormat::Sha1,
+                objects::ObjectFormat::Sha256 => ObjectFormat::Sha256,
+            } as i32,
         }))
     }
 

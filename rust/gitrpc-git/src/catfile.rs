@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::process::{ChildStdin, ChildStdout};
 
 use crate::{Command, Error, Git, Process, Result, Subcommand};
@@ -221,23 +224,10 @@ impl CatFile {
         self.command("contents", object).await
     }
 
-    /// Read the next piece of the current object's body; 0 at its end.
+    /// Read the next piece of the current object's body; 0 at its end. (A `CatFile` is an
+    /// [`AsyncRead`] of the current object's body, so [`crate::fill`] works on it too.)
     pub async fn read_chunk(&mut self, buf: &mut [u8]) -> Result<usize> {
-        if self.pending <= 1 {
-            if self.pending == 1 {
-                let mut lf = [0u8; 1];
-                self.stdout.read_exact(&mut lf).await.map_err(io)?;
-                self.pending = 0;
-            }
-            return Ok(0);
-        }
-        let want = buf.len().min((self.pending - 1) as usize);
-        let n = self.stdout.read(&mut buf[..want]).await.map_err(io)?;
-        if n == 0 {
-            return Err(proto("object truncated"));
-        }
-        self.pending -= n as u64;
-        Ok(n)
+        self.read(buf).await.map_err(io)
     }
 
     /// Discard the rest of the current object. Large remainders are not drained: the process
@@ -268,6 +258,43 @@ impl CatFile {
         let mut lf = [0u8; 1];
         self.read_chunk(&mut lf).await?;
         Ok(data)
+    }
+}
+
+impl AsyncRead for CatFile {
+    /// Reads the body of the object started with [`CatFile::contents`], then its trailing LF
+    /// (not returned); at the end of the body it reads as EOF.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let truncated =
+            || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "object truncated");
+        if this.pending == 0 || buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if this.pending == 1 {
+            let mut lf = [0u8; 1];
+            let mut lf = ReadBuf::new(&mut lf);
+            ready!(Pin::new(&mut this.stdout).poll_read(cx, &mut lf))?;
+            if lf.filled().is_empty() {
+                return Poll::Ready(Err(truncated()));
+            }
+            this.pending = 0;
+            return Poll::Ready(Ok(()));
+        }
+        let want = buf.remaining().min((this.pending - 1) as usize);
+        let mut part = ReadBuf::new(buf.initialize_unfilled_to(want));
+        ready!(Pin::new(&mut this.stdout).poll_read(cx, &mut part))?;
+        let n = part.filled().len();
+        if n == 0 {
+            return Poll::Ready(Err(truncated()));
+        }
+        buf.advance(n);
+        this.pending -= n as u64;
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -18,6 +18,7 @@ mod description;
 mod error;
 mod executor;
 mod failure;
+mod fill;
 pub mod housekeeping;
 pub mod lifetime;
 pub mod objects;
@@ -36,6 +37,7 @@ pub use description::{Description, Revisions, Subcommand, PSEUDO_REVISIONS};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
 pub use failure::{ReadError, RefError};
+pub use fill::fill;
 pub use process::{Output, Process, TERM_GRACE};
 pub use transaction::RefTransaction;
 

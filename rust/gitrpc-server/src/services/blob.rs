@@ -47,14 +47,7 @@ fn read_limit(limit: i64, size: u64) -> u64 {
 async fn next_piece(cat: &mut Lease, remaining: &mut u64) -> Result<Vec<u8>> {
     let want = (*remaining).min(CHUNK as u64) as usize;
     let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        let n = cat.read_chunk(&mut buf[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
+    let filled = gitrpc_git::fill(&mut **cat, &mut buf).await?;
     buf.truncate(filled);
     *remaining -= filled as u64;
     Ok(buf)

@@ -72,19 +72,6 @@ fn stdout_of(p: &mut Process) -> Result<ChildStdout> {
         .ok_or_else(|| Error::internal("git stdout not captured"))
 }
 
-/// Read into `buf` until it is full or stdout ends; returns the bytes read.
-async fn fill(out: &mut ChildStdout, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let k = out.read(&mut buf[n..]).await?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    Ok(n)
-}
-
 /// Wait for git after its output was consumed; a failure is FAILED_PRECONDITION with git's
 /// message (as Gitaly's diff RPCs report it).
 async fn finish(p: Process) -> Result<()> {
@@ -103,7 +90,7 @@ where
     let mut out = stdout_of(&mut p)?;
     loop {
         let mut buf = vec![0u8; CHUNK];
-        let n = fill(&mut out, &mut buf).await?;
+        let n = gitrpc_git::fill(&mut out, &mut buf).await?;
         if n == 0 {
             break;
         }

@@ -130,14 +130,7 @@ impl CommitServiceImpl {
             let mut buf = vec![0u8; BLOB_CHUNK];
             while left > 0 {
                 let cap = left.min(BLOB_CHUNK);
-                let mut filled = 0;
-                while filled < cap {
-                    let n = cat.read_chunk(&mut buf[filled..cap]).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                }
+                let filled = gitrpc_git::fill(&mut *cat, &mut buf[..cap]).await?;
                 if filled == 0 {
                     return Err(Error::internal(format!("blob {oid} truncated")));
                 }

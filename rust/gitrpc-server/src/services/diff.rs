@@ -18,6 +18,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::ChildStdout;
 use tonic::{Request, Response, Status};
 
+use crate::batch::{Batcher, Limits};
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::stream::{spawn_stream, RpcStream, Sink};
@@ -25,9 +26,9 @@ use crate::stream::{spawn_stream, RpcStream, Sink};
 /// Bytes of raw output per message.
 const CHUNK: usize = 128 * 1024;
 /// Stats per DiffStats message (Gitaly's batch size).
-const STATS_BATCH: usize = 1000;
-/// Approximate bytes of deltas per CommitDelta message.
-const DELTA_BATCH_BYTES: usize = 16 * 1024;
+const STATS_BATCH: Limits = Limits::items(1000);
+/// Bytes of deltas per CommitDelta message.
+const DELTA_BATCH: Limits = Limits::bytes(16 * 1024);
 
 pub struct DiffServiceImpl {
     deps: Arc<Deps>,
@@ -194,18 +195,13 @@ async fn next_delta(z: &mut ZReader) -> Result<Option<(CommitDelta, u8)>> {
     )))
 }
 
-fn delta_size(d: &CommitDelta) -> usize {
-    d.from_id.len() + d.to_id.len() + 8 + d.from_path.len() + d.to_path.len()
-}
-
 async fn commit_delta(
     sink: Sink<CommitDeltaResponse>,
     mut p: Process,
     zero_oid: String,
 ) -> Result<()> {
     let mut z = ZReader::new(stdout_of(&mut p)?);
-    let mut batch = Vec::new();
-    let mut size = 0;
+    let mut batcher = Batcher::new(DELTA_BATCH);
     while let Some((delta, status)) = next_delta(&mut z).await? {
         let deltas = if status == b'T' {
             // As Gitaly: a type change is shown as a deletion followed by an addition.
@@ -224,21 +220,15 @@ async fn commit_delta(
             vec![delta]
         };
         for d in deltas {
-            size += delta_size(&d);
-            batch.push(d);
-        }
-        if size > DELTA_BATCH_BYTES {
-            size = 0;
-            sink.send(CommitDeltaResponse {
-                deltas: std::mem::take(&mut batch),
-            })
-            .await?;
+            if let Some(deltas) = batcher.push(d) {
+                sink.send(CommitDeltaResponse { deltas }).await?;
+            }
         }
     }
     drop(z);
     finish(p).await?;
-    if !batch.is_empty() {
-        sink.send(CommitDeltaResponse { deltas: batch }).await?;
+    if let Some(deltas) = batcher.finish() {
+        sink.send(CommitDeltaResponse { deltas }).await?;
     }
     Ok(())
 }
@@ -287,20 +277,16 @@ async fn next_stat(z: &mut ZReader) -> Result<Option<DiffStats>> {
 
 async fn diff_stats(sink: Sink<DiffStatsResponse>, mut p: Process) -> Result<()> {
     let mut z = ZReader::new(stdout_of(&mut p)?);
-    let mut batch = Vec::new();
+    let mut batcher = Batcher::new(STATS_BATCH);
     while let Some(stat) = next_stat(&mut z).await? {
-        batch.push(stat);
-        if batch.len() == STATS_BATCH {
-            sink.send(DiffStatsResponse {
-                stats: std::mem::take(&mut batch),
-            })
-            .await?;
+        if let Some(stats) = batcher.push(stat) {
+            sink.send(DiffStatsResponse { stats }).await?;
         }
     }
     drop(z);
     finish(p).await?;
-    if !batch.is_empty() {
-        sink.send(DiffStatsResponse { stats: batch }).await?;
+    if let Some(stats) = batcher.finish() {
+        sink.send(DiffStatsResponse { stats }).await?;
     }
     Ok(())
 }

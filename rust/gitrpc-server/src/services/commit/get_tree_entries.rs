@@ -5,7 +5,8 @@ use gitrpc_git::{validate, ObjectType, Subcommand};
 use gitrpc_proto::gitaly::*;
 use tonic::{Response, Status};
 
-use super::{page_token, Chunker, CommitServiceImpl, FLAT_PATH_DEPTH};
+use super::{page_token, CommitServiceImpl, FLAT_PATH_DEPTH};
+use crate::batch::{batches, Limits};
 use crate::deps::Repo;
 use crate::error::{Error, Result};
 use crate::stream::RpcStream;
@@ -162,17 +163,7 @@ impl CommitServiceImpl {
                 }
             }
         }
-        let mut messages = Vec::new();
-        let mut chunker = Chunker::new();
-        for e in entries {
-            if let Some(batch) = chunker.push(e) {
-                messages.push(batch);
-            }
-        }
-        let rest = chunker.take();
-        if !rest.is_empty() {
-            messages.push(rest);
-        }
+        let messages = batches(entries, Limits::LISTING);
         // Only the first message carries the cursor, as Gitaly sends it.
         let mut cursor = Some(PaginationCursor {
             next_cursor: cursor,

@@ -5,7 +5,8 @@ use gitrpc_proto::gitaly::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::Response;
 
-use super::{date, literal_pathspecs, rev_list_input, utf8, Chunker, CommitServiceImpl};
+use super::{date, literal_pathspecs, rev_list_input, utf8, CommitServiceImpl};
+use crate::batch::{Batcher, Limits};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::stream::{spawn_stream, RpcStream};
@@ -79,7 +80,7 @@ impl CommitServiceImpl {
             let mut line = Vec::new();
             let mut token_seen = token.is_empty();
             let mut count: i64 = 0;
-            let mut chunker = Chunker::new();
+            let mut batcher = Batcher::new(Limits::LISTING);
             let send = |commits| ListCommitsResponse {
                 commits,
                 pagination_cursor: None,
@@ -103,7 +104,7 @@ impl CommitServiceImpl {
                     Error::internal(format!("rev-list printed {oid}, which is not a commit"))
                 })?;
                 count += 1;
-                if let Some(batch) = chunker.push(convert::commit(&commit, false)) {
+                if let Some(batch) = batcher.push(convert::commit(&commit, false)) {
                     sink.send(send(batch)).await?;
                 }
             };
@@ -111,8 +112,7 @@ impl CommitServiceImpl {
             if complete {
                 process.wait().await?;
             }
-            let rest = chunker.take();
-            if !rest.is_empty() {
+            if let Some(rest) = batcher.finish() {
                 sink.send(send(rest)).await?;
             }
             Ok(())
@@ -126,7 +126,7 @@ impl CommitServiceImpl {
         let repo = self.deps.repo(req.repository.as_ref())?;
         let mut cat = repo.catfile()?;
         Ok(spawn_stream(move |sink| async move {
-            let mut chunker = Chunker::new();
+            let mut batcher = Batcher::new(Limits::LISTING);
             for oid in &req.oid {
                 // Names cat-file can't take can't name a commit: skipped like unknown ones.
                 if oid.is_empty() || oid.contains(['\n', '\0']) {
@@ -135,12 +135,11 @@ impl CommitServiceImpl {
                 let Some(commit) = cat.read_commit(&format!("{oid}^{{commit}}")).await? else {
                     continue;
                 };
-                if let Some(commits) = chunker.push(convert::commit(&commit, false)) {
+                if let Some(commits) = batcher.push(convert::commit(&commit, false)) {
                     sink.send(ListCommitsByOidResponse { commits }).await?;
                 }
             }
-            let commits = chunker.take();
-            if !commits.is_empty() {
+            if let Some(commits) = batcher.finish() {
                 sink.send(ListCommitsByOidResponse { commits }).await?;
             }
             Ok(())

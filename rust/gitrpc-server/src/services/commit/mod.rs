@@ -25,10 +25,6 @@ use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::stream::RpcStream;
 
-/// Encoded bytes of items per streamed message (well below gRPC's 4 MiB default).
-const MESSAGE_BYTES: usize = 1024 * 1024;
-/// Items per streamed message at most.
-const MESSAGE_ITEMS: usize = 1000;
 /// Blob bytes per TreeEntry message.
 const BLOB_CHUNK: usize = 64 * 1024;
 /// How deep a flat path may reach (as Gitaly: at most 9 levels below the entry).
@@ -41,33 +37,6 @@ pub struct CommitServiceImpl {
 impl CommitServiceImpl {
     pub fn new(deps: Arc<Deps>) -> Self {
         CommitServiceImpl { deps }
-    }
-}
-
-/// Collects items into messages of at most [`MESSAGE_BYTES`] / [`MESSAGE_ITEMS`].
-struct Chunker<T> {
-    items: Vec<T>,
-    bytes: usize,
-}
-
-impl<T: prost::Message> Chunker<T> {
-    fn new() -> Self {
-        Chunker {
-            items: Vec::new(),
-            bytes: 0,
-        }
-    }
-
-    /// Add an item; returns a full batch when one is ready to send.
-    fn push(&mut self, item: T) -> Option<Vec<T>> {
-        self.bytes += item.encoded_len();
-        self.items.push(item);
-        (self.bytes >= MESSAGE_BYTES || self.items.len() >= MESSAGE_ITEMS).then(|| self.take())
-    }
-
-    fn take(&mut self) -> Vec<T> {
-        self.bytes = 0;
-        std::mem::take(&mut self.items)
     }
 }
 

@@ -13,13 +13,14 @@ use gitrpc_proto::gitaly::ref_service_server::RefService;
 use gitrpc_proto::gitaly::*;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::batch::{chunked, Limits};
 use crate::convert;
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
-use crate::stream::{chunked, RpcStream};
+use crate::stream::RpcStream;
 
-/// Items per streamed message for listings.
-const CHUNK: usize = 100;
+/// Refs per streamed message (Gitaly's batch).
+const BATCH: Limits = Limits::items(100);
 
 pub struct RefServiceImpl {
     deps: Arc<Deps>,
@@ -162,7 +163,7 @@ impl RefService for RefServiceImpl {
         let refs = for_each_ref(&repo, &[b"refs/heads/"], &flags).await?;
         let refs = paginate(refs, req.pagination_params.as_ref())?;
         let list = branches::branches(&mut repo.catfile()?, refs).await?;
-        Ok(chunked(list, CHUNK, |local_branches| {
+        Ok(chunked(list, BATCH, |local_branches| {
             FindLocalBranchesResponse { local_branches }
         }))
     }
@@ -182,7 +183,7 @@ impl RefService for RefServiceImpl {
                 })
                 .await?;
             if default.is_empty() {
-                return Ok(chunked(Vec::new(), CHUNK, |branches| {
+                return Ok(chunked(Vec::new(), BATCH, |branches| {
                     FindAllBranchesResponse { branches }
                 }));
             }
@@ -200,7 +201,7 @@ impl RefService for RefServiceImpl {
                 target: b.target_commit,
             })
             .collect();
-        Ok(chunked(list, CHUNK, |branches| FindAllBranchesResponse {
+        Ok(chunked(list, BATCH, |branches| FindAllBranchesResponse {
             branches,
         }))
     }
@@ -210,7 +211,7 @@ impl RefService for RefServiceImpl {
         req: Request<FindAllTagsRequest>,
     ) -> Result<Response<RpcStream<FindAllTagsResponse>>, Status> {
         let tags = self.all_tags(req.get_ref()).await?;
-        Ok(chunked(tags, CHUNK, |tags| FindAllTagsResponse { tags }))
+        Ok(chunked(tags, BATCH, |tags| FindAllTagsResponse { tags }))
     }
 
     async fn find_tag(
@@ -266,7 +267,7 @@ impl RefService for RefServiceImpl {
         req: Request<ListRefsRequest>,
     ) -> Result<Response<RpcStream<ListRefsResponse>>, Status> {
         let refs = self.list_refs(req.get_ref()).await?;
-        Ok(chunked(refs, CHUNK, |references| ListRefsResponse {
+        Ok(chunked(refs, BATCH, |references| ListRefsResponse {
             references,
             pagination_cursor: None,
         }))

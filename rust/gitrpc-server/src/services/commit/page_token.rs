@@ -1,202 +1,67 @@
-//! Page tokens of GetTreeEntries, compatible with Gitaly's: base64 of the JSON object
-//! `{"file_name":"<path>"}`. A token that doesn't decode so is an (old-style) object id.
+//! Page tokens of GetTreeEntries, as Gitaly makes them: standard base64 of the JSON object
+//! `{"file_name":"<path>"}` written as Go's `encoding/json` writes it (`<`, `>`, `&`, U+2028
+//! and U+2029 escaped as `\u....`). So a token of ours is Gitaly's, byte for byte, and the
+//! same as the ones this server issued before (for UTF-8 paths; a non-UTF-8 path can't be
+//! carried by a JSON string, and its token never matched an entry, here or in Gitaly). A
+//! token that doesn't decode so is an old-style one: an object id.
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 
 pub enum Token {
     Path(Vec<u8>),
     Oid(String),
 }
 
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    /// Absent reads as empty, as Go's decoder leaves it.
+    #[serde(default)]
+    file_name: String,
+}
+
 pub fn encode(path: &[u8]) -> String {
-    base64_encode(&json(path))
+    let cursor = Cursor {
+        file_name: String::from_utf8_lossy(path).into_owned(),
+    };
+    let mut json = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut json, GoEscapes);
+    cursor
+        .serialize(&mut ser)
+        .expect("a string member serializes into memory");
+    STANDARD.encode(json)
 }
 
 pub fn decode(token: &str) -> Token {
-    match base64_decode(token).and_then(|j| file_name(&j)) {
-        Some(p) => Token::Path(p),
+    let cursor = STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<Cursor>(&json).ok());
+    match cursor {
+        Some(c) => Token::Path(c.file_name.into_bytes()),
         None => Token::Oid(token.to_string()),
     }
 }
 
-/// `{"file_name":"..."}` escaped as Go's encoding/json does.
-fn json(path: &[u8]) -> Vec<u8> {
-    let mut out = br#"{"file_name":""#.to_vec();
-    for chunk in path.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.extend_from_slice(b"\\\""),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                '\u{8}' => out.extend_from_slice(b"\\b"),
-                '\u{c}' => out.extend_from_slice(b"\\f"),
-                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                    out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
-                }
-                c if (c as u32) < 0x20 => {
-                    out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
-                }
-                c => {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
+/// serde_json's compact output plus the escapes Go adds for HTML safety.
+struct GoEscapes;
+
+impl serde_json::ser::Formatter for GoEscapes {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                write!(w, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
             }
         }
-        for _ in chunk.invalid() {
-            out.extend_from_slice(b"\\ufffd");
-        }
-    }
-    out.extend_from_slice(b"\"}");
-    out
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if s.is_empty() || !s.chunks_exact(4).remainder().is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    for (i, quad) in s.chunks(4).enumerate() {
-        let last = i == s.len() / 4 - 1;
-        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &quad[..4 - pad] {
-            let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-            n = (n << 6) | v;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Some(out)
-}
-
-/// The `file_name` member of a JSON object whose members are all strings ("" if absent,
-/// as Go's decoder leaves it); `None` if it isn't such an object.
-fn file_name(json: &[u8]) -> Option<Vec<u8>> {
-    let mut p = Parser { s: json, i: 0 };
-    p.ws();
-    p.eat(b'{')?;
-    let mut name = Vec::new();
-    p.ws();
-    if p.peek() == Some(b'}') {
-        p.i += 1;
-    } else {
-        loop {
-            p.ws();
-            let key = p.string()?;
-            p.ws();
-            p.eat(b':')?;
-            p.ws();
-            let value = p.string()?;
-            if key == b"file_name" {
-                name = value;
-            }
-            p.ws();
-            match p.next()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
-            }
-        }
-    }
-    p.ws();
-    (p.i == json.len()).then_some(name)
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-    fn next(&mut self) -> Option<u8> {
-        let c = self.peek()?;
-        self.i += 1;
-        Some(c)
-    }
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.next()? == c).then_some(())
-    }
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
-        }
-    }
-    fn hex4(&mut self) -> Option<u32> {
-        let h = self.s.get(self.i..self.i + 4)?;
-        self.i += 4;
-        u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
-    }
-    fn string(&mut self) -> Option<Vec<u8>> {
-        self.eat(b'"')?;
-        let mut out = Vec::new();
-        loop {
-            match self.next()? {
-                b'"' => return Some(out),
-                b'\\' => {
-                    let c = match self.next()? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let code = if (0xd800..0xdc00).contains(&hi)
-                                && self.s[self.i..].starts_with(b"\\u")
-                            {
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if !(0xdc00..0xe000).contains(&lo) {
-                                    return None;
-                                }
-                                0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
-                            } else {
-                                hi
-                            };
-                            char::from_u32(code).unwrap_or('\u{fffd}')
-                        }
-                        _ => return None,
-                    };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-                c if c < 0x20 => return None,
-                c => out.push(c),
-            }
-        }
+        w.write_all(&fragment.as_bytes()[start..])
     }
 }
 
@@ -204,25 +69,59 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
+    /// Tokens this server issued before (checked against the hand-written encoder it had)
+    /// and Gitaly issues: the same strings, so clients holding one across an upgrade (or a
+    /// move from Gitaly) go on paginating.
+    const ISSUED: &[(&[u8], &str)] = &[
+        (b"foo", "eyJmaWxlX25hbWUiOiJmb28ifQ=="),
+        (
+            b"a b/c<d>",
+            "eyJmaWxlX25hbWUiOiJhIGIvY1x1MDAzY2RcdTAwM2UifQ==",
+        ),
+        (
+            "dir/é\"q\\\n".as_bytes(),
+            "eyJmaWxlX25hbWUiOiJkaXIvw6lcInFcXFxuIn0=",
+        ),
+        (
+            "x&y\u{2028}z".as_bytes(),
+            "eyJmaWxlX25hbWUiOiJ4XHUwMDI2eVx1MjAyOHoifQ==",
+        ),
+        (
+            b"tab\there\x01\x7f/",
+            "eyJmaWxlX25hbWUiOiJ0YWJcdGhlcmVcdTAwMDF/LyJ9",
+        ),
+    ];
+
     #[test]
-    fn round_trips_and_matches_go() {
-        // base64(`{"file_name":"a b/c<d>"}`) as Go's json + base64 produce it.
-        let t = encode(b"a b/c<d>");
-        assert_eq!(
-            base64_decode(&t).unwrap(),
-            br#"{"file_name":"a b/c\u003cd\u003e"}"#
-        );
-        assert_eq!(encode(b"foo"), "eyJmaWxlX25hbWUiOiJmb28ifQ==");
-        for p in [&b"foo"[..], b"x", b"ab", b"dir/\xc3\xa9\"q\\\n"] {
-            match decode(&encode(p)) {
-                Token::Path(d) => assert_eq!(d, p),
-                Token::Oid(_) => panic!("{p:?}"),
+    fn tokens_are_unchanged_and_round_trip() {
+        for (path, token) in ISSUED {
+            assert_eq!(encode(path), *token, "{path:?}");
+            match decode(token) {
+                Token::Path(p) => assert_eq!(p, *path),
+                Token::Oid(_) => panic!("{token} did not decode"),
             }
         }
-        assert!(matches!(
-            decode("0123456789abcdef0123456789abcdef01234567"),
-            Token::Oid(_)
-        ));
-        assert!(matches!(decode("non-existent"), Token::Oid(_)));
+        assert_eq!(
+            STANDARD.decode(encode(b"a b/c<d>")).unwrap(),
+            br#"{"file_name":"a b/c\u003cd\u003e"}"#
+        );
+    }
+
+    #[test]
+    fn other_tokens_are_object_ids() {
+        for t in [
+            "0123456789abcdef0123456789abcdef01234567",
+            "non-existent",
+            "",
+            // base64 of JSON that isn't an object with a string file_name
+            &STANDARD.encode(br#"{"file_name":1}"#),
+            &STANDARD.encode(b"[1]"),
+        ] {
+            assert!(matches!(decode(t), Token::Oid(o) if o == t), "{t:?}");
+        }
+        // Members Go's decoder would ignore are ignored; a missing name is empty.
+        let t = STANDARD.encode(br#"{"x":[1],"file_name":"a\/b \ud83d\ude00"}"#);
+        assert!(matches!(decode(&t), Token::Path(p) if p == "a/b 😀".as_bytes()));
+        assert!(matches!(decode(&STANDARD.encode(b"{}")), Token::Path(p) if p.is_empty()));
     }
 }

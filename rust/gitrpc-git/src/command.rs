@@ -381,6 +381,30 @@ mod tests {
     }
 
     #[test]
+    fn checked_revisions_without_end_of_options() {
+        let c = Command::in_repo(Path::new("/r.git"), Subcommand::Archive)
+            .flag("--format=tar")
+            .rev("main")
+            .path("a.txt");
+        assert_eq!(
+            argv(&c, &[]),
+            [
+                "--git-dir=/r.git",
+                "archive",
+                "--format=tar",
+                "main",
+                "--",
+                "a.txt"
+            ]
+        );
+        let err = Command::new(Subcommand::Archive)
+            .rev("--remote=x")
+            .args(&[])
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+
+    #[test]
     fn oversized_arguments_refused() {
         for cmd in [
             Command::new(Subcommand::RevParse).arg("x".repeat(MAX_ARG + 1)),

@@ -119,7 +119,9 @@ use Subcommand as S;
 
 /// In the order of [`Subcommand`] (a test checks it).
 static TABLE: [Description; 20] = [
-    Description::new(S::Archive, "archive"),
+    // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match"); its
+    // revisions are still checked (no leading `-`), as Gitaly does.
+    Description::new(S::Archive, "archive").no_end_of_options(),
     Description::new(S::CatFile, "cat-file"),
     Description::new(S::CountObjects, "count-objects"),
     Description::new(S::Diff, "diff"),
@@ -245,6 +247,8 @@ mod tests {
 
     #[test]
     fn what_the_table_says() {
+        let d = Subcommand::Archive.description();
+        assert!(!d.end_of_options && d.revisions == Revisions::Plain);
         let d = Subcommand::UploadArchive.description();
         assert!(!d.end_of_options && d.revisions == Revisions::None && d.client_config);
         assert!(Subcommand::UpdateRef.description().updates_refs);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 
-use crate::{stats, Error, Result};
+use crate::{stats, Error, Result, Subcommand};
 
 /// How much of git's stderr we keep for error messages.
 pub const STDERR_CAP: usize = 10 * 1024;
@@ -28,6 +28,7 @@ pub struct Output {
 pub struct Process {
     child: Option<Child>,
     pid: i32,
+    sub: Subcommand,
     subcommand: &'static str,
     args: Vec<OsString>,
     started: Instant,
@@ -53,11 +54,12 @@ impl std::fmt::Debug for Process {
 impl Process {
     pub(crate) fn new(
         mut child: Child,
-        subcommand: &'static str,
+        sub: Subcommand,
         args: Vec<OsString>,
         capture_stderr: bool,
     ) -> Self {
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let subcommand = sub.as_str();
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut stderr_pipe = child.stderr.take();
         let stderr_task = if capture_stderr {
@@ -76,6 +78,7 @@ impl Process {
             stderr_pipe,
             child: Some(child),
             pid,
+            sub,
             subcommand,
             args,
             started: Instant::now(),
@@ -88,8 +91,8 @@ impl Process {
         self.pid
     }
 
-    pub fn subcommand(&self) -> &'static str {
-        self.subcommand
+    pub fn subcommand(&self) -> Subcommand {
+        self.sub
     }
 
     pub fn args(&self) -> &[OsString] {
@@ -179,18 +182,15 @@ impl Process {
         Ok((status, self.stderr()))
     }
 
-    /// Wait for git to exit; a non-zero exit becomes [`Error::Failed`] with stderr.
+    /// Wait for git to exit; a non-zero exit becomes an error with stderr, classified by
+    /// [`Error::failed`].
     pub async fn wait(self) -> Result<()> {
-        let sub = self.subcommand;
+        let sub = self.sub;
         let (status, stderr) = self.wait_status().await?;
         if status.success() {
             Ok(())
         } else {
-            Err(Error::Failed {
-                subcommand: sub,
-                status: status.to_string(),
-                stderr,
-            })
+            Err(Error::failed(sub, status.to_string(), stderr))
         }
     }
 }

@@ -16,6 +16,7 @@
 pub mod adaptive;
 pub mod admission;
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod conn;
 pub mod convert;

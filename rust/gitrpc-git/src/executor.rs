@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use crate::command::Command;
-use crate::description::Subcommand;
+use crate::description::{Subcommand, GLOBAL_CONFIG};
 use crate::process::{Output, Process};
 use crate::{lifetime, stats, Error, Result};
 
@@ -47,7 +47,9 @@ struct Inner {
     bin: PathBuf,
     env: Vec<(OsString, OsString)>,
     version: String,
-    /// `key=value` given with `-c` to every command, before the command's own.
+    /// `key=value` given with `-c` to every command, before the command's own:
+    /// [`GLOBAL_CONFIG`], then `core.hooksPath` ([`Git::with_hooks_path`]). The cat-file pool
+    /// spawns through [`Git::spawn`] too, so its processes get them.
     config: Vec<OsString>,
 }
 
@@ -75,12 +77,16 @@ impl Git {
             None => find_in_path("git").ok_or_else(|| Error::Setup("no git in PATH".into()))?,
         };
         let env = allowed_env(std::env::vars_os());
+        let config = GLOBAL_CONFIG
+            .iter()
+            .map(|(k, v)| OsString::from(format!("{k}={v}")))
+            .collect();
         let mut git = Git {
             inner: Arc::new(Inner {
                 bin,
                 env,
                 version: String::new(),
-                config: Vec::new(),
+                config,
             }),
         };
         let out = git.output(&Command::new(Subcommand::Version)).await?;

@@ -10,6 +10,9 @@
 //! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
 //! - [`unknown`]: `UNIMPLEMENTED` with a message for methods and services we don't have.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
+//! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
+//!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
+//!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
 
 pub mod adaptive;
 pub mod admission;
@@ -22,12 +25,16 @@ pub mod hooks;
 pub mod limiter;
 pub mod locator;
 pub mod monitor;
+pub mod mux;
+pub mod negotiation;
 mod rpclog;
 pub mod server;
 pub mod services;
 pub mod serving;
+pub mod sidechannel;
 pub mod stream;
 pub mod tempdir;
+pub mod tls;
 pub mod unknown;
 
 pub use config::Config;

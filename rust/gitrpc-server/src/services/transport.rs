@@ -177,6 +177,9 @@ where
         }
     }
     let (status, captured) = process.wait_status().await?;
+    // git has exited: the rest of the client's input no longer matters, and a client may
+    // keep its input open until the response ends (a sidechannel client without its `0000`).
+    feeder.abort();
     match feeder.await {
         Ok(Err(status)) if status.code() != tonic::Code::Ok => {
             return Err(Error::internal(format!(

@@ -1,0 +1,242 @@
+//! SSHUploadPackWithSidechannel and PostUploadPackWithSidechannel (Gitaly's
+//! `service/{ssh,smarthttp}/upload_pack.go`): git-upload-pack with its input and output on a
+//! sidechannel ([`crate::sidechannel`]), then a unary response with the negotiation's
+//! statistics. The SSH variant side-band encodes the output (band 1 stdout, band 2 stderr)
+//! and runs upload-pack full duplex; the HTTP variant writes `--stateless-rpc` output raw.
+//!
+//! The process, the spool, `[pack_objects_limiting]` and cancellation are the streaming
+//! RPCs' ([`super::transport`]): git's output goes through `transport::pump` into a channel
+//! whose receiver writes it to the sidechannel. Order: everything the request says is checked
+//! before the sidechannel is opened (bad input opens and starts nothing), the pack slot is
+//! taken, the sidechannel opened (5 s, else `UNAVAILABLE`), git started. The client closing
+//! or resetting the sidechannel before the response is complete ends the call at once
+//! (`CANCELLED`; git killed, slots freed): a client that stops reading is not waited for.
+//! On success the sidechannel is closed (FIN) before the response is returned.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use gitrpc_git::spool::SpoolConfig;
+use gitrpc_proto::gitaly::*;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use super::transport::{self, Outputs, Service, Started};
+use crate::deps::Deps;
+use crate::negotiation::Negotiation;
+use crate::sidechannel::{self, Sidechannel, Verdict};
+
+/// git's stderr kept for an error message.
+const STDERR_KEPT: usize = 10 * 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Ssh,
+    Http,
+}
+
+/// `SSHService/SSHUploadPackWithSidechannel`.
+pub async fn ssh(
+    deps: &Deps,
+    req: Request<SshUploadPackWithSidechannelRequest>,
+) -> Result<Response<SshUploadPackWithSidechannelResponse>, Status> {
+    let (metadata, extensions, msg) = req.into_parts();
+    let call = Call {
+        metadata: &metadata,
+        extensions: &extensions,
+        repository: msg.repository.as_ref(),
+        config: &msg.git_config_options,
+        protocol: &msg.git_protocol,
+    };
+    let stats = serve(deps, call, Variant::Ssh).await?;
+    Ok(Response::new(SshUploadPackWithSidechannelResponse {
+        packfile_negotiation_statistics: Some(stats),
+    }))
+}
+
+/// `SmartHTTPService/PostUploadPackWithSidechannel`.
+pub async fn http(
+    deps: &Deps,
+    req: Request<PostUploadPackWithSidechannelRequest>,
+) -> Result<Response<PostUploadPackWithSidechannelResponse>, Status> {
+    let (metadata, extensions, msg) = req.into_parts();
+    let call = Call {
+        metadata: &metadata,
+        extensions: &extensions,
+        repository: msg.repository.as_ref(),
+        config: &msg.git_config_options,
+        protocol: &msg.git_protocol,
+    };
+    let stats = serve(deps, call, Variant::Http).await?;
+    Ok(Response::new(PostUploadPackWithSidechannelResponse {
+        packfile_negotiation_statistics: Some(stats),
+    }))
+}
+
+/// What both requests carry (their field numbers are the same, too).
+struct Call<'a> {
+    metadata: &'a MetadataMap,
+    extensions: &'a tonic::Extensions,
+    repository: Option<&'a Repository>,
+    config: &'a [String],
+    protocol: &'a str,
+}
+
+async fn serve(
+    deps: &Deps,
+    call: Call<'_>,
+    variant: Variant,
+) -> Result<PackfileNegotiationStatistics, Status> {
+    let opener = sidechannel::opener(call.extensions)?;
+    let id = sidechannel::id(call.metadata)?;
+    let repo = deps.repo(call.repository)?;
+    gitrpc_git::client_config::check(call.config).map_err(crate::Error::from)?;
+    transport::protocol(call.protocol)?;
+    // The slot is released with `Started` (dropped when the call ends, however it ends).
+    let slot = deps.limits.pack_slot().await?;
+    let channel = sidechannel::open(&opener, id).await?;
+    let mut started = transport::start(
+        &repo,
+        Service::UploadPack,
+        call.config,
+        call.protocol,
+        variant == Variant::Http,
+        false,
+        true,
+    )?;
+    started.slot = slot;
+    exchange(started, channel, variant, &deps.spool).await
+}
+
+/// What `transport::pump` produces, in order.
+enum Out {
+    Stdout(Bytes),
+    Stderr(Bytes),
+    Exit(i32),
+}
+
+/// Run git with the sidechannel as its stdin and stdout (and stderr, SSH).
+async fn exchange(
+    started: Started,
+    channel: Sidechannel,
+    variant: Variant,
+    spool: &SpoolConfig,
+) -> Result<PackfileNegotiationStatistics, Status> {
+    let (rd, mut wr) = tokio::io::split(channel);
+    let negotiation = Arc::new(Mutex::new(Negotiation::default()));
+    let (input_tx, input_rx) = mpsc::channel::<Bytes>(8);
+    let (verdict_tx, mut verdict) = watch::channel(Verdict::Reading);
+    let reader = tokio::spawn(sidechannel::read_request(
+        rd,
+        input_tx,
+        verdict_tx,
+        negotiation.clone(),
+    ));
+    let _reader = AbortOnDrop(reader.abort_handle());
+
+    let input = ReceiverStream::new(input_rx).map(Ok::<_, Status>);
+    let (sink, out) = crate::stream::channel(16);
+    let outputs = Outputs {
+        stdout: Out::Stdout,
+        stderr: Some(Out::Stderr),
+        exit: Some(Out::Exit),
+    };
+    let pump = transport::pump(started, input, sink, spool, outputs);
+    let write = async {
+        let mut out = out; // owned: if writing fails, the pump sees its receiver gone
+        let mut exit = None;
+        let mut stderr = Vec::new();
+        while let Some(item) = out.recv().await {
+            match item {
+                Ok(Out::Stdout(data)) if variant == Variant::Ssh => {
+                    sidechannel::write_sideband(&mut wr, 1, &data).await?
+                }
+                Ok(Out::Stdout(data)) => wr.write_all(&data).await?,
+                Ok(Out::Stderr(data)) => {
+                    let room = STDERR_KEPT.saturating_sub(stderr.len());
+                    stderr.extend_from_slice(&data[..data.len().min(room)]);
+                    if variant == Variant::Ssh {
+                        sidechannel::write_sideband(&mut wr, 2, &data).await?;
+                    }
+                }
+                Ok(Out::Exit(code)) => exit = Some(code),
+                Err(_) => {}
+            }
+        }
+        wr.flush().await?;
+        Ok::<_, std::io::Error>((exit, stderr))
+    };
+    // Whichever comes first: git done and its output written, or the client gone. (The FIN
+    // is sent only afterwards, so the client cannot legitimately close before.)
+    let (pumped, written) = tokio::select! {
+        biased;
+        done = async { tokio::join!(pump, write) } => done,
+        status = client_failure(&mut verdict) => return Err(status),
+    };
+    let (exit, stderr) =
+        written.map_err(|e| Status::cancelled(format!("sidechannel: write: {e}")))?;
+    pumped?;
+    let stats = lock(&negotiation).statistics();
+    match exit {
+        Some(0) => {}
+        Some(code) => {
+            let stderr = String::from_utf8_lossy(&stderr);
+            match variant {
+                Variant::Ssh if stderr == "fatal: the remote end hung up unexpectedly\n" => {
+                    return Err(Status::cancelled("upload-pack: the client hung up"))
+                }
+                Variant::Ssh => {
+                    return Err(Status::internal(format!(
+                        "upload-pack failed (exit status {code}): {stderr}"
+                    )))
+                }
+                // As Gitaly: upload-pack may rightly exit non-zero for a shallow fetch.
+                Variant::Http if !stats.deepen.is_empty() => {}
+                Variant::Http => {
+                    return Err(Status::internal(format!(
+                        "git failed (exit status {code}): {stderr}"
+                    )))
+                }
+            }
+        }
+        None => return Err(Status::internal("upload-pack: no exit status")),
+    }
+    wr.shutdown()
+        .await
+        .map_err(|e| Status::cancelled(format!("sidechannel: close: {e}")))?;
+    Ok(stats)
+}
+
+/// Resolves when the client's side of the sidechannel fails: broken framing, or closed
+/// (closed or reset) before the response is complete.
+async fn client_failure(verdict: &mut watch::Receiver<Verdict>) -> Status {
+    loop {
+        match &*verdict.borrow_and_update() {
+            Verdict::Invalid(msg) => return Status::invalid_argument(msg.clone()),
+            Verdict::Closed { .. } => {
+                return Status::cancelled("sidechannel: the client closed the sidechannel")
+            }
+            Verdict::Reading | Verdict::Flushed => {}
+        }
+        if verdict.changed().await.is_err() {
+            // The reader ended; its last verdict was looked at above.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

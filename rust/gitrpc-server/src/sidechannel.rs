@@ -46,7 +46,7 @@ pub fn id(metadata: &tonic::metadata::MetadataMap) -> Result<i64, Status> {
     let value = metadata
         .get_all(METADATA_KEY)
         .iter()
-        .last()
+        .next_back()
         .ok_or_else(|| {
             Status::failed_precondition(format!(
                 "sidechannel: {METADATA_KEY} missing from metadata"

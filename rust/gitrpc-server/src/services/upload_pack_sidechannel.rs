@@ -8,12 +8,16 @@
 //! RPCs' ([`super::transport`]): git's output goes through `transport::pump` into a channel
 //! whose receiver writes it to the sidechannel. Order: everything the request says is checked
 //! before the sidechannel is opened (bad input opens and starts nothing), the pack slot is
-//! taken, the sidechannel opened (5 s, else `UNAVAILABLE`), git started. The client closing
-//! or resetting the sidechannel before the response is complete ends the call at once
-//! (`CANCELLED`; git killed, slots freed): a client that stops reading is not waited for.
-//! On success the sidechannel is closed (FIN) before the response is returned.
+//! taken, the sidechannel opened (5 s, else `UNAVAILABLE`), git started. The client resetting
+//! the sidechannel, or closing it before its `0000`, ends the call at once (`CANCELLED`; git
+//! killed, slots freed). Gitaly's clients close only after reading the whole response, but a
+//! yamux close is a half-close: a client that closed after its `0000` may still read, so
+//! the call goes on, unless a write then waits for the client's credit for [`STALL`] (it
+//! stopped reading: nothing else would ever end that wait). On success the sidechannel is
+//! closed (FIN) before the response is returned.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -21,6 +25,7 @@ use gitrpc_git::spool::SpoolConfig;
 use gitrpc_proto::gitaly::*;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
@@ -32,6 +37,8 @@ use crate::sidechannel::{self, Sidechannel, Verdict};
 
 /// git's stderr kept for an error message.
 const STDERR_KEPT: usize = 10 * 1024;
+/// How long a write may wait for a client that closed its side (see the module docs).
+pub const STALL: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
@@ -146,11 +153,14 @@ async fn exchange(
         exit: Some(Out::Exit),
     };
     let pump = transport::pump(started, input, sink, spool, outputs);
+    // When the write in progress started (for a client that stopped reading).
+    let writing: Mutex<Option<Instant>> = Mutex::new(None);
     let write = async {
         let mut out = out; // owned: if writing fails, the pump sees its receiver gone
         let mut exit = None;
         let mut stderr = Vec::new();
         while let Some(item) = out.recv().await {
+            *lock(&writing) = Some(Instant::now());
             match item {
                 Ok(Out::Stdout(data)) if variant == Variant::Ssh => {
                     sidechannel::write_sideband(&mut wr, 1, &data).await?
@@ -166,6 +176,7 @@ async fn exchange(
                 Ok(Out::Exit(code)) => exit = Some(code),
                 Err(_) => {}
             }
+            *lock(&writing) = None;
         }
         wr.flush().await?;
         Ok::<_, std::io::Error>((exit, stderr))
@@ -175,7 +186,7 @@ async fn exchange(
     let (pumped, written) = tokio::select! {
         biased;
         done = async { tokio::join!(pump, write) } => done,
-        status = client_failure(&mut verdict) => return Err(status),
+        status = client_failure(&mut verdict, &writing) => return Err(status),
     };
     let (exit, stderr) =
         written.map_err(|e| Status::cancelled(format!("sidechannel: write: {e}")))?;
@@ -211,20 +222,32 @@ async fn exchange(
     Ok(stats)
 }
 
-/// Resolves when the client's side of the sidechannel fails: broken framing, or closed
-/// (closed or reset) before the response is complete.
-async fn client_failure(verdict: &mut watch::Receiver<Verdict>) -> Status {
+/// Resolves when the client's side of the sidechannel fails: broken framing, closed before
+/// its `0000`, or closed after it and no longer reading (a write stalled for [`STALL`]).
+async fn client_failure(
+    verdict: &mut watch::Receiver<Verdict>,
+    writing: &Mutex<Option<Instant>>,
+) -> Status {
     loop {
         match &*verdict.borrow_and_update() {
             Verdict::Invalid(msg) => return Status::invalid_argument(msg.clone()),
-            Verdict::Closed { .. } => {
+            Verdict::Closed { flushed: false } => {
                 return Status::cancelled("sidechannel: the client closed the sidechannel")
             }
+            Verdict::Closed { flushed: true } => break,
             Verdict::Reading | Verdict::Flushed => {}
         }
         if verdict.changed().await.is_err() {
             // The reader ended; its last verdict was looked at above.
             std::future::pending::<()>().await;
+        }
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if lock(writing).is_some_and(|since| since.elapsed() >= STALL) {
+            return Status::cancelled(
+                "sidechannel: the client closed the sidechannel and stopped reading",
+            );
         }
     }
 }

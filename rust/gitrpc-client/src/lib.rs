@@ -8,11 +8,15 @@
 //!   default deadline, typed calls for the common RPCs and raw (protobuf bytes) calls.
 //! - [`raw`]: the pass-through codec behind the raw calls.
 //! - [`runtime`]: a fork-aware tokio runtime for blocking callers (C, Ruby).
+//! - [`backchannel`], [`sidechannel`]: dialing as Gitaly's own clients do (a yamux session
+//!   per connection) and the sidechannel upload-pack calls that need it.
 
 pub mod address;
+pub mod backchannel;
 pub mod client;
 pub mod raw;
 pub mod runtime;
+pub mod sidechannel;
 pub mod transport;
 
 pub use address::{connect, Address, Error, Options, DEFAULT_TIMEOUT};

@@ -8,20 +8,31 @@
 //! The first path component names the storage. stdin/stdout are relayed through the
 //! SSHService RPCs, stderr is relayed, and the exit status is git's. `GIT_PROTOCOL` from the
 //! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
+//!
+//! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection, as gitlab-shell
+//! does, when the server offers it: if that connection or call fails with `UNAVAILABLE` or
+//! `UNIMPLEMENTED` before anything of stdin was read, the streaming `SSHUploadPack` is used
+//! instead (a server without the listener mux). `--no-sidechannel` forces the streaming RPC.
 
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures::StreamExt;
 use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
 use gitrpc_proto::gitaly::*;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 const USAGE: &str =
     "usage: gitrpc-ssh [--address ADDR[,ADDR...]] [--token-file PATH] [--tls-ca-file PEM]
-                  [--limit-rate BYTES_PER_SEC] [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
+                  [--limit-rate BYTES_PER_SEC] [--no-sidechannel]
+                  [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
 Use as GIT_SSH_COMMAND=\"gitrpc-ssh --address unix:/path/to.sock\". The address can also come
 from $GITRPC_ADDRESS (unix:/path, tcp://host:port, tls://host:port; several: comma-separated).
 The server's [auth] token comes from --token-file or $GITRPC_TOKEN.";
@@ -35,6 +46,9 @@ struct Invocation {
     tls_ca_file: Option<String>,
     /// `--limit-rate BYTES`: cap on stdout bytes per second (simulates a slow link).
     limit_rate: Option<u64>,
+    /// Fetch through `SSHUploadPackWithSidechannel` if the server offers it (not with
+    /// `--no-sidechannel`).
+    sidechannel: bool,
     service: String,
     storage: String,
     relative_path: String,
@@ -65,6 +79,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
     let mut limit_rate = None;
     let mut token_file = None;
     let mut tls_ca_file = None;
+    let mut sidechannel = true;
     let mut rest: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -83,6 +98,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
                 i += 1;
                 tls_ca_file = Some(args.get(i).ok_or("--tls-ca-file needs a value")?.clone());
             }
+            "--no-sidechannel" => sidechannel = false,
             "--limit-rate" => {
                 i += 1;
                 let v = args.get(i).ok_or("--limit-rate needs a value")?;
@@ -120,6 +136,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         token_file,
         tls_ca_file,
         limit_rate,
+        sidechannel,
         service: service.to_string(),
         storage: storage.to_string(),
         relative_path: relative_path.to_string(),
@@ -217,18 +234,28 @@ async fn run(inv: Invocation) -> Result<i32, String> {
         timeout: None,
         ..Default::default()
     };
-    let transport = gitrpc_client::transport::connect(&inv.address, &opts)
-        .await
-        .map_err(|e| e.detailed())?;
-    let mut client = SshServiceClient::new(transport)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
     let repository = Some(Repository {
         storage_name: inv.storage.clone(),
         relative_path: inv.relative_path.clone(),
         ..Default::default()
     });
     let git_protocol = std::env::var("GIT_PROTOCOL").unwrap_or_default();
+    if inv.service == "git-upload-pack" && inv.sidechannel {
+        let request = SshUploadPackWithSidechannelRequest {
+            repository: repository.clone(),
+            git_protocol: git_protocol.clone(),
+            ..Default::default()
+        };
+        if let Some(done) = upload_pack_with_sidechannel(&inv, &opts, request).await {
+            return done;
+        }
+    }
+    let transport = gitrpc_client::transport::connect(&inv.address, &opts)
+        .await
+        .map_err(|e| e.detailed())?;
+    let mut client = SshServiceClient::new(transport)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
     let result = match inv.service.as_str() {
         "git-upload-pack" => {
             let first = SshUploadPackRequest {
@@ -292,6 +319,111 @@ async fn run(inv: Invocation) -> Result<i32, String> {
         other => return Err(format!("unsupported command {other:?}")),
     };
     result.map_err(status)
+}
+
+/// `SSHUploadPackWithSidechannel` over a backchannel connection. `None`: the server does not
+/// offer it (the connection or the call failed with `UNAVAILABLE`/`UNIMPLEMENTED` and not a
+/// byte of stdin was read), so the streaming RPC may take over.
+async fn upload_pack_with_sidechannel(
+    inv: &Invocation,
+    opts: &gitrpc_client::Options,
+    request: SshUploadPackWithSidechannelRequest,
+) -> Option<Result<i32, String>> {
+    let opts = gitrpc_client::Options {
+        backchannel: true,
+        ..opts.clone()
+    };
+    let client = gitrpc_client::Client::connect(&inv.address, &opts)
+        .await
+        .ok()?;
+    let touched = Arc::new(AtomicBool::new(false));
+    let stdin = Touched {
+        inner: tokio::io::stdin(),
+        touched: touched.clone(),
+    };
+    let stdout = Paced::new(tokio::io::stdout(), inv.limit_rate);
+    let result = client
+        .ssh_upload_pack_with_sidechannel(request, stdin, stdout, tokio::io::stderr())
+        .await;
+    match result {
+        Ok(_) => Some(Ok(0)),
+        Err(s)
+            if !touched.load(Ordering::SeqCst)
+                && matches!(
+                    s.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unimplemented
+                ) =>
+        {
+            None
+        }
+        Err(s) => Some(Err(status(s))),
+    }
+}
+
+/// Records whether anything was read (a fallback must not lose what git sent).
+struct Touched<R> {
+    inner: R,
+    touched: Arc<AtomicBool>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Touched<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.touched.store(true, Ordering::SeqCst);
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+/// A writer held to `rate` bytes per second on average (`--limit-rate`).
+struct Paced<W> {
+    inner: W,
+    rate: Option<u64>,
+    started: std::time::Instant,
+    sent: u64,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<W> Paced<W> {
+    fn new(inner: W, rate: Option<u64>) -> Paced<W> {
+        Paced {
+            inner,
+            rate: rate.filter(|r| *r > 0),
+            started: std::time::Instant::now(),
+            sent: 0,
+            pause: None,
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Paced<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Some(pause) = self.pause.as_mut() {
+            std::task::ready!(pause.as_mut().poll(cx));
+            self.pause = None;
+        }
+        let n = std::task::ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
+        self.sent += n as u64;
+        if let Some(rate) = self.rate {
+            let due = std::time::Duration::from_secs_f64(self.sent as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                self.pause = Some(Box::pin(tokio::time::sleep(wait)));
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn status(s: tonic::Status) -> String {

@@ -10,9 +10,12 @@
 //! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
 //!
 //! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection, as gitlab-shell
-//! does, when the server offers it: if that connection or call fails with `UNAVAILABLE` or
-//! `UNIMPLEMENTED` before anything of stdin was read, the streaming `SSHUploadPack` is used
-//! instead (a server without the listener mux). `--no-sidechannel` forces the streaming RPC.
+//! does, when the server offers it: if that connection fails, or the call fails before
+//! anything of stdin was read without a verdict on the request (the connection broke:
+//! `UNAVAILABLE`, `CANCELLED`, `UNKNOWN`; `UNIMPLEMENTED`; `FAILED_PRECONDITION`, no
+//! backchannel), the streaming `SSHUploadPack` is used instead: a server without the listener
+//! mux closes a connection that starts with `backchannel`. `--no-sidechannel` forces the
+//! streaming RPC.
 
 use std::future::Future;
 use std::io::Write;
@@ -322,8 +325,8 @@ async fn run(inv: Invocation) -> Result<i32, String> {
 }
 
 /// `SSHUploadPackWithSidechannel` over a backchannel connection. `None`: the server does not
-/// offer it (the connection or the call failed with `UNAVAILABLE`/`UNIMPLEMENTED` and not a
-/// byte of stdin was read), so the streaming RPC may take over.
+/// offer it (see the module docs) and not a byte of stdin was read, so the streaming RPC
+/// may take over.
 async fn upload_pack_with_sidechannel(
     inv: &Invocation,
     opts: &gitrpc_client::Options,
@@ -347,17 +350,19 @@ async fn upload_pack_with_sidechannel(
         .await;
     match result {
         Ok(_) => Some(Ok(0)),
-        Err(s)
-            if !touched.load(Ordering::SeqCst)
-                && matches!(
-                    s.code(),
-                    tonic::Code::Unavailable | tonic::Code::Unimplemented
-                ) =>
-        {
-            None
-        }
+        Err(s) if !touched.load(Ordering::SeqCst) && not_offered(s.code()) => None,
         Err(s) => Some(Err(status(s))),
     }
+}
+
+/// A failure that says the server has no sidechannel for us rather than anything about the
+/// request.
+fn not_offered(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(
+        code,
+        Unavailable | Cancelled | Unknown | Unimplemented | FailedPrecondition
+    )
 }
 
 /// Records whether anything was read (a fallback must not lose what git sent).

@@ -119,7 +119,10 @@ async fn settled(url: &str, dir: &std::path::Path) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let text = metrics(url);
-        assert!(text.contains("gitrpc_limit_in_flight{"), "no limiter in /metrics");
+        assert!(
+            text.contains("gitrpc_limit_in_flight{"),
+            "no limiter in /metrics"
+        );
         let in_flight = total(&text, "gitrpc_limit_in_flight");
         let gits = processes_in(dir);
         if in_flight == 0.0 && gits.is_empty() {

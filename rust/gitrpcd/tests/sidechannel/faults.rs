@@ -231,7 +231,8 @@ async fn response_ends_without_the_clients_0000() {
 
 /// The client resets the sidechannel mid-pack (yamux RST) but keeps the call and the
 /// session: the call ends `CANCELLED`, git is killed, both slots are freed (the next fetch
-/// under the same limits completes).
+/// under the same limits completes). While it runs, the call shows on the diagnostics page
+/// like any other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_mid_pack_frees_the_slot() {
     let (mut server, base, _, big) = limited_server().await;
@@ -242,6 +243,13 @@ async fn reset_mid_pack_frees_the_slot() {
     side.write_all(b"0000").await.unwrap();
     side.flush().await.unwrap();
     read_some(&mut side, 64 << 10).await;
+    let diagnostics = tokio::task::block_in_place(|| server.get("/diagnostics"));
+    assert!(
+        diagnostics.contains("/gitaly.SSHService/SSHUploadPackWithSidechannel")
+            && diagnostics.contains("big.git")
+            && diagnostics.contains("upload-pack"),
+        "{diagnostics}"
+    );
     drop(side); // RST
     let err = tokio::time::timeout(Duration::from_secs(30), call)
         .await

@@ -69,11 +69,16 @@ impl Server {
     }
 
     pub fn metrics(&self) -> String {
+        self.get("/metrics")
+    }
+
+    /// A page of the monitor (`/metrics`, `/diagnostics`, ...).
+    pub fn get(&self, path: &str) -> String {
         let addr = self.monitor.trim_start_matches("http://");
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         use std::io::{Read, Write};
-        write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out.split_once("\r\n\r\n").unwrap().1.to_string()

@@ -156,21 +156,21 @@ impl Client {
         self.with_sidechannel(request, call, |chan| async move {
             let (rd, mut wr) = tokio::io::split(chan);
             let output = async {
-                let mut rd = BufReader::with_capacity(65520, rd);
+                let mut rd = BufReader::with_capacity(2 * 65520, rd);
                 while let Some((band, data)) = read_sideband(&mut rd).await? {
                     match band {
-                        1 => {
-                            stdout.write_all(&data).await?;
-                            stdout.flush().await?;
-                        }
-                        2 => {
-                            stderr.write_all(&data).await?;
-                            stderr.flush().await?;
-                        }
+                        1 => stdout.write_all(&data).await?,
+                        2 => stderr.write_all(&data).await?,
                         b => return Err(io::Error::other(format!("unexpected side-band {b}"))),
                     }
+                    // Flushed whenever nothing more has arrived: git reads interactively.
+                    if rd.buffer().is_empty() {
+                        stdout.flush().await?;
+                        stderr.flush().await?;
+                    }
                 }
-                Ok(())
+                stdout.flush().await?;
+                stderr.flush().await
             };
             both_until_output(send_input(stdin, &mut wr), output).await
         })
@@ -301,11 +301,10 @@ async fn read_sideband<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Option<(u8
         .and_then(|h| usize::from_str_radix(h, 16).ok())
         .filter(|n| *n > 4)
         .ok_or_else(|| io::Error::other(format!("invalid side-band packet {header:?}")))?;
-    let mut packet = vec![0u8; len - 4];
-    r.read_exact(&mut packet).await?;
-    let band = packet[0];
-    packet.remove(0);
-    Ok(Some((band, packet)))
+    let band = r.read_u8().await?;
+    let mut data = vec![0u8; len - 5];
+    r.read_exact(&mut data).await?;
+    Ok(Some((band, data)))
 }
 
 #[cfg(test)]

@@ -159,17 +159,44 @@ async fn exchange(
         let mut out = out; // owned: if writing fails, the pump sees its receiver gone
         let mut exit = None;
         let mut stderr = Vec::new();
-        while let Some(item) = out.recv().await {
+        // SSH: stdout not yet sent, so that side-band packets are full (65515 bytes) while
+        // output keeps coming, rather than one and a bit per 64 KiB spool chunk.
+        let mut pending = Vec::new();
+        loop {
+            let item = match out.try_recv() {
+                Ok(item) => item,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Nothing more right now: what is pending goes out before we wait.
+                    if !pending.is_empty() {
+                        *lock(&writing) = Some(Instant::now());
+                        sidechannel::write_sideband(&mut wr, 1, &pending).await?;
+                        pending.clear();
+                        *lock(&writing) = None;
+                    }
+                    match out.recv().await {
+                        Some(item) => item,
+                        None => break,
+                    }
+                }
+            };
             *lock(&writing) = Some(Instant::now());
             match item {
                 Ok(Out::Stdout(data)) if variant == Variant::Ssh => {
-                    sidechannel::write_sideband(&mut wr, 1, &data).await?
+                    pending.extend_from_slice(&data);
+                    let full = pending.len() - pending.len() % sidechannel::MAX_SIDEBAND_DATA;
+                    if full > 0 {
+                        sidechannel::write_sideband(&mut wr, 1, &pending[..full]).await?;
+                        pending.drain(..full);
+                    }
                 }
                 Ok(Out::Stdout(data)) => wr.write_all(&data).await?,
                 Ok(Out::Stderr(data)) => {
                     let room = STDERR_KEPT.saturating_sub(stderr.len());
                     stderr.extend_from_slice(&data[..data.len().min(room)]);
                     if variant == Variant::Ssh {
+                        sidechannel::write_sideband(&mut wr, 1, &pending).await?;
+                        pending.clear();
                         sidechannel::write_sideband(&mut wr, 2, &data).await?;
                     }
                 }
@@ -178,6 +205,7 @@ async fn exchange(
             }
             *lock(&writing) = None;
         }
+        sidechannel::write_sideband(&mut wr, 1, &pending).await?;
         wr.flush().await?;
         Ok::<_, std::io::Error>((exit, stderr))
     };

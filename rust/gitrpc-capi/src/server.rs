@@ -1,11 +1,11 @@
-//! `gitrpc_server`: a gitrpc server embedded in the calling process.
+//! `gitrpc_server`: a gitrpc server embedded in the calling process
+//! (`gitrpc_client::embedded::Embedded`; this file only converts).
 
 use std::ffi::{c_char, CString};
 use std::time::Duration;
 
-use ::gitrpc_client::runtime::PidBound;
-use ::gitrpc_client::Client;
-use ::gitrpc_server::{Config, Serving};
+use ::gitrpc_client::embedded::{Embedded, StartError};
+use ::gitrpc_server::{Config, Hooks};
 
 use crate::client::{block_on, gitrpc_client, GITRPC_DEFAULT_TIMEOUT_MS};
 use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error};
@@ -13,15 +13,24 @@ use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error};
 /// An embedded server, running on the library's background threads. Created by
 /// `gitrpc_server_start`, stopped and freed by `gitrpc_server_free`.
 pub struct gitrpc_server {
-    serving: PidBound<Serving>,
+    embedded: Embedded,
     address: Option<CString>,
-    grace: Duration,
+}
+
+/// The one place a server that did not start becomes a C error: a bad config is
+/// INVALID_ARGUMENT, anything else (a listener that cannot bind, ...) UNAVAILABLE.
+fn start_error(e: StartError) -> Error {
+    match e {
+        StartError::Config(_) => Error::invalid(e.to_string()),
+        StartError::Start(_) => Error::new(tonic::Code::Unavailable, e.to_string()),
+    }
 }
 
 /// Start a server from a TOML config, the same format as `gitrpcd --config` (at least one
 /// `[[storage]]`; `socket_path` and/or `listen_addr` to accept connections; with neither it
-/// serves only in-process clients). A bad config is INVALID_ARGUMENT. On success `*out`
-/// receives the server; free it with `gitrpc_server_free`.
+/// serves only in-process clients). A bad config is INVALID_ARGUMENT; a listener that cannot
+/// be bound UNAVAILABLE. On success `*out` receives the server; free it with
+/// `gitrpc_server_free`.
 #[no_mangle]
 pub unsafe extern "C" fn gitrpc_server_start(
     config_toml: *const c_char,
@@ -30,20 +39,15 @@ pub unsafe extern "C" fn gitrpc_server_start(
     guard(|| {
         let toml = arg_str(config_toml, "config_toml")?;
         arg_ptr(out, "out")?;
-        let config = Config::from_toml(toml).map_err(Error::invalid)?;
-        config.validate().map_err(Error::invalid)?;
-        let grace = Duration::from_secs(config.graceful_restart_timeout);
-        let serving = block_on(Serving::start(config))
-            .map_err(|e| Error::new(tonic::Code::Unavailable, format!("start server: {e}")))?;
-        let address = serving
+        let config = Config::from_toml(toml)
+            .map_err(StartError::Config)
+            .map_err(start_error)?;
+        let embedded = block_on(Embedded::start(config, Hooks::default())).map_err(start_error)?;
+        let address = embedded
             .addresses()
             .first()
             .map(|a| CString::new(a.as_str()).unwrap_or_default());
-        let server = gitrpc_server {
-            serving: PidBound::new(serving),
-            address,
-            grace,
-        };
+        let server = gitrpc_server { embedded, address };
         // SAFETY: checked non-NULL above.
         unsafe { *out = Box::into_raw(Box::new(server)) };
         Ok(())
@@ -74,16 +78,9 @@ pub unsafe extern "C" fn gitrpc_server_client(
         arg_ptr(out, "out")?;
         // SAFETY: non-NULL and, by contract, a live server from this library.
         let s = unsafe { &*server };
-        let serving = s.serving.get().ok_or_else(|| {
-            Error::new(
-                tonic::Code::Unavailable,
-                "server was started before fork(); it runs only in the parent process",
-            )
-        })?;
-        let client = Client::from_service(
-            serving.in_process(),
-            Some(Duration::from_millis(GITRPC_DEFAULT_TIMEOUT_MS)),
-        );
+        let client = s
+            .embedded
+            .client(Some(Duration::from_millis(GITRPC_DEFAULT_TIMEOUT_MS)))?;
         // SAFETY: checked non-NULL above.
         unsafe { *out = gitrpc_client::boxed(client) };
         Ok(())
@@ -101,11 +98,8 @@ pub unsafe extern "C" fn gitrpc_server_free(server: *mut gitrpc_server) {
         }
         // SAFETY: a server from this library, freed once.
         let s = unsafe { Box::from_raw(server) };
-        let grace = s.grace;
-        if let Some(serving) = s.serving.into_inner() {
-            block_on(async move {
-                serving.stop(grace).await;
-            });
+        if let Some(stop) = s.embedded.stop() {
+            block_on(stop);
         }
     })
 }

@@ -4,6 +4,12 @@
 //! can serve many requests. Ref names are resolved by git on every command (loose refs are
 //! read from disk, packed-refs re-read when it changes), so answers match a fresh git.
 //! A process handed back mid-object ("dirty") is killed rather than reused.
+//!
+//! A pooled process can die while idle (killed by an operator or the OOM killer). The pool
+//! skips dead ones when it leases, and a command that finds its process gone before any
+//! answer (its stdin closed, or EOF where the header should be) is sent once more to a fresh
+//! process, if the old one had answered before: reads are idempotent, and a process that
+//! never answered is a real failure, not a stale one.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -56,6 +62,7 @@ pub struct ObjectInfo {
 
 /// One `git cat-file --batch-command` process.
 pub struct CatFile {
+    git: Git,
     repo: PathBuf,
     process: Process,
     stdin: ChildStdin,
@@ -65,6 +72,15 @@ pub struct CatFile {
     /// A command was sent and its answer not fully read.
     dirty: bool,
     last_used: Instant,
+    /// Commands this process answered.
+    served: u64,
+}
+
+/// How sending one command went.
+enum Sent {
+    Answered(Option<ObjectInfo>),
+    /// The process was gone before it answered (EPIPE on its stdin, EOF on its stdout).
+    Gone(Error),
 }
 
 fn proto(detail: impl Into<String>) -> Error {
@@ -92,6 +108,7 @@ impl CatFile {
         let stdout =
             BufReader::with_capacity(64 * 1024, process.take_stdout().expect("piped stdout"));
         Ok(CatFile {
+            git: git.clone(),
             repo: repo.to_path_buf(),
             process,
             stdin,
@@ -99,6 +116,7 @@ impl CatFile {
             pending: 0,
             dirty: false,
             last_used: Instant::now(),
+            served: 0,
         })
     }
 
@@ -115,6 +133,11 @@ impl CatFile {
         self.dirty || self.pending > 0
     }
 
+    /// Has the process exited (it is of no use then)?
+    pub fn has_exited(&self) -> bool {
+        self.process.has_exited()
+    }
+
     async fn command(&mut self, verb: &str, object: &str) -> Result<Option<ObjectInfo>> {
         if self.is_dirty() {
             return Err(proto("previous answer not consumed"));
@@ -127,19 +150,44 @@ impl CatFile {
             // bare repository such a name can never resolve.
             return Ok(None);
         }
+        match self.send(verb, object).await? {
+            Sent::Answered(info) => Ok(info),
+            Sent::Gone(e) if self.served == 0 => Err(e),
+            Sent::Gone(e) => {
+                tracing::info!(pid = self.pid(), error = %e, "cat-file died while idle; retrying on a new one");
+                // Dropping the old process reaps it (and kills what is left of its group).
+                *self = CatFile::spawn(&self.git, &self.repo)?;
+                match self.send(verb, object).await? {
+                    Sent::Answered(info) => Ok(info),
+                    Sent::Gone(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Send one command and read its header.
+    async fn send(&mut self, verb: &str, object: &str) -> Result<Sent> {
         self.dirty = true;
         let line = format!("{verb} {object}\n");
-        self.stdin.write_all(line.as_bytes()).await.map_err(io)?;
-        self.stdin.flush().await.map_err(io)?;
+        if let Err(e) = self.stdin.write_all(line.as_bytes()).await {
+            return Ok(Sent::Gone(io(e)));
+        }
+        if let Err(e) = self.stdin.flush().await {
+            return Ok(Sent::Gone(io(e)));
+        }
         let mut header = String::new();
         let n = self.stdout.read_line(&mut header).await.map_err(io)?;
         if n == 0 {
-            return Err(proto(format!("exited: {}", self.process.stderr())));
+            return Ok(Sent::Gone(proto(format!(
+                "exited: {}",
+                self.process.stderr()
+            ))));
         }
         let header = header.trim_end_matches('\n');
+        self.served += 1;
         if header.ends_with(" missing") || header.ends_with(" ambiguous") {
             self.dirty = false;
-            return Ok(None);
+            return Ok(Sent::Answered(None));
         }
         let mut parts = header.rsplitn(3, ' ');
         let (size, kind, oid) = match (parts.next(), parts.next(), parts.next()) {
@@ -157,7 +205,7 @@ impl CatFile {
             self.pending = info.size + 1;
         }
         self.dirty = false;
-        Ok(Some(info))
+        Ok(Sent::Answered(Some(info)))
     }
 
     /// Type, size and id of an object; `None` if it doesn't exist.
@@ -276,13 +324,23 @@ impl CatFilePool {
         CatFilePool { shared }
     }
 
-    /// A process for `repo`: an idle one if there is one, else a new one.
+    /// A process for `repo`: an idle one if there is one (skipping any that died while
+    /// idle), else a new one.
     pub fn get(&self, repo: &Path) -> Result<Lease> {
-        let reused = {
-            let mut idle = self.shared.idle.lock().unwrap();
-            idle.iter()
-                .rposition(|c| c.repo == repo)
-                .and_then(|i| idle.remove(i))
+        let reused = loop {
+            let found = {
+                let mut idle = self.shared.idle.lock().unwrap();
+                idle.iter()
+                    .rposition(|c| c.repo == repo)
+                    .and_then(|i| idle.remove(i))
+            };
+            match found {
+                Some(c) if c.has_exited() => {
+                    tracing::info!(pid = c.pid(), "idle cat-file died; dropping it");
+                    drop(c);
+                }
+                other => break other,
+            }
         };
         let cat = match reused {
             Some(c) => {

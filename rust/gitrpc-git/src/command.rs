@@ -5,7 +5,7 @@ use std::process::Stdio;
 use crate::client_config::ClientConfig;
 use crate::executor::Git;
 use crate::process::{Output, Process};
-use crate::{stats, validate, Error, Result};
+use crate::{lifetime, stats, validate, Error, Result};
 
 /// Longest single argument, and all of them together. The kernel refuses one argument over
 /// 128 KiB (`MAX_ARG_STRLEN`) and a command line over ~2 MiB with `E2BIG`; past these bounds
@@ -310,6 +310,8 @@ impl Command {
             .envs(self.git.env())
             .envs(Git::fixed_env().iter().copied())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // Names this server process, so git left running after it died can be found.
+            .env(lifetime::OWNER_ENV, lifetime::Owner::current().tag())
             .process_group(0)
             .stdin(if self.stdin {
                 Stdio::piped()

@@ -6,13 +6,19 @@
 //! cost of a spawn does not grow with the parent's memory. Arguments go through a validated
 //! [`Command`] builder; long-lived `git cat-file --batch-command` processes are pooled in
 //! [`CatFilePool`]; refs of `files`-backend repositories are read natively by [`refs`].
+//! Every git names the server process that started it, so git left running after that
+//! process died can be found and killed ([`lifetime`]); [`housekeeping`] finds what a git
+//! killed mid-way leaves in a repository (ref locks, quarantine directories).
 
 mod catfile;
 pub mod client_config;
 mod command;
 mod error;
 mod executor;
+pub mod housekeeping;
+pub mod lifetime;
 pub mod objects;
+pub mod pktline;
 mod process;
 pub mod refs;
 pub mod spool;
@@ -24,7 +30,7 @@ pub use client_config::ClientConfig;
 pub use command::{Command, Subcommand};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
-pub use process::{Output, Process};
+pub use process::{Output, Process, TERM_GRACE};
 
 /// Bytes of stderr kept from each git process.
 pub fn process_stderr_cap() -> usize {

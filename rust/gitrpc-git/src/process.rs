@@ -100,6 +100,11 @@ impl Process {
         self.started
     }
 
+    /// Has git exited (killed, say) while we weren't looking? Checked without reaping it.
+    pub fn has_exited(&self) -> bool {
+        self.child.is_none() || exited(self.pid)
+    }
+
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
         self.stdout.take()
     }

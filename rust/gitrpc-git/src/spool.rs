@@ -3,15 +3,21 @@
 //! [`spool`] drains a reader (git's stdout) as fast as git writes: into memory up to a
 //! threshold, then into an unlinked temp file. The [`SpoolReader`] hands the bytes out at the
 //! client's pace, so `git pack-objects` finishes (and frees its memory) at its own speed.
-//! If the temp file can't be created (dir full or unwritable), the spool falls back to
-//! direct streaming: at most `threshold` bytes are buffered and git waits for the client.
+//!
+//! Bounds and failures: all spools of a server share a [`Budget`] (`[spool] max_bytes`,
+//! memory and disk together); past it a response that still has unread bytes streams
+//! directly — git waits for its client — so spooled bytes exceed the budget by at most one
+//! chunk per response. A spill file is emptied whenever its client has read all of it. If
+//! the temp file can't be created (dir full or unwritable), or a write to it fails mid-response
+//! (`ENOSPC`, `EIO`), the bytes already spooled are still handed out and the rest streams
+//! directly: a full disk slows a clone down instead of failing it.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -23,10 +29,45 @@ const CHUNK: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 pub struct SpoolConfig {
     pub enabled: bool,
-    /// Bytes kept in memory before spilling to disk.
+    /// Bytes of one response kept in memory before spilling to disk.
     pub threshold: usize,
     /// Directory for spill files.
     pub dir: PathBuf,
+    /// Bytes spooled by all responses sharing this budget (one per server).
+    pub budget: Arc<Budget>,
+}
+
+/// A server-wide bound on spooled bytes (memory and disk).
+#[derive(Debug)]
+pub struct Budget {
+    max: u64,
+    used: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(max: u64) -> Arc<Budget> {
+        Arc::new(Budget {
+            max,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// Bytes spooled now by the responses sharing this budget.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.used.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// Process-wide spool gauges, for metrics.
@@ -35,39 +76,73 @@ pub static BYTES_ON_DISK: AtomicI64 = AtomicI64::new(0);
 pub static SPILLS: AtomicU64 = AtomicU64::new(0);
 pub static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 
+/// Unread output, in order: chunks in memory and regions of the spill file.
+enum Segment {
+    Mem(Bytes),
+    File { at: u64, len: u64 },
+}
+
 #[derive(Default)]
 struct State {
-    mem: VecDeque<Bytes>,
+    queue: VecDeque<Segment>,
+    /// Bytes of `Mem` segments.
     mem_bytes: usize,
     file: Option<Arc<std::fs::File>>,
+    /// Bytes in the spill file (its length; all on disk until it is emptied).
     written: u64,
+    /// Bytes of `File` segments.
+    file_unread: u64,
     done: bool,
     error: Option<io::Error>,
     reader_gone: bool,
-    /// Spilling failed: bounded in-memory streaming only.
+    /// No (more) spilling: the spool is disabled, or creating or writing the file failed.
     direct: bool,
 }
+
+impl State {
+    fn unread(&self) -> u64 {
+        self.mem_bytes as u64 + self.file_unread
+    }
+}
+
+/// How a spill file is made (a temp file; tests give files that fail).
+type OpenSpill = fn(&Path) -> io::Result<std::fs::File>;
 
 struct Shared {
     state: Mutex<State>,
     data: Notify,
     space: Notify,
     threshold: usize,
+    budget: Arc<Budget>,
+    dir: PathBuf,
+    open: OpenSpill,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let st = self.state.get_mut().unwrap();
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         BYTES_IN_MEMORY.fetch_sub(st.mem_bytes as i64, Ordering::Relaxed);
-        if st.file.is_some() {
-            BYTES_ON_DISK.fetch_sub(st.written as i64, Ordering::Relaxed);
-        }
+        BYTES_ON_DISK.fetch_sub(st.written as i64, Ordering::Relaxed);
+        self.budget.sub(st.mem_bytes as u64 + st.written);
     }
 }
 
 /// Start draining `src`. With `config.enabled == false` the reader streams directly
 /// (one chunk of buffering).
 pub fn spool<R>(src: R, config: &SpoolConfig) -> SpoolReader
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    spool_with(src, config, |dir| tempfile::tempfile_in(dir))
+}
+
+fn spool_with<R>(src: R, config: &SpoolConfig, open: OpenSpill) -> SpoolReader
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -84,9 +159,12 @@ where
         data: Notify::new(),
         space: Notify::new(),
         threshold,
+        budget: config.budget.clone(),
+        dir: config.dir.clone(),
+        open,
     });
-    tokio::spawn(drain(src, shared.clone(), config.dir.clone()));
-    SpoolReader { shared, pos: 0 }
+    tokio::spawn(drain(src, shared.clone()));
+    SpoolReader { shared }
 }
 
 enum Place {
@@ -96,211 +174,180 @@ enum Place {
     File(Arc<std::fs::File>, u64),
 }
 
-/// Decide where the next chunk goes (memory, file, or wait for room), under the lock.
-fn place(shared: &Shared, chunk: &Bytes, dir: &std::path::Path) -> Place {
+/// Decide where the next chunk goes (memory, file, or wait for the reader), under the lock.
+fn place(shared: &Shared, chunk: &Bytes) -> Place {
     let n = chunk.len();
-    let mut st = shared.state.lock().unwrap();
+    let mut st = shared.lock();
     if st.reader_gone {
         return Place::Stop;
     }
-    if st.file.is_none() && st.mem_bytes + n > shared.threshold && !st.direct {
-        match tempfile::tempfile_in(dir) {
+    // A spill file its reader has caught up with is emptied (its disk space freed).
+    if st.file_unread == 0 && st.written > 0 {
+        if let Some(f) = &st.file {
+            if f.set_len(0).is_ok() {
+                BYTES_ON_DISK.fetch_sub(st.written as i64, Ordering::Relaxed);
+                shared.budget.sub(st.written);
+                st.written = 0;
+            }
+        }
+    }
+    let unread = st.unread();
+    // Over the server-wide budget: one chunk at a time (direct streaming).
+    if unread > 0 && shared.budget.used() + n as u64 > shared.budget.max {
+        return Place::Wait;
+    }
+    if st.mem_bytes + n <= shared.threshold || unread == 0 {
+        st.queue.push_back(Segment::Mem(chunk.clone()));
+        st.mem_bytes += n;
+        BYTES_IN_MEMORY.fetch_add(n as i64, Ordering::Relaxed);
+        shared.budget.add(n as u64);
+        return Place::Stored;
+    }
+    if st.direct {
+        return Place::Wait;
+    }
+    if st.file.is_none() {
+        match (shared.open)(&shared.dir) {
             Ok(f) => {
                 SPILLS.fetch_add(1, Ordering::Relaxed);
                 st.file = Some(Arc::new(f));
             }
             Err(e) => {
                 FALLBACKS.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(dir = %dir.display(), error = %e, "spool dir unusable; streaming directly");
+                tracing::warn!(dir = %shared.dir.display(), error = %e, "spool dir unusable; streaming directly");
                 st.direct = true;
+                return Place::Wait;
             }
         }
     }
-    if let Some(f) = &st.file {
-        return Place::File(f.clone(), st.written);
-    }
-    if st.mem_bytes + n <= shared.threshold || st.mem_bytes == 0 {
-        st.mem.push_back(chunk.clone());
-        st.mem_bytes += n;
-        BYTES_IN_MEMORY.fetch_add(n as i64, Ordering::Relaxed);
-        return Place::Stored;
-    }
-    // Direct streaming with a full buffer: wait for the client.
-    Place::Wait
+    let f = st.file.clone().expect("created above");
+    Place::File(f, st.written)
 }
 
-async fn drain<R: AsyncRead + Unpin>(mut src: R, shared: Arc<Shared>, dir: PathBuf) {
+async fn drain<R: AsyncRead + Unpin>(mut src: R, shared: Arc<Shared>) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match src.read(&mut buf).await {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
-                shared.state.lock().unwrap().error = Some(e);
+                shared.lock().error = Some(e);
                 break;
             }
         };
         let chunk = Bytes::copy_from_slice(&buf[..n]);
         loop {
-            match place(&shared, &chunk, &dir) {
+            match place(&shared, &chunk) {
                 Place::Stored => break,
                 Place::Stop => return,
                 Place::Wait => shared.space.notified().await,
                 Place::File(f, at) => {
-                    // Page-cache writes; small enough to do inline.
-                    if let Err(e) = f.write_all_at(&chunk, at) {
-                        let mut st = shared.state.lock().unwrap();
-                        st.error = Some(e);
-                        st.done = true;
-                        drop(st);
-                        shared.data.notify_one();
-                        return;
+                    // Page-cache writes; small enough to do inline. Only this task writes,
+                    // so `at` (the file's length) can't move meanwhile.
+                    let res = f.write_all_at(&chunk, at);
+                    let mut st = shared.lock();
+                    match res {
+                        Ok(()) => {
+                            st.written += n as u64;
+                            st.file_unread += n as u64;
+                            BYTES_ON_DISK.fetch_add(n as i64, Ordering::Relaxed);
+                            shared.budget.add(n as u64);
+                            match st.queue.back_mut() {
+                                Some(Segment::File { at: a, len }) if *a + *len == at => {
+                                    *len += n as u64
+                                }
+                                _ => st.queue.push_back(Segment::File { at, len: n as u64 }),
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            // What was written stays readable; the rest streams directly.
+                            FALLBACKS.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(dir = %shared.dir.display(), error = %e, "spool write failed; streaming the rest directly");
+                            st.direct = true;
+                        }
                     }
-                    shared.state.lock().unwrap().written += n as u64;
-                    BYTES_ON_DISK.fetch_add(n as i64, Ordering::Relaxed);
-                    break;
                 }
             }
         }
         shared.data.notify_one();
     }
-    shared.state.lock().unwrap().done = true;
+    shared.lock().done = true;
     shared.data.notify_one();
 }
 
 /// The client side of a spool.
 pub struct SpoolReader {
     shared: Arc<Shared>,
-    pos: u64,
 }
 
 impl SpoolReader {
     /// The next piece of output, `None` at the end. An error from reading git's output
-    /// or writing the spill file is returned once all data before it was handed out.
+    /// (or the spill file) is returned once all data before it was handed out.
     pub async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        let shared = &self.shared;
         loop {
-            let file = {
-                let mut st = self.shared.state.lock().unwrap();
-                if let Some(c) = st.mem.pop_front() {
-                    st.mem_bytes -= c.len();
-                    BYTES_IN_MEMORY.fetch_sub(c.len() as i64, Ordering::Relaxed);
-                    drop(st);
-                    self.shared.space.notify_one();
-                    return Ok(Some(c));
-                }
-                match &st.file {
-                    Some(f) if self.pos < st.written => Some((
-                        f.clone(),
-                        (st.written - self.pos).min(CHUNK as u64) as usize,
-                    )),
-                    _ if st.done => {
+            let region = {
+                let mut st = shared.lock();
+                match st.queue.front() {
+                    Some(Segment::Mem(_)) => {
+                        let Some(Segment::Mem(c)) = st.queue.pop_front() else {
+                            unreachable!()
+                        };
+                        st.mem_bytes -= c.len();
+                        BYTES_IN_MEMORY.fetch_sub(c.len() as i64, Ordering::Relaxed);
+                        shared.budget.sub(c.len() as u64);
+                        drop(st);
+                        shared.space.notify_one();
+                        return Ok(Some(c));
+                    }
+                    Some(Segment::File { at, len }) => {
+                        let f = st.file.clone().expect("file segments have a file");
+                        Some((f, *at, (*len).min(CHUNK as u64) as usize))
+                    }
+                    None if st.done => {
                         return match st.error.take() {
                             Some(e) => Err(e),
                             None => Ok(None),
                         }
                     }
-                    _ => None,
+                    None => None,
                 }
             };
-            match file {
-                Some((f, len)) => {
-                    let mut buf = vec![0u8; len];
-                    f.read_exact_at(&mut buf, self.pos)?;
-                    self.pos += len as u64;
-                    return Ok(Some(Bytes::from(buf)));
+            let Some((f, at, len)) = region else {
+                shared.data.notified().await;
+                continue;
+            };
+            let mut buf = vec![0u8; len];
+            f.read_exact_at(&mut buf, at)?;
+            // Consumed only now, so the writer can't empty the file under this read.
+            let mut st = shared.lock();
+            if let Some(Segment::File { at, len: left }) = st.queue.front_mut() {
+                *at += len as u64;
+                *left -= len as u64;
+                if *left == 0 {
+                    st.queue.pop_front();
                 }
-                None => self.shared.data.notified().await,
             }
+            st.file_unread -= len as u64;
+            drop(st);
+            shared.space.notify_one();
+            return Ok(Some(Bytes::from(buf)));
         }
     }
 
     /// Has the source been fully drained (git's output all read)?
     pub fn source_done(&self) -> bool {
-        self.shared.state.lock().unwrap().done
+        self.shared.lock().done
     }
 }
 
 impl Drop for SpoolReader {
     fn drop(&mut self) {
-        self.shared.state.lock().unwrap().reader_gone = true;
+        self.shared.lock().reader_gone = true;
         self.shared.space.notify_one();
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-    use tokio::io::AsyncWriteExt;
-
-    fn config(dir: &std::path::Path, threshold: usize) -> SpoolConfig {
-        SpoolConfig {
-            enabled: true,
-            threshold,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    async fn read_all(r: &mut SpoolReader) -> Vec<u8> {
-        let mut out = Vec::new();
-        while let Some(c) = r.next_chunk().await.unwrap() {
-            out.extend_from_slice(&c);
-        }
-        out
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 % 251) as u8).collect()
-    }
-
-    #[tokio::test]
-    async fn drains_writer_before_reader_reads_and_preserves_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let payload = data(3 * 1024 * 1024 + 17);
-        let (mut w, r) = tokio::io::duplex(64 * 1024);
-        let mut reader = spool(r, &config(dir.path(), 256 * 1024));
-        let p = payload.clone();
-        let writer = tokio::spawn(async move {
-            w.write_all(&p).await.unwrap();
-        });
-        // The writer finishes although nobody has read yet.
-        tokio::time::timeout(Duration::from_secs(10), writer)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(read_all(&mut reader).await, payload);
-        // Spill file is unlinked: nothing in the dir.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
-    #[tokio::test]
-    async fn unusable_dir_falls_back_to_direct_streaming() {
-        let payload = data(1024 * 1024);
-        let (mut w, r) = tokio::io::duplex(64 * 1024);
-        let cfg = config(std::path::Path::new("/nonexistent/spool"), 128 * 1024);
-        let mut reader = spool(r, &cfg);
-        let p = payload.clone();
-        let writer = tokio::spawn(async move {
-            w.write_all(&p).await.unwrap();
-        });
-        // Writer can't finish without a reader: bounded buffering.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!writer.is_finished());
-        assert_eq!(read_all(&mut reader).await, payload);
-        writer.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn disabled_spool_streams_directly() {
-        let payload = data(512 * 1024);
-        let (mut w, r) = tokio::io::duplex(16 * 1024);
-        let mut cfg = config(std::path::Path::new("/tmp"), 1 << 30);
-        cfg.enabled = false;
-        let mut reader = spool(r, &cfg);
-        let p = payload.clone();
-        let writer = tokio::spawn(async move { w.write_all(&p).await.unwrap() });
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!writer.is_finished());
-        assert_eq!(read_all(&mut reader).await, payload);
-    }
-}
+mod tests;

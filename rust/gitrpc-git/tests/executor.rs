@@ -413,6 +413,57 @@ async fn idle_catfile_expires() {
     }
 }
 
+/// SIGKILL a cat-file (as the OOM killer would) and wait until it is a zombie.
+fn kill_and_wait(pid: i32) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "cat-file survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[tokio::test]
+async fn catfile_killed_while_idle_is_replaced() {
+    let (_d, gd) = repo();
+    let git = Git::discover(None).await.unwrap();
+    let pool = CatFilePool::new(git, CatFilePoolConfig::default());
+    // Died in the pool: skipped when leased.
+    let pid = {
+        let mut c = pool.get(&gd).unwrap();
+        c.info("HEAD").await.unwrap().unwrap();
+        c.pid()
+    };
+    kill_and_wait(pid);
+    let mut c = pool.get(&gd).unwrap();
+    assert_ne!(c.pid(), pid, "a dead process is not leased");
+    assert!(c.info("HEAD").await.unwrap().is_some());
+    // Died after the lease, before the next command: the command is sent again to a new one.
+    let pid = c.pid();
+    kill_and_wait(pid);
+    let (_, data) = c.read_object("HEAD:f.txt").await.unwrap().unwrap();
+    assert_eq!(data, b"two\n");
+    assert_ne!(c.pid(), pid);
+    drop(c);
+    assert_eq!(pool.stats().2, 1, "the new process is pooled");
+}
+
+#[tokio::test]
+async fn catfile_that_never_answered_is_not_retried() {
+    let (_d, gd) = repo();
+    let git = Git::discover(None).await.unwrap();
+    let pool = CatFilePool::new(git, CatFilePoolConfig::default());
+    let mut c = pool.get(&gd).unwrap();
+    let pid = c.pid();
+    kill_and_wait(pid);
+    assert!(
+        c.info("HEAD").await.is_err(),
+        "a fresh process failing is an error"
+    );
+    assert_eq!(c.pid(), pid);
+}
+
 // --- native refs -----------------------------------------------------------------------
 
 #[test]

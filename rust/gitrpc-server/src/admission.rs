@@ -6,6 +6,10 @@
 //! call on with the message put back. The slot is held until the response body ends or is
 //! dropped, so a streaming RPC counts for as long as it streams. A refused call gets
 //! `RESOURCE_EXHAUSTED` with a `gitaly.LimitError` detail without running anything.
+//!
+//! Every request body passes through [`Checked`]: a message over `max_message_bytes` is
+//! refused from its length prefix. For the first message the layer answers itself, before the
+//! handler runs and without reading the payload.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -21,6 +25,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use crate::config::Config;
+use crate::frames::Checked;
 use crate::limiter::{Limiter, Permit, Refused};
 use crate::monitor::RepoSlot;
 
@@ -144,11 +149,16 @@ pub fn limit_error(status: &Status) -> Option<gitrpc_proto::gitaly::LimitError> 
 #[derive(Clone)]
 pub struct AdmissionLayer {
     limits: Arc<Limits>,
+    max_message: usize,
 }
 
 impl AdmissionLayer {
-    pub fn new(limits: Arc<Limits>) -> AdmissionLayer {
-        AdmissionLayer { limits }
+    /// `max_message`: the largest request message accepted (`max_message_bytes`).
+    pub fn new(limits: Arc<Limits>, max_message: usize) -> AdmissionLayer {
+        AdmissionLayer {
+            limits,
+            max_message,
+        }
     }
 }
 
@@ -158,6 +168,7 @@ impl<S> Layer<S> for AdmissionLayer {
         Admission {
             inner,
             limits: self.limits.clone(),
+            max_message: self.max_message,
         }
     }
 }
@@ -166,6 +177,7 @@ impl<S> Layer<S> for AdmissionLayer {
 pub struct Admission<S> {
     inner: S,
     limits: Arc<Limits>,
+    max_message: usize,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -192,9 +204,12 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let path = req.uri().path();
         let limiter = self.limits.by_rpc.get(path).cloned();
+        let gitaly = path.starts_with("/gitaly.");
+        let max = self.max_message;
+        let req = req.map(|b| Checked::new(b, max));
         // Gitaly calls are read up to their first message for the repository (the limit's key
         // and the diagnostics page); health and reflection pass straight through.
-        if limiter.is_none() && !path.starts_with("/gitaly.") {
+        if limiter.is_none() && !gitaly {
             return Box::pin(self.inner.call(req.map(TonicBody::new)));
         }
         // The ready service answers this call; a fresh clone takes its place.
@@ -237,11 +252,11 @@ where
     }
 }
 
-/// Read the first gRPC message frame (5-byte header + payload) off the body.
+/// Read the first gRPC message frame (5-byte header + payload) off the body, which refuses
+/// an oversized one from its prefix (that refusal is returned as is).
 async fn first_message<B>(mut body: B) -> Result<(Bytes, B), Status>
 where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body<Data = Bytes, Error = Status> + Unpin,
 {
     let mut buf = BytesMut::new();
     loop {
@@ -250,6 +265,7 @@ where
             if buf.len() >= 5 + len {
                 return Ok((buf.freeze(), body));
             }
+            buf.reserve(5 + len - buf.len());
         }
         match body.frame().await {
             Some(Ok(frame)) => {
@@ -262,8 +278,12 @@ where
                     }
                 }
             }
+            Some(Err(e)) if e.code() == Code::ResourceExhausted => return Err(e),
             Some(Err(e)) => {
-                return Err(Status::cancelled(format!("reading request: {}", e.into())))
+                return Err(Status::cancelled(format!(
+                    "reading request: {}",
+                    e.message()
+                )))
             }
             // The client sent no (complete) message: let the handler answer as usual.
             None => return Ok((buf.freeze(), body)),

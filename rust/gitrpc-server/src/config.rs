@@ -5,6 +5,14 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+mod duration;
+mod limits;
+mod resources;
+pub use duration::parse_duration;
+pub(crate) use duration::{de_duration, de_duration_req};
+pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting};
+pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -41,6 +49,9 @@ pub struct Config {
     pub spool: SpoolConfig,
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// `[housekeeping]`: leftovers of crashes (see `housekeeping.rs`).
+    #[serde(default)]
+    pub housekeeping: crate::housekeeping::HousekeepingConfig,
     /// `[[concurrency]]`: per-RPC limits, keyed per repository.
     #[serde(default)]
     pub concurrency: Vec<ConcurrencyConfig>,
@@ -53,6 +64,16 @@ pub struct Config {
     /// Seconds in-flight calls get to finish after a shutdown signal.
     #[serde(default = "default_graceful_timeout")]
     pub graceful_restart_timeout: u64,
+    /// The largest request message accepted; a larger one is refused from its length
+    /// prefix with `RESOURCE_EXHAUSTED`, without reading it.
+    #[serde(default = "resources::default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// `[connections]`: connection cap, handshake and idle timeouts, HTTP/2 keepalive.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+    /// `[transport]`: SSH and smart-HTTP sessions.
+    #[serde(default)]
+    pub transport: TransportConfig,
 }
 
 fn default_graceful_timeout() -> u64 {
@@ -104,10 +125,14 @@ impl Default for Config {
             catfile: CatfileConfig::default(),
             spool: SpoolConfig::default(),
             hooks: HooksConfig::default(),
+            housekeeping: Default::default(),
             concurrency: Vec::new(),
             pack_objects_limiting: None,
             adaptive_limiting: AdaptiveLimiting::default(),
             graceful_restart_timeout: default_graceful_timeout(),
+            max_message_bytes: resources::default_max_message_bytes(),
+            connections: ConnectionsConfig::default(),
+            transport: TransportConfig::default(),
         }
     }
 }
@@ -194,6 +219,10 @@ pub struct SpoolConfig {
     /// as the repositories).
     #[serde(default)]
     pub dir: Option<PathBuf>,
+    /// Bytes spooled (memory and disk) by all responses together; past it a response
+    /// streams directly (git waits for its client).
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: u64,
 }
 
 impl Default for SpoolConfig {
@@ -202,6 +231,7 @@ impl Default for SpoolConfig {
             enabled: true,
             threshold: default_spool_threshold(),
             dir: None,
+            max_bytes: default_spool_max_bytes(),
         }
     }
 }
@@ -211,6 +241,9 @@ fn default_true() -> bool {
 }
 fn default_spool_threshold() -> usize {
     4 * 1024 * 1024
+}
+fn default_spool_max_bytes() -> u64 {
+    1024 * 1024 * 1024
 }
 
 /// `[hooks]`: the push hook point. With nothing set every push is accepted (repositories'
@@ -222,155 +255,6 @@ pub struct HooksConfig {
     /// a non-zero exit rejects the whole push, its output is shown to the pusher.
     #[serde(default)]
     pub pre_receive: Option<PathBuf>,
-}
-
-/// One `[[concurrency]]` entry (Gitaly's keys; `max_per_repo` is accepted for
-/// `max_concurrency`, as older Gitaly configs spell it).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConcurrencyConfig {
-    /// Full method name, e.g. `/gitaly.SmartHTTPService/PostUploadPackWithSidechannel`.
-    pub rpc: String,
-    /// Calls of this RPC running at once per repository (the starting limit if adaptive).
-    #[serde(alias = "max_per_repo")]
-    pub max_concurrency: usize,
-    /// Calls waiting per repository; more are refused at once. 0: no bound (as in Gitaly).
-    #[serde(default)]
-    pub max_queue_size: usize,
-    /// Longest wait in the queue, a Go-style duration ("500ms", "1s", "1m30s"). Unset: no limit.
-    #[serde(default, deserialize_with = "de_duration")]
-    pub max_queue_wait: Option<std::time::Duration>,
-    /// Adjust the limit between `min_limit` and `max_limit` from measured pressure (AIMD).
-    #[serde(default)]
-    pub adaptive: bool,
-    #[serde(default)]
-    pub min_limit: Option<usize>,
-    #[serde(default)]
-    pub max_limit: Option<usize>,
-}
-
-/// `[adaptive_limiting]`: the AIMD loop of adaptive `[[concurrency]]` limits (see
-/// `adaptive.rs`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdaptiveLimiting {
-    /// How often limits are adjusted.
-    #[serde(
-        default = "default_adaptive_interval",
-        deserialize_with = "de_duration_req"
-    )]
-    pub interval: std::time::Duration,
-    /// CPU pressure (PSI `some avg10`, percent) at or over which limits back off.
-    #[serde(default = "default_cpu_threshold")]
-    pub cpu_threshold: f64,
-    /// Memory pressure (PSI `some avg10`, percent) at or over which limits back off.
-    #[serde(default = "default_memory_threshold")]
-    pub memory_threshold: f64,
-    /// Factor applied to a limit under pressure.
-    #[serde(default = "default_backoff")]
-    pub backoff: f64,
-    /// Directory with PSI files (`cpu`/`memory` or `cpu.pressure`/`memory.pressure`);
-    /// default: this process's cgroup v2 directory, else `/proc/pressure`.
-    #[serde(default)]
-    pub pressure_dir: Option<PathBuf>,
-}
-
-impl Default for AdaptiveLimiting {
-    fn default() -> Self {
-        AdaptiveLimiting {
-            interval: default_adaptive_interval(),
-            cpu_threshold: default_cpu_threshold(),
-            memory_threshold: default_memory_threshold(),
-            backoff: default_backoff(),
-            pressure_dir: None,
-        }
-    }
-}
-
-fn default_adaptive_interval() -> std::time::Duration {
-    std::time::Duration::from_secs(5)
-}
-fn default_cpu_threshold() -> f64 {
-    50.0
-}
-fn default_memory_threshold() -> f64 {
-    20.0
-}
-fn default_backoff() -> f64 {
-    0.5
-}
-
-fn de_duration_req<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<std::time::Duration, D::Error> {
-    de_duration(d)?.ok_or_else(|| serde::de::Error::custom("a duration is required"))
-}
-
-/// `[pack_objects_limiting]` (Gitaly's keys).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PackObjectsLimiting {
-    pub max_concurrency: usize,
-    /// Waiting pack requests; more are refused at once. 0: no bound.
-    #[serde(default, alias = "max_queue_size")]
-    pub max_queue_length: usize,
-    #[serde(default, deserialize_with = "de_duration")]
-    pub max_queue_wait: Option<std::time::Duration>,
-}
-
-/// Go's `time.ParseDuration` subset Gitaly configs use: numbers with `h`, `m`, `s`, `ms`,
-/// `us`, `ns` units, concatenated ("1m30s"), or a bare integer of seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let bad = || format!("invalid duration {s:?} (use e.g. \"500ms\", \"10s\", \"1m30s\")");
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..u] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return Err(bad()),
-        };
-        rest = &rest[u..];
-        total += std::time::Duration::from_secs_f64(value * scale);
-    }
-    Ok(total)
-}
-
-fn de_duration<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<std::time::Duration>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Option::<Raw>::deserialize(d)? {
-        None => Ok(None),
-        Some(Raw::Secs(n)) => Ok(Some(std::time::Duration::from_secs(n))),
-        Some(Raw::Text(t)) => parse_duration(&t)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
 }
 
 impl Config {
@@ -449,6 +333,24 @@ impl Config {
         let a = &self.adaptive_limiting;
         if !(a.backoff > 0.0 && a.backoff < 1.0) {
             return Err("config: [adaptive_limiting] backoff must be between 0 and 1".into());
+        }
+        if self.max_message_bytes == 0 || self.max_message_bytes > u32::MAX as usize {
+            return Err("config: max_message_bytes must be between 1 and 4294967295".into());
+        }
+        if self.connections.max == Some(0) {
+            return Err("config: [connections] max must be at least 1".into());
+        }
+        let c = &self.connections;
+        for (name, d) in [
+            ("[connections] handshake_timeout", c.handshake_timeout),
+            ("[connections] idle_timeout", c.idle_timeout),
+            ("[connections] keepalive_interval", c.keepalive_interval),
+            ("[connections] keepalive_timeout", c.keepalive_timeout),
+            ("[transport] idle_timeout", self.transport.idle_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!("config: {name} must be more than zero"));
+            }
         }
         if let Some(p) = &self.pack_objects_limiting {
             if p.max_concurrency == 0 {

@@ -33,6 +33,10 @@ pub struct Deps {
     pub rpcs: Arc<crate::monitor::Rpcs>,
     /// `[auth]`: the v2 token secret, if calls over listeners must carry one.
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// `[connections]`: the cap and counters of connections over listeners.
+    pub connections: Arc<crate::conn::Connections>,
+    /// Background housekeeping of the storages (stops with these dependencies).
+    pub housekeeping: crate::housekeeping::Task,
 }
 
 /// A per-server hooks directory, removed when the server's dependencies are dropped. Every
@@ -46,7 +50,11 @@ pub struct HooksDir {
 impl HooksDir {
     fn create(base: &Path, pre_receive: Option<&Path>, bridged: bool) -> std::io::Result<HooksDir> {
         let hooks = HooksDir {
-            path: base.join(format!("hooks-{}", crate::tempdir::random_hex(6))),
+            path: // Named after this process, so housekeeping can remove it once we are gone.
+            base.join(gitrpc_git::lifetime::owned_name(
+                "hooks",
+                &crate::tempdir::random_hex(6),
+            )),
             pre_receive: pre_receive.map(|p| p.canonicalize()).transpose()?,
             bridged,
         };
@@ -107,6 +115,9 @@ impl Deps {
             .await
             .map_err(|e| e.to_string())?;
         let locator = Locator::new(&config.storage).map_err(|e| format!("storage: {e}"))?;
+        // What a crashed server left (its git, its private files) goes before we serve.
+        let roots: Vec<PathBuf> = locator.storages().map(|(_, p)| p.to_path_buf()).collect();
+        crate::housekeeping::at_start(roots.clone(), &config.housekeeping).await;
         let (_, first_root) = locator.storages().next().ok_or("no storage")?;
         let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
         let hooks_dir = HooksDir::create(
@@ -137,9 +148,14 @@ impl Deps {
             enabled: config.spool.enabled,
             threshold: config.spool.threshold,
             dir: spool_dir,
+            budget: gitrpc_git::spool::Budget::new(config.spool.max_bytes),
         };
         let limits = Arc::new(crate::admission::Limits::from_config(&config));
+        let connections = crate::conn::Connections::new(&config.connections);
+        let housekeeping = crate::housekeeping::start(roots, config.housekeeping.clone());
         Ok(Arc::new(Deps {
+            connections,
+            housekeeping,
             auth,
             limits,
             rpcs: Default::default(),
@@ -183,6 +199,33 @@ impl Repo<'_> {
 
     pub fn catfile(&self) -> Result<Lease> {
         Ok(self.deps.catfile.get(&self.path)?)
+    }
+
+    /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
+    /// file exists, and locks of this repository are stale (older than `[housekeeping]
+    /// lock_grace`, no git of ours working here: a git killed mid-update left them), they
+    /// are removed and `run` goes once more.
+    pub async fn writing_refs<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = gitrpc_git::Result<T>>,
+    {
+        let err = match run().await {
+            Err(e) if gitrpc_git::housekeeping::is_lock_contention(&e) => e,
+            other => return other,
+        };
+        let (path, grace) = (self.path.clone(), self.deps.config.housekeeping.lock_grace);
+        let removed = tokio::task::spawn_blocking(move || {
+            gitrpc_git::housekeeping::remove_stale_locks(&path, grace)
+        })
+        .await;
+        match removed {
+            Ok(Ok(locks)) if !locks.is_empty() => {
+                tracing::warn!(repo = %self.path.display(), ?locks, "removed stale ref locks; retrying");
+                run().await
+            }
+            _ => Err(err),
+        }
     }
 
     /// Native ref reader, or `None` for non-`files` backends.

@@ -22,6 +22,9 @@ pub enum Error {
     Aborted(String),
     #[error("{0}")]
     Internal(String),
+    /// A status made elsewhere (with its code and details), passed on as is.
+    #[error("{}", .0.message())]
+    Status(Box<Status>),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -47,13 +50,17 @@ impl Error {
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Aborted(_) => Code::Aborted,
             Error::Internal(_) => Code::Internal,
+            Error::Status(s) => s.code(),
         }
     }
 }
 
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
-        Status::new(e.code(), e.to_string())
+        match e {
+            Error::Status(s) => *s,
+            e => Status::new(e.code(), e.to_string()),
+        }
     }
 }
 

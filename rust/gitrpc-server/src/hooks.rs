@@ -96,7 +96,7 @@ impl Bridge {
         relative_path: &str,
     ) -> std::io::Result<Bridge> {
         std::fs::create_dir_all(base)?;
-        let dir = base.join(format!("push-{}", random_hex(8)));
+        let dir = base.join(gitrpc_git::lifetime::owned_name("push", &random_hex(8)));
         std::fs::create_dir(&dir)?;
         let bridge = |dir: &Path| -> std::io::Result<(pipe::Receiver, pipe::Sender)> {
             mkfifo(&dir.join("in"))?;

@@ -10,6 +10,8 @@
 //! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
 //! - [`unknown`]: `UNIMPLEMENTED` with a message for methods and services we don't have.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
+//! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
+//!   deadlines, and the request message size limit.
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -18,10 +20,13 @@ pub mod adaptive;
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod convert;
 pub mod deps;
 pub mod error;
+pub mod frames;
 pub mod hooks;
+pub mod housekeeping;
 pub mod limiter;
 pub mod locator;
 pub mod monitor;

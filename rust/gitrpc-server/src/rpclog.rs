@@ -54,6 +54,8 @@ struct Entry {
     code: Option<String>,
     rpcs: Arc<Rpcs>,
     _call: CallGuard,
+    /// Keeps the call's connection from being closed as idle while it runs.
+    _stream: Option<crate::conn::StreamGuard>,
 }
 
 impl Drop for Entry {
@@ -110,6 +112,10 @@ where
             code: None,
             rpcs: self.rpcs.clone(),
             _call: call,
+            _stream: req
+                .extensions()
+                .get::<crate::conn::ConnInfo>()
+                .map(|c| c.stream()),
         };
         let fut = gitrpc_git::stats::COMMANDS.scope(commands, self.inner.call(req));
         Box::pin(async move {

@@ -29,19 +29,20 @@ use crate::services::*;
 use crate::tls::ServerTls;
 use crate::unknown::UnknownMethodLayer;
 
-/// Messages can be large (blobs are streamed, but GetBlobs batches etc.).
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-
-macro_rules! svc {
-    ($server:ident, $imp:expr) => {
-        $server::new($imp)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE)
-    };
-}
+/// Responses can be large (blobs are streamed, but GetBlobs batches etc.). Requests are
+/// bounded by `max_message_bytes` (checked before tonic decodes, see `frames.rs`).
+const MAX_RESPONSE_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// All services, plus `grpc.health.v1.Health` and server reflection (v1 and v1alpha).
 pub fn routes(deps: Arc<Deps>) -> Routes {
+    let max_request = deps.config.max_message_bytes;
+    macro_rules! svc {
+        ($server:ident, $imp:expr) => {
+            $server::new($imp)
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(MAX_RESPONSE_MESSAGE)
+        };
+    }
     let (health_reporter, health) = tonic_health::server::health_reporter();
     drop(health_reporter);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -130,16 +131,21 @@ where
     F: Future<Output = ()>,
 {
     let limits = deps.limits.clone();
+    let c = &deps.config.connections;
+    // Under the server's connection cap, with handshake and idle deadlines (see `conn.rs`).
+    let incoming = crate::conn::Limited::new(incoming, deps.connections.clone());
     // The listener mux: TLS, then plain HTTP/2 or a backchannel session (see `mux`).
     let incoming = crate::mux::accept(incoming, tls);
     tonic::transport::Server::builder()
-        // Outermost: the mux's connection info becomes the listener's own again, plus the
-        // session's sidechannel opener.
-        .layer(SplitInfoLayer::<IO::ConnectInfo>::new())
+        .http2_keepalive_interval(Some(c.keepalive_interval))
+        .http2_keepalive_timeout(Some(c.keepalive_timeout))
+        // Outermost: the mux's connection info becomes the connection's own again (what
+        // the RPC log counts calls on), plus the session's sidechannel opener.
+        .layer(SplitInfoLayer::<crate::conn::ConnInfo>::new())
         .layer(RpcLogLayer::new(deps.rpcs.clone()))
         .layer(UnknownMethodLayer)
         .layer(AuthLayer::new(deps.auth.clone()))
-        .layer(AdmissionLayer::new(limits))
+        .layer(AdmissionLayer::new(limits, deps.config.max_message_bytes))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

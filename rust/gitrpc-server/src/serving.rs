@@ -156,8 +156,11 @@ impl Serving {
         InProcess {
             inner: RpcLogLayer::new(self.deps.rpcs.clone()).layer(
                 UnknownMethodLayer.layer(
-                    AdmissionLayer::new(self.deps.limits.clone())
-                        .layer(crate::routes(self.deps.clone())),
+                    AdmissionLayer::new(
+                        self.deps.limits.clone(),
+                        self.deps.config.max_message_bytes,
+                    )
+                    .layer(crate::routes(self.deps.clone())),
                 ),
             ),
             live: self.live.clone(),

@@ -1,5 +1,7 @@
 //! Temporary directories inside a storage (`<storage>/+gitrpc/tmp/...`), so a finished one
-//! can be renamed into place atomically (same filesystem). Removed on drop unless disarmed.
+//! can be renamed into place atomically (same filesystem). Removed on drop unless disarmed;
+//! their names carry this process (`<purpose>-<pid>.<start>-<random>`), so housekeeping
+//! removes those of a server that died.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,7 @@ impl TempDir {
     pub fn new_in_storage(storage: &Path, purpose: &str) -> std::io::Result<TempDir> {
         let base = storage.join(INTERNAL_DIR).join("tmp");
         std::fs::create_dir_all(&base)?;
-        let path = base.join(format!("{purpose}-{}", random_hex(8)));
+        let path = base.join(gitrpc_git::lifetime::owned_name(purpose, &random_hex(8)));
         std::fs::create_dir(&path)?;
         Ok(TempDir { path, armed: true })
     }

@@ -153,6 +153,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config);
+    // Every client connection, git pipe and spill file is a descriptor: take all the process
+    // may have (the default [connections] max is derived from it). Only the daemon does this;
+    // embedders own their limits (see `raise_open_file_limit`).
+    match gitrpc_server::config::raise_open_file_limit() {
+        Ok((old, new)) if old != new => {
+            tracing::info!(from = old, to = new, "raised the open-file limit")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("gitrpcd")

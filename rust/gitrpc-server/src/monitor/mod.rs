@@ -1,6 +1,7 @@
 //! Observability that works under duress: Prometheus metrics and a diagnostics page on
-//! `prometheus_listen_addr`, served by a plain OS thread with blocking I/O — not by the gRPC
-//! runtime — so they answer even when every runtime worker is busy or stuck.
+//! `prometheus_listen_addr`, served by plain OS threads with blocking I/O — not by the gRPC
+//! runtime — so they answer even when every runtime worker is busy or stuck (`http.rs`:
+//! several connections at once, each with a total deadline).
 //!
 //! Everything they read is kept in atomics and briefly held mutexes (RPC counts and calls in
 //! flight per server in [`Rpcs`], git processes process-wide in `gitrpc_git::stats`, limiter
@@ -10,14 +11,14 @@
 //! - `GET /diagnostics`: calls in flight (method, repository, age) and the git process table
 //!   (pid, age, state, CPU, RSS, args), as text; `/diagnostics.json` as JSON.
 
+mod http;
 pub mod procfs;
 pub mod rpcs;
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gitrpc_git::stats::Histogram;
@@ -46,7 +47,7 @@ impl MonitorServer {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("gitrpc-monitor".into())
-            .spawn(move || serve(listener, weak, flag))
+            .spawn(move || http::serve(listener, weak, flag))
             .map_err(|e| format!("monitor thread: {e}"))?;
         Ok(MonitorServer {
             addr: local,
@@ -72,35 +73,9 @@ impl Drop for MonitorServer {
     }
 }
 
-fn serve(listener: TcpListener, deps: Weak<Deps>, stop: Arc<AtomicBool>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(mut conn) = conn else { continue };
-        let Some(deps) = deps.upgrade() else { return };
-        // One request per connection, answered in turn: scrapes are rare and cheap, and a
-        // slow client is cut off by the timeouts.
-        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
-        let _ = answer(&mut conn, &deps);
-    }
-}
-
-fn answer(conn: &mut TcpStream, deps: &Deps) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, ctype, body) = match (method, path) {
+/// The page for a request: (status line, content type, body).
+fn page(deps: &Deps, method: &str, path: &str) -> (&'static str, &'static str, String) {
+    match (method, path) {
         ("GET", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
@@ -122,13 +97,7 @@ fn answer(conn: &mut TcpStream, deps: &Deps) -> std::io::Result<()> {
             "try /metrics, /diagnostics or /diagnostics.json\n".to_string(),
         ),
         _ => ("405 Method Not Allowed", "text/plain", String::new()),
-    };
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    conn.flush()
+    }
 }
 
 fn escape(v: &str) -> String {
@@ -208,6 +177,47 @@ pub fn metrics(deps: &Deps) -> String {
         "RPCs being served now (including queued ones).",
     );
     t.sample("gitrpc_rpcs_in_flight", &[], rpcs.in_flight().len());
+
+    let c = deps.connections.stats();
+    t.help(
+        "gitrpc_connections_open",
+        "gauge",
+        "Client connections open now (all listeners).",
+    );
+    t.sample("gitrpc_connections_open", &[], c.open);
+    t.help(
+        "gitrpc_connections_max",
+        "gauge",
+        "[connections] max: past it new clients wait in the listen backlog.",
+    );
+    t.sample("gitrpc_connections_max", &[], c.max);
+    t.help(
+        "gitrpc_connections_accepted_total",
+        "counter",
+        "Client connections accepted.",
+    );
+    t.sample("gitrpc_connections_accepted_total", &[], c.accepted);
+    t.help(
+        "gitrpc_connections_closed_total",
+        "counter",
+        "Connections the server closed, by reason (handshake_timeout, idle_timeout).",
+    );
+    t.sample(
+        "gitrpc_connections_closed_total",
+        &[("reason", "handshake_timeout")],
+        c.handshake_timeouts,
+    );
+    t.sample(
+        "gitrpc_connections_closed_total",
+        &[("reason", "idle_timeout")],
+        c.idle_timeouts,
+    );
+    t.help(
+        "gitrpc_accept_errors_total",
+        "counter",
+        "Failed accepts (e.g. out of file descriptors).",
+    );
+    t.sample("gitrpc_accept_errors_total", &[], c.accept_errors);
 
     t.help(
         "gitrpc_limit_current",
@@ -371,6 +381,12 @@ pub fn metrics(deps: &Deps) -> String {
         spool::BYTES_ON_DISK.load(Ordering::Relaxed),
     );
     t.help(
+        "gitrpc_spool_max_bytes",
+        "gauge",
+        "[spool] max_bytes: past it responses stream directly.",
+    );
+    t.sample("gitrpc_spool_max_bytes", &[], deps.spool.budget.max());
+    t.help(
         "gitrpc_spool_spills_total",
         "counter",
         "Responses that spilled to a temp file.",
@@ -383,7 +399,7 @@ pub fn metrics(deps: &Deps) -> String {
     t.help(
         "gitrpc_spool_fallbacks_total",
         "counter",
-        "Spills that failed (streamed directly instead).",
+        "Spill files that could not be created or written (the rest streamed directly).",
     );
     t.sample(
         "gitrpc_spool_fallbacks_total",

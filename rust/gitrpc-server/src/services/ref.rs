@@ -172,13 +172,14 @@ async fn update_refs(repo: &Repo<'_>, script: Vec<u8>) -> Result<()> {
     let mut input = b"start\0".to_vec();
     input.extend(script);
     input.extend_from_slice(b"prepare\0commit\0");
-    match repo
-        .cmd(Subcommand::UpdateRef)
-        .flag("--stdin")
-        .flag("-z")
-        .output_with_input(&input)
-        .await
-    {
+    let input = &input;
+    let update = || {
+        repo.cmd(Subcommand::UpdateRef)
+            .flag("--stdin")
+            .flag("-z")
+            .output_with_input(input)
+    };
+    match repo.writing_refs(update).await {
         Ok(_) => Ok(()),
         Err(e @ gitrpc_git::Error::Failed { .. }) => {
             let stderr = e.stderr().unwrap_or_default().to_string();

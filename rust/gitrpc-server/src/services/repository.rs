@@ -126,11 +126,13 @@ impl RepositoryServiceImpl {
             if !target.starts_with("refs/") {
                 return Err(Error::invalid("HEAD must point to a reference under refs/"));
             }
-            repo.cmd(Subcommand::SymbolicRef)
-                .arg("HEAD")
-                .arg(target)
-                .output()
-                .await?;
+            repo.writing_refs(|| {
+                repo.cmd(Subcommand::SymbolicRef)
+                    .arg("HEAD")
+                    .arg(target)
+                    .output()
+            })
+            .await?;
             return Ok(());
         }
         if !name.starts_with("refs/") {
@@ -142,10 +144,11 @@ impl RepositoryServiceImpl {
             .resolve(&req.revision, None)
             .await?
             .ok_or_else(|| Error::not_found("reference not found: revision does not exist"))?;
-        let mut cmd = repo.cmd(Subcommand::UpdateRef).arg(name).arg(&new);
-        if !req.old_revision.is_empty() {
+        let old = if req.old_revision.is_empty() {
+            None
+        } else {
             let zero = repo.zero_oid();
-            let old = if req.old_revision == zero.as_bytes() {
+            Some(if req.old_revision == zero.as_bytes() {
                 zero
             } else {
                 repo.resolve(&req.old_revision, None)
@@ -153,10 +156,17 @@ impl RepositoryServiceImpl {
                     .ok_or_else(|| {
                         Error::not_found("reference not found: old revision does not exist")
                     })?
-            };
-            cmd = cmd.arg(old);
-        }
-        match cmd.output().await {
+            })
+        };
+        let update = || {
+            let cmd = repo.cmd(Subcommand::UpdateRef).arg(name).arg(&new);
+            match &old {
+                Some(old) => cmd.arg(old),
+                None => cmd,
+            }
+            .output()
+        };
+        match repo.writing_refs(update).await {
             Ok(_) => Ok(()),
             Err(e @ gitrpc_git::Error::Failed { .. }) => Err(Error::FailedPrecondition(format!(
                 "update reference: {}",

@@ -53,7 +53,7 @@ impl SmartHttpServiceImpl {
                 stderr: None,
                 exit: None,
             };
-            transport::pump(process, futures::stream::empty(), sink, &deps.spool, out).await
+            transport::pump(process, futures::stream::empty(), sink, &deps, out).await
         }))
     }
 }
@@ -84,8 +84,7 @@ impl SmartHttpService for SmartHttpServiceImpl {
             .await?
             .ok_or_else(|| Status::invalid_argument("empty request stream"))?;
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let slot = self.deps.limits.pack_slot().await?;
-        let mut process = transport::start(
+        let process = transport::start(
             &repo,
             Service::UploadPack,
             &head.git_config_options,
@@ -94,7 +93,6 @@ impl SmartHttpService for SmartHttpServiceImpl {
             false,
             false,
         )?;
-        process.slot = slot;
         let first = futures::stream::iter([Ok(Bytes::from(head.data))]);
         let input = first.chain(stream.map(|m| m.map(|m| Bytes::from(m.data))));
         let deps = self.deps.clone();
@@ -104,7 +102,7 @@ impl SmartHttpService for SmartHttpServiceImpl {
                 stderr: None,
                 exit: None,
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 
@@ -144,7 +142,7 @@ impl SmartHttpService for SmartHttpServiceImpl {
                 stderr: None,
                 exit: None,
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 }

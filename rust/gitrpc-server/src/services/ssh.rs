@@ -56,8 +56,7 @@ impl SshService for SshServiceImpl {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let slot = self.deps.limits.pack_slot().await?;
-        let mut process = transport::start(
+        let process = transport::start(
             &repo,
             Service::UploadPack,
             &head.git_config_options,
@@ -66,7 +65,6 @@ impl SshService for SshServiceImpl {
             false,
             true,
         )?;
-        process.slot = slot;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
         Ok(spawn_stream(move |sink| async move {
@@ -84,7 +82,7 @@ impl SshService for SshServiceImpl {
                     ..Default::default()
                 }),
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 
@@ -124,7 +122,7 @@ impl SshService for SshServiceImpl {
                     ..Default::default()
                 }),
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 
@@ -138,10 +136,7 @@ impl SshService for SshServiceImpl {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let slot = self.deps.limits.pack_slot().await?;
-        let mut process =
-            transport::start(&repo, Service::UploadArchive, &[], "", false, false, true)?;
-        process.slot = slot;
+        let process = transport::start(&repo, Service::UploadArchive, &[], "", false, false, true)?;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
         Ok(spawn_stream(move |sink| async move {
@@ -159,7 +154,7 @@ impl SshService for SshServiceImpl {
                     ..Default::default()
                 }),
             };
-            transport::pump(process, input, sink, &deps.spool, out).await
+            transport::pump(process, input, sink, &deps, out).await
         }))
     }
 }

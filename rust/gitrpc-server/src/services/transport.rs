@@ -2,17 +2,34 @@
 //! options (against the allowlist of `gitrpc_git::client_config`), starting
 //! upload-pack/receive-pack/upload-archive, and pumping bytes between the gRPC streams and
 //! git (stdout through the spool).
+//!
+//! Two bounds apply to every session:
+//! - `[pack_objects_limiting]`: the slot is taken when the client asks for the pack (or the
+//!   archive), not when the session opens: the input is followed by
+//!   [`gitrpc_git::pktline::PackRequest`] and the line that starts generation is held back
+//!   until a slot is granted. A client idling before that holds no slot.
+//! - `[transport] idle_timeout`: a session in which the client neither sends nor reads
+//!   anything for that long ends with `DEADLINE_EXCEEDED` and its git is killed. Time spent
+//!   queued for a pack slot doesn't count (the client is waiting for us then).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use gitrpc_git::pktline::{self, PackRequest};
 use gitrpc_git::spool::spool;
 use gitrpc_git::{Process, Subcommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::Status;
+use tokio::process::ChildStdin;
+use tokio::time::Instant;
+use tonic::{Code, Status};
 
-use crate::deps::Repo;
+use crate::admission::Limits;
+use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::hooks::Bridge;
+use crate::limiter::Permit;
 use crate::stream::Sink;
 
 /// `git_protocol` → `GIT_PROTOCOL`: only `version=1` and `version=2`.
@@ -39,8 +56,14 @@ pub enum Service {
 pub struct Started {
     pub process: Process,
     pub bridge: Option<Bridge>,
-    /// A `[pack_objects_limiting]` slot, held while git may generate a pack.
-    pub slot: Option<crate::limiter::Permit>,
+    /// With `[pack_objects_limiting]`: where in the input to take a slot.
+    pack: Option<PackGate>,
+}
+
+/// Takes a pack slot when the client's input asks for generation.
+struct PackGate {
+    limits: Arc<Limits>,
+    request: PackRequest,
 }
 
 /// Start a transport git process for `repo`. `stateless`/`advertise` select smart HTTP's
@@ -106,11 +129,22 @@ pub fn start(
     if relay_stderr {
         cmd = cmd.stderr_to_caller();
     }
+    let gated = match service {
+        Service::UploadPack if !advertise => Some(pktline::Service::UploadPack),
+        Service::UploadArchive => Some(pktline::Service::UploadArchive),
+        _ => None,
+    };
+    let pack = gated
+        .filter(|_| repo.deps.limits.pack_objects.is_some())
+        .map(|s| PackGate {
+            limits: repo.deps.limits.clone(),
+            request: PackRequest::new(s),
+        });
     let process = cmd.arg(repo.path()).stdin().spawn()?;
     Ok(Started {
         process,
         bridge,
-        slot: None,
+        pack,
     })
 }
 
@@ -124,12 +158,13 @@ pub struct Outputs<T> {
 }
 
 /// Feed `input` to git's stdin while streaming its stdout (spooled) and stderr to `sink`;
-/// returns when git has exited. Dropping this future (client gone) kills git's group.
+/// returns when git has exited. Dropping this future (client gone) kills git's group, as
+/// does a failure reading the input (e.g. a refused pack slot) or an idle session.
 pub async fn pump<T, S>(
     started: Started,
     input: S,
     sink: Sink<T>,
-    spool_config: &gitrpc_git::spool::SpoolConfig,
+    deps: &Deps,
     out: Outputs<T>,
 ) -> Result<()>
 where
@@ -139,55 +174,55 @@ where
     let Started {
         mut process,
         bridge: _bridge,
-        slot: _slot,
+        pack,
     } = started;
+    let activity = Arc::new(Activity::new(deps.config.transport.idle_timeout));
+    let slot = SlotHolder::default();
+    let failure: Arc<Mutex<Option<Status>>> = Default::default();
     let stdin = process.take_stdin();
-    let feeder = tokio::spawn(async move {
-        let mut input = input;
-        let Some(mut stdin) = stdin else {
-            return Ok(());
-        };
-        while let Some(chunk) = input.next().await {
-            let chunk = chunk?;
-            if stdin.write_all(&chunk).await.is_err() {
-                break; // git closed its stdin; its exit status tells why
+    let mut feeder = Some(tokio::spawn({
+        let (activity, slot, failure) = (activity.clone(), slot.0.clone(), failure.clone());
+        async move {
+            let mut stdin = stdin;
+            let res = feed(input, stdin.as_mut(), pack, &activity, &slot).await;
+            if let Err(status) = res {
+                // Recorded before stdin closes, so it is seen once git exits.
+                *lock(&failure) = Some(status);
             }
         }
-        Ok::<(), Status>(())
-    });
-    let _abort = AbortOnDrop(feeder.abort_handle());
-    let mut stdout = spool(process.take_stdout().expect("piped stdout"), spool_config);
+    }));
+    let _abort = AbortOnDrop(feeder.as_ref().expect("just set").abort_handle());
+    let failed = |failure: &Mutex<Option<Status>>| lock(failure).take().map(input_error);
+    let mut stdout = spool(process.take_stdout().expect("piped stdout"), &deps.spool);
     let mut stderr = process.take_stderr();
     let mut err_buf = vec![0u8; 16 * 1024];
     let mut out_done = false;
     while !out_done || stderr.is_some() {
         tokio::select! {
             chunk = stdout.next_chunk(), if !out_done => match chunk.map_err(Error::from)? {
-                Some(c) => sink.send((out.stdout)(c)).await?,
+                Some(c) => send(&sink, (out.stdout)(c), &activity).await?,
                 None => out_done = true,
             },
             n = async { stderr.as_mut().unwrap().read(&mut err_buf).await }, if stderr.is_some() => match n {
                 Ok(0) | Err(_) => stderr = None,
                 Ok(n) => {
                     if let Some(f) = out.stderr {
-                        sink.send(f(Bytes::copy_from_slice(&err_buf[..n]))).await?;
+                        send(&sink, f(Bytes::copy_from_slice(&err_buf[..n])), &activity).await?;
                     }
                 }
             },
+            _ = async { feeder.as_mut().unwrap().await }, if feeder.is_some() => {
+                feeder = None;
+                if let Some(e) = failed(&failure) {
+                    return Err(e);
+                }
+            },
+            _ = activity.expired() => return Err(activity.error()),
         }
     }
     let (status, captured) = process.wait_status().await?;
-    // git has exited: the rest of the client's input no longer matters, and a client may
-    // keep its input open until the response ends (a sidechannel client without its `0000`).
-    feeder.abort();
-    match feeder.await {
-        Ok(Err(status)) if status.code() != tonic::Code::Ok => {
-            return Err(Error::internal(format!(
-                "reading request: {}",
-                status.message()
-            )))
-        }
-        _ => {}
+    if let Some(e) = failed(&failure) {
+        return Err(e);
     }
     match out.exit {
         Some(exit) => sink.send(exit(status.code().unwrap_or(255))).await,
@@ -195,6 +230,126 @@ where
         None => Err(Error::internal(format!(
             "git failed ({status}): {captured}"
         ))),
+    }
+}
+
+/// Copy the client's input to git, taking the pack slot where the input asks for a pack.
+async fn feed<S>(
+    mut input: S,
+    stdin: Option<&mut ChildStdin>,
+    mut pack: Option<PackGate>,
+    activity: &Activity,
+    slot: &Mutex<Option<Permit>>,
+) -> Result<(), Status>
+where
+    S: Stream<Item = Result<Bytes, Status>> + Unpin,
+{
+    let Some(stdin) = stdin else {
+        return Ok(());
+    };
+    while let Some(chunk) = input.next().await {
+        let chunk = chunk?;
+        activity.touch();
+        let mut rest = &chunk[..];
+        if let Some(gate) = &mut pack {
+            if let Some(at) = gate.request.feed(&chunk) {
+                if stdin.write_all(&chunk[..at]).await.is_err() {
+                    break;
+                }
+                activity.set_busy(true);
+                let permit = gate.limits.pack_slot().await;
+                activity.set_busy(false);
+                *lock(slot) = permit?;
+                pack = None;
+                rest = &chunk[at..];
+            }
+        }
+        if stdin.write_all(rest).await.is_err() {
+            break; // git closed its stdin; its exit status tells why
+        }
+    }
+    Ok(())
+}
+
+/// A failure reading the client's input: refusals (pack slot, message size) keep their
+/// status and details; anything else is an internal error.
+fn input_error(status: Status) -> Error {
+    match status.code() {
+        Code::ResourceExhausted => Error::Status(Box::new(status)),
+        _ => Error::internal(format!("reading request: {}", status.message())),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Send to the client, as long as the session is not idle meanwhile.
+async fn send<T>(sink: &Sink<T>, item: T, activity: &Activity) -> Result<()> {
+    tokio::select! {
+        r = sink.send(item) => {
+            activity.touch();
+            r
+        }
+        _ = activity.expired() => Err(activity.error()),
+    }
+}
+
+/// The pack slot of a session, released when the session ends (whatever holds a clone).
+#[derive(Default)]
+struct SlotHolder(Arc<Mutex<Option<Permit>>>);
+
+impl Drop for SlotHolder {
+    fn drop(&mut self) {
+        lock(&self.0).take();
+    }
+}
+
+/// When the client last sent or read something.
+struct Activity {
+    idle: Duration,
+    last: Mutex<Instant>,
+    /// Waiting for a pack slot: not idle.
+    busy: std::sync::atomic::AtomicBool,
+}
+
+impl Activity {
+    fn new(idle: Duration) -> Activity {
+        Activity {
+            idle,
+            last: Mutex::new(Instant::now()),
+            busy: Default::default(),
+        }
+    }
+
+    fn touch(&self) {
+        *lock(&self.last) = Instant::now();
+    }
+
+    fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, std::sync::atomic::Ordering::SeqCst);
+        self.touch();
+    }
+
+    /// Resolves once the session has been idle for `idle`.
+    async fn expired(&self) {
+        loop {
+            let at = *lock(&self.last) + self.idle;
+            if self.busy.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(self.idle).await;
+            } else if Instant::now() >= at {
+                return;
+            } else {
+                tokio::time::sleep_until(at).await;
+            }
+        }
+    }
+
+    fn error(&self) -> Error {
+        Error::Status(Box::new(Status::deadline_exceeded(format!(
+            "transport session idle for {:?}: no data sent or read",
+            self.idle
+        ))))
     }
 }
 

@@ -4,11 +4,12 @@
 //! statistics. The SSH variant side-band encodes the output (band 1 stdout, band 2 stderr)
 //! and runs upload-pack full duplex; the HTTP variant writes `--stateless-rpc` output raw.
 //!
-//! The process, the spool, `[pack_objects_limiting]` and cancellation are the streaming
-//! RPCs' ([`super::transport`]): git's output goes through `transport::pump` into a channel
-//! whose receiver writes it to the sidechannel. Order: everything the request says is checked
-//! before the sidechannel is opened (bad input opens and starts nothing), the pack slot is
-//! taken, the sidechannel opened (5 s, else `UNAVAILABLE`), git started. The client resetting
+//! The process, the spool, `[pack_objects_limiting]` (the slot is taken when the negotiation
+//! asks for the pack), `[transport] idle_timeout` and cancellation are the streaming RPCs'
+//! ([`super::transport`]): the sidechannel's input goes through `transport::pump`, and git's
+//! output into a channel whose receiver writes it to the sidechannel. Order: everything the
+//! request says is checked before the sidechannel is opened (bad input opens and starts
+//! nothing), the sidechannel is opened (5 s, else `UNAVAILABLE`), git started. The client resetting
 //! the sidechannel, or closing it before its `0000`, ends the call at once (`CANCELLED`; git
 //! killed, slots freed). Gitaly's clients close only after reading the whole response, but a
 //! yamux close is a half-close: a client that closed after its `0000` may still read, so
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use gitrpc_git::spool::SpoolConfig;
 use gitrpc_proto::gitaly::*;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -103,10 +103,8 @@ async fn serve(
     let repo = deps.repo(call.repository)?;
     gitrpc_git::client_config::check(call.config).map_err(crate::Error::from)?;
     transport::protocol(call.protocol)?;
-    // The slot is released with `Started` (dropped when the call ends, however it ends).
-    let slot = deps.limits.pack_slot().await?;
     let channel = sidechannel::open(&opener, id).await?;
-    let mut started = transport::start(
+    let started = transport::start(
         &repo,
         Service::UploadPack,
         call.config,
@@ -115,8 +113,7 @@ async fn serve(
         false,
         true,
     )?;
-    started.slot = slot;
-    exchange(started, channel, variant, &deps.spool).await
+    exchange(started, channel, variant, deps).await
 }
 
 /// What `transport::pump` produces, in order.
@@ -131,7 +128,7 @@ async fn exchange(
     started: Started,
     channel: Sidechannel,
     variant: Variant,
-    spool: &SpoolConfig,
+    deps: &Deps,
 ) -> Result<PackfileNegotiationStatistics, Status> {
     let (rd, mut wr) = tokio::io::split(channel);
     let negotiation = Arc::new(Mutex::new(Negotiation::default()));
@@ -152,7 +149,7 @@ async fn exchange(
         stderr: Some(Out::Stderr),
         exit: Some(Out::Exit),
     };
-    let pump = transport::pump(started, input, sink, spool, outputs);
+    let pump = transport::pump(started, input, sink, deps, outputs);
     // When the write in progress started (for a client that stopped reading).
     let writing: Mutex<Option<Instant>> = Mutex::new(None);
     let write = async {

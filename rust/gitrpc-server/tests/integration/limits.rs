@@ -204,7 +204,28 @@ async fn queue_wait_is_bounded() {
     server.stop(Duration::from_secs(1)).await;
 }
 
-/// `[pack_objects_limiting]`: upload-pack sessions beyond the limit queue, then are refused.
+fn pkt(line: &str) -> Vec<u8> {
+    format!("{:04x}{line}", line.len() + 4).into_bytes()
+}
+
+/// Read an upload-pack session's output until `needle` shows up in it.
+async fn read_until(
+    out: &mut tonic::Streaming<gitrpc_proto::gitaly::SshUploadPackResponse>,
+    needle: &str,
+) -> Result<(), Status> {
+    let mut seen = Vec::new();
+    while let Some(m) = out.next().await.transpose()? {
+        seen.extend_from_slice(&m.stdout);
+        if String::from_utf8_lossy(&seen).contains(needle) {
+            return Ok(());
+        }
+    }
+    panic!("session ended without {needle:?}");
+}
+
+/// `[pack_objects_limiting]`: the slot is taken when a session asks for a pack (a protocol
+/// v2 `command=fetch`), not when it opens; sessions asking beyond the limit queue, then are
+/// refused.
 #[tokio::test]
 async fn pack_generation_is_limited() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,25 +237,42 @@ async fn pack_generation_is_limited() {
         })
     })
     .await;
-    Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    let head = Fixture::create(&dir.path().join("storage/r.git"), "sha1").rev_parse("HEAD");
     let limiter = server.deps().limits.pack_objects.clone().unwrap();
     let channel = gitrpc_client::connect(&server.addresses()[0], &Options::default())
         .await
         .unwrap();
-    // A session that sends its first message and then nothing: upload-pack advertises its
-    // refs and waits for wants, holding its slot until we close our side (drop `tx`).
+    // A v2 session that fetches without `done` and with a have the server lacks: upload-pack
+    // answers with acknowledgments only and waits for the next round, holding its slot until
+    // we close our side (drop `tx`).
+    let fetch = [
+        pkt("command=fetch\n"),
+        b"0001".to_vec(),
+        pkt(&format!("want {head}\n")),
+        pkt(&format!("have {}\n", "1".repeat(40))),
+        b"0000".to_vec(),
+    ]
+    .concat();
     let open_session = || {
         let mut ssh = SshServiceClient::new(channel.clone());
+        let fetch = fetch.clone();
         async move {
             let (tx, rx) = futures::channel::mpsc::unbounded();
             tx.unbounded_send(SshUploadPackRequest {
                 repository: Some(repository(STORAGE, "r.git")),
+                git_protocol: "version=2".into(),
                 ..Default::default()
             })
             .unwrap();
             let mut out = ssh.ssh_upload_pack(rx).await?.into_inner();
-            // The first response carries the ref advertisement.
-            out.next().await.transpose()?;
+            // Opening takes no slot: the capability advertisement comes at once.
+            read_until(&mut out, "fetch").await?;
+            tx.unbounded_send(SshUploadPackRequest {
+                stdin: fetch,
+                ..Default::default()
+            })
+            .unwrap();
+            read_until(&mut out, "acknowledgments").await?;
             Ok::<_, Status>((tx, out))
         }
     };
@@ -248,7 +286,7 @@ async fn pack_generation_is_limited() {
         (s.running, s.queued, s.admitted, s.dropped_max_size),
         (1, 1, 1, 1)
     );
-    // Ending the first session hands its slot to the queued one, which then advertises.
+    // Ending the first session hands its slot to the queued one, which then fetches.
     let (tx, mut out) = first;
     drop(tx);
     while out.next().await.transpose().unwrap().is_some() {}

@@ -322,3 +322,257 @@ fn descends_from(all: &[(i32, i32, i32, String)], mut pid: i32, ancestor: i32) -
     }
     false
 }
+
+// --- exhaustion helpers
+
+impl Daemon {
+    /// Start with the daemon's open-file limit set to `soft:hard` (by `prlimit`, which execs
+    /// the daemon in its own process, so [`Daemon::pid`] is the daemon's).
+    pub fn start_with_nofile(extra_config: &str, soft: u64, hard: u64) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("d.sock");
+        let config = dir.path().join("config.toml");
+        let mut d = Daemon {
+            dir,
+            child: None,
+            socket,
+            config,
+            extra_config: extra_config.to_string(),
+        };
+        d.write_config();
+        let log = std::fs::File::create(d.dir.path().join("gitrpcd.log")).unwrap();
+        let child = Command::new("prlimit")
+            .arg(format!("--nofile={soft}:{hard}"))
+            .arg(env!("CARGO_BIN_EXE_gitrpcd"))
+            .args(["--config", d.config.to_str().unwrap()])
+            .stderr(log)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("prlimit (util-linux)");
+        d.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !d.socket.exists() {
+            if let Some(s) = d.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("gitrpcd exited at start ({s}): {}", d.log());
+            }
+            assert!(Instant::now() < deadline, "gitrpcd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// Peak resident memory so far (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        status_field(self.pid(), "VmHWM:")
+    }
+
+    /// User + system CPU time the daemon has used (all threads).
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
+    /// `host:port` of `/metrics` (start with `prometheus_listen_addr = "127.0.0.1:0"`), from
+    /// the daemon's start-up log.
+    pub fn monitor_addr(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if let Some(at) = log.find("http://") {
+                let rest = &log[at + "http://".len()..];
+                let end = rest.find('/').unwrap();
+                return rest[..end].to_string();
+            }
+            assert!(Instant::now() < deadline, "no metrics address in {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET path` on the monitor listener: the body.
+    pub fn monitor_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.monitor_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+
+    /// A sample of `/metrics`: `name` with its labels as printed (`m{a="b"}`).
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.monitor_get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    }
+
+    /// A raw connection to the daemon's socket.
+    pub fn raw_connect(&self) -> std::os::unix::net::UnixStream {
+        std::os::unix::net::UnixStream::connect(&self.socket).unwrap()
+    }
+}
+
+/// The HTTP/2 client preface followed by an empty SETTINGS frame: what a client sends first.
+pub fn h2_preface() -> Vec<u8> {
+    let mut v = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    v.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    v
+}
+
+/// A HEADERS frame opening a gRPC call to `path` on stream 1, its request body left open
+/// (HPACK literals without indexing or Huffman coding).
+pub fn h2_call_headers(path: &str) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (k, v) in [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", "localhost"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+    ] {
+        block.push(0);
+        block.push(k.len() as u8);
+        block.extend_from_slice(k.as_bytes());
+        block.push(v.len() as u8);
+        block.extend_from_slice(v.as_bytes());
+    }
+    let len = block.len() as u32;
+    let mut frame = len.to_be_bytes()[1..].to_vec();
+    frame.extend_from_slice(&[1, 4, 0, 0, 0, 1]); // HEADERS, END_HEADERS, stream 1
+    frame.extend(block);
+    frame
+}
+
+/// Read and discard until the peer closes (EOF or an error); `Some(elapsed)` if it did
+/// within `within`.
+pub fn closed_within(s: &mut std::os::unix::net::UnixStream, within: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.checked_sub(start.elapsed())?;
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                if start.elapsed() >= within {
+                    return None;
+                }
+            }
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+}
+
+/// A pkt-line.
+pub fn pkt(line: &str) -> Vec<u8> {
+    format!("{:04x}{line}", line.len() + 4).into_bytes()
+}
+
+// --- faults helpers
+
+impl Daemon {
+    /// `GIT_SSH_COMMAND` that reaches this daemon through `gitrpc-ssh`.
+    pub fn ssh_command(&self) -> String {
+        format!(
+            "{} --address {}",
+            env!("CARGO_BIN_EXE_gitrpc-ssh"),
+            self.address()
+        )
+    }
+
+    /// The URL of `rel` through `gitrpc-ssh`.
+    pub fn ssh_url(&self, rel: &str) -> String {
+        format!("ssh://gitrpc.example/{STORAGE}/{rel}")
+    }
+
+    /// The test's own git as a client of this daemon (push, fetch through `gitrpc-ssh`).
+    pub fn client_git(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.args(args)
+            .current_dir(cwd)
+            .env("GIT_SSH_COMMAND", self.ssh_command())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@example.com")
+            .env("GIT_COMMITTER_NAME", "C")
+            .env("GIT_COMMITTER_EMAIL", "c@example.com")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Names of the `hooks-*` directories in the storage's private directory.
+    pub fn hooks_dirs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.storage().join("+gitrpc"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("hooks-") && n != "hooks-run")
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The daemon's git children whose command line contains `needle`.
+    pub fn gits_running(&self, needle: &str) -> Vec<i32> {
+        self.git_processes()
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains(needle))
+            .map(|(pid, _)| pid)
+            .collect()
+    }
+}
+
+/// Send `sig` to `pid` (a negative pid: to that process group).
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2); no memory involved.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Is `pid` running (a zombie counts as dead)?
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rfind(')').is_some_and(|i| !s[i + 2..].starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Set a file's or directory's modification time `age` into the past (what a leftover of a
+/// crash long ago looks like).
+pub fn backdate(path: &Path, age: Duration) {
+    let when = std::time::SystemTime::now() - age;
+    let f = std::fs::File::open(path).unwrap();
+    f.set_times(
+        std::fs::FileTimes::new()
+            .set_modified(when)
+            .set_accessed(when),
+    )
+    .unwrap_or_else(|e| panic!("backdate {}: {e}", path.display()));
+}
+
+/// Poll `f` every 50 ms until it holds; panic with `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,96 @@
+//! `[[concurrency]]`, `[adaptive_limiting]` and `[pack_objects_limiting]`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::de_duration;
+use super::de_duration_req;
+
+/// One `[[concurrency]]` entry (Gitaly's keys; `max_per_repo` is accepted for
+/// `max_concurrency`, as older Gitaly configs spell it).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    /// Full method name, e.g. `/gitaly.SmartHTTPService/PostUploadPackWithSidechannel`.
+    pub rpc: String,
+    /// Calls of this RPC running at once per repository (the starting limit if adaptive).
+    #[serde(alias = "max_per_repo")]
+    pub max_concurrency: usize,
+    /// Calls waiting per repository; more are refused at once. 0: no bound (as in Gitaly).
+    #[serde(default)]
+    pub max_queue_size: usize,
+    /// Longest wait in the queue, a Go-style duration ("500ms", "1s", "1m30s"). Unset: no limit.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub max_queue_wait: Option<std::time::Duration>,
+    /// Adjust the limit between `min_limit` and `max_limit` from measured pressure (AIMD).
+    #[serde(default)]
+    pub adaptive: bool,
+    #[serde(default)]
+    pub min_limit: Option<usize>,
+    #[serde(default)]
+    pub max_limit: Option<usize>,
+}
+
+/// `[adaptive_limiting]`: the AIMD loop of adaptive `[[concurrency]]` limits (see
+/// `adaptive.rs`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveLimiting {
+    /// How often limits are adjusted.
+    #[serde(
+        default = "default_adaptive_interval",
+        deserialize_with = "de_duration_req"
+    )]
+    pub interval: std::time::Duration,
+    /// CPU pressure (PSI `some avg10`, percent) at or over which limits back off.
+    #[serde(default = "default_cpu_threshold")]
+    pub cpu_threshold: f64,
+    /// Memory pressure (PSI `some avg10`, percent) at or over which limits back off.
+    #[serde(default = "default_memory_threshold")]
+    pub memory_threshold: f64,
+    /// Factor applied to a limit under pressure.
+    #[serde(default = "default_backoff")]
+    pub backoff: f64,
+    /// Directory with PSI files (`cpu`/`memory` or `cpu.pressure`/`memory.pressure`);
+    /// default: this process's cgroup v2 directory, else `/proc/pressure`.
+    #[serde(default)]
+    pub pressure_dir: Option<PathBuf>,
+}
+
+impl Default for AdaptiveLimiting {
+    fn default() -> Self {
+        AdaptiveLimiting {
+            interval: default_adaptive_interval(),
+            cpu_threshold: default_cpu_threshold(),
+            memory_threshold: default_memory_threshold(),
+            backoff: default_backoff(),
+            pressure_dir: None,
+        }
+    }
+}
+
+fn default_adaptive_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
+}
+fn default_cpu_threshold() -> f64 {
+    50.0
+}
+fn default_memory_threshold() -> f64 {
+    20.0
+}
+fn default_backoff() -> f64 {
+    0.5
+}
+
+/// `[pack_objects_limiting]` (Gitaly's keys).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackObjectsLimiting {
+    pub max_concurrency: usize,
+    /// Waiting pack requests; more are refused at once. 0: no bound.
+    #[serde(default, alias = "max_queue_size")]
+    pub max_queue_length: usize,
+    #[serde(default, deserialize_with = "de_duration")]
+    pub max_queue_wait: Option<std::time::Duration>,
+}

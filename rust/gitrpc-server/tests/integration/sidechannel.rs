@@ -456,3 +456,49 @@ async fn two_hundred_concurrent_sidechannel_fetches_on_one_session() {
     settled(&monitor, dir.path()).await;
     server.stop(Duration::from_secs(1)).await;
 }
+
+/// Reflection (here over a backchannel connection) knows both RPCs.
+#[tokio::test]
+async fn reflection_describes_the_sidechannel_rpcs() {
+    use prost::Message;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir, |_| {}).await;
+    let client = Client::connect(&server.addresses()[0], &backchannel())
+        .await
+        .unwrap();
+    for (service, method) in [
+        ("gitaly.SSHService", "SSHUploadPackWithSidechannel"),
+        ("gitaly.SmartHTTPService", "PostUploadPackWithSidechannel"),
+    ] {
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(format!(
+                "{service}.{method}"
+            ))),
+        };
+        let msg = ServerReflectionClient::new(client.transport())
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner()
+            .message()
+            .await
+            .unwrap()
+            .unwrap();
+        let Some(MessageResponse::FileDescriptorResponse(files)) = msg.message_response else {
+            panic!("unexpected {msg:?}")
+        };
+        let found = files.file_descriptor_proto.iter().any(|f| {
+            let file = prost_types::FileDescriptorProto::decode(&f[..]).unwrap();
+            file.service
+                .iter()
+                .any(|s| service.ends_with(s.name()) && s.method.iter().any(|m| m.name() == method))
+        });
+        assert!(found, "{service}.{method} not described");
+    }
+    server.stop(Duration::from_secs(1)).await;
+}

@@ -9,9 +9,9 @@
 //! ([`super::transport`]): the sidechannel's input goes through `transport::pump`, and git's
 //! output into a channel whose receiver writes it to the sidechannel. Order: everything the
 //! request says is checked before the sidechannel is opened (bad input opens and starts
-//! nothing), the sidechannel is opened (5 s, else `UNAVAILABLE`), git started. The client resetting
-//! the sidechannel, or closing it before its `0000`, ends the call at once (`CANCELLED`; git
-//! killed, slots freed). Gitaly's clients close only after reading the whole response, but a
+//! nothing), the sidechannel is opened (5 s, else `UNAVAILABLE`), git started. The client
+//! resetting the sidechannel, or closing it before its `0000`, ends the call at once
+//! (`CANCELLED`; git killed, slots freed). Gitaly's clients close only after reading the whole response, but a
 //! yamux close is a half-close: a client that closed after its `0000` may still read, so
 //! the call goes on, unless a write then waits for the client's credit for [`STALL`] (it
 //! stopped reading: nothing else would ever end that wait). On success the sidechannel is

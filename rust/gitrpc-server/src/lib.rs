@@ -12,6 +12,9 @@
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
 //! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
 //!   deadlines, and the request message size limit.
+//! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
+//!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
+//!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
 
 pub mod adaptive;
 pub mod admission;
@@ -28,12 +31,16 @@ pub mod housekeeping;
 pub mod limiter;
 pub mod locator;
 pub mod monitor;
+pub mod mux;
+pub mod negotiation;
 mod rpclog;
 pub mod server;
 pub mod services;
 pub mod serving;
+pub mod sidechannel;
 pub mod stream;
 pub mod tempdir;
+pub mod tls;
 pub mod unknown;
 
 pub use config::Config;

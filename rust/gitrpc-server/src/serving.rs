@@ -103,7 +103,7 @@ impl Serving {
             addresses.push(format!("tcp://{local}"));
             tasks.spawn(crate::run(
                 deps.clone(),
-                TcpListenerStream::new(l),
+                nodelay(l),
                 stopped(stop_rx.clone()),
             ));
         }
@@ -112,7 +112,7 @@ impl Serving {
             addresses.push(format!("tls://{local}"));
             tasks.spawn(crate::run_tls(
                 deps.clone(),
-                TcpListenerStream::new(l),
+                nodelay(l),
                 stopped(stop_rx.clone()),
                 tls,
             ));
@@ -208,6 +208,19 @@ impl Drop for Serving {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// A TCP listener's connections with `TCP_NODELAY`: backchannel sessions send small frames
+/// (window updates, a sidechannel's `ok`) that Nagle's algorithm would hold back.
+fn nodelay(
+    l: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(l).map(|conn| {
+        conn.inspect(|s| {
+            let _ = s.set_nodelay(true);
+        })
+    })
 }
 
 /// Bind a unix socket with permissions `mode`, replacing a stale socket file (one nobody

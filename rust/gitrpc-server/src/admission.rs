@@ -25,6 +25,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use crate::config::Config;
+use crate::error::RpcStatus;
 use crate::frames::Checked;
 use crate::limiter::{Limiter, Permit, Refused};
 use crate::monitor::RepoSlot;
@@ -98,17 +99,6 @@ impl Limits {
                 .map_err(|r| limit_status(r, l)),
         }
     }
-}
-
-/// `google.rpc.Status`, the payload of `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
 }
 
 /// `RESOURCE_EXHAUSTED` with a `gitaly.LimitError` detail, as Gitaly answers. `retry_after`

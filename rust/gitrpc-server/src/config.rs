@@ -7,10 +7,12 @@ use serde::Deserialize;
 
 mod duration;
 mod limits;
+mod reads;
 mod resources;
 pub use duration::parse_duration;
 pub(crate) use duration::{de_duration, de_duration_req};
 pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting};
+pub use reads::ReadsConfig;
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -74,6 +76,9 @@ pub struct Config {
     /// `[transport]`: SSH and smart-HTTP sessions.
     #[serde(default)]
     pub transport: TransportConfig,
+    /// `[reads]`: bounds on reads that evaluate a client's pattern.
+    #[serde(default)]
+    pub reads: ReadsConfig,
 }
 
 fn default_graceful_timeout() -> u64 {
@@ -133,6 +138,7 @@ impl Default for Config {
             max_message_bytes: resources::default_max_message_bytes(),
             connections: ConnectionsConfig::default(),
             transport: TransportConfig::default(),
+            reads: ReadsConfig::default(),
         }
     }
 }

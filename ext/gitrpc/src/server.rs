@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gitrpc_client::runtime::{self, PidBound};
 use gitrpc_client::Client;
-use gitrpc_server::{Config, Hooks, PreReceive, PreReceiveHook, Serving};
+use gitrpc_server::{Config, Hooks, PreReceive, PreReceiveHook, Serving, StartError};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
@@ -83,23 +83,24 @@ impl Drop for NativeServer {
     }
 }
 
-fn invalid(ruby: &Ruby, msg: impl Into<String>) -> Error {
-    rpc(ruby, Status::invalid_argument(msg.into()))
+/// The one place a server that did not start becomes a Ruby exception: the
+/// `GitRPC::RPCError` of the code `StartError::code` gives.
+fn start_error(ruby: &Ruby, e: impl Into<StartError>) -> Error {
+    rpc(ruby, Status::from(e.into()))
 }
 
 impl NativeServer {
     /// `Native::Server.new(config_toml, pre_receive_or_nil)`: starts serving.
     fn new(ruby: &Ruby, toml: RString, pre_receive: Value) -> Result<Self, Error> {
         let text = toml.to_string()?;
-        let config = Config::from_toml(&text).map_err(|e| invalid(ruby, e))?;
-        config.validate().map_err(|e| invalid(ruby, e))?;
+        let config = Config::from_toml(&text).map_err(|e| start_error(ruby, e))?;
         if !pre_receive.is_nil() && !pre_receive.respond_to("call", false)? {
             return Err(Error::new(
                 ruby.exception_type_error(),
                 "pre_receive must respond to #call",
             ));
         }
-        let grace = Duration::from_secs(config.graceful_restart_timeout);
+        let grace = config.graceful_restart_timeout;
         let mut hooks = Hooks::default();
         let mut hooks_rx = None;
         if !pre_receive.is_nil() {
@@ -120,7 +121,7 @@ impl NativeServer {
             hooks.pre_receive = Some(hook);
         }
         let serving = block_on(ruby, Serving::start_with_hooks(config, hooks))?
-            .map_err(|e| rpc(ruby, Status::unavailable(format!("start server: {e}"))))?;
+            .map_err(|e| start_error(ruby, e))?;
         let frozen = ruby.str_new(&text);
         frozen.freeze();
         Ok(NativeServer {

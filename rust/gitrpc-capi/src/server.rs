@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ::gitrpc_client::runtime::PidBound;
 use ::gitrpc_client::Client;
-use ::gitrpc_server::{Config, Serving};
+use ::gitrpc_server::{Config, Serving, StartError};
 
 use crate::client::{block_on, gitrpc_client, GITRPC_DEFAULT_TIMEOUT_MS};
 use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error};
@@ -18,10 +18,19 @@ pub struct gitrpc_server {
     grace: Duration,
 }
 
+/// The one place a server that did not start becomes a C error, with the code
+/// `StartError::code` gives.
+fn start_error(e: impl Into<StartError>) -> Error {
+    let status = tonic::Status::from(e.into());
+    Error::new(status.code(), status.message())
+}
+
 /// Start a server from a TOML config, the same format as `gitrpcd --config` (at least one
 /// `[[storage]]`; `socket_path` and/or `listen_addr` to accept connections; with neither it
-/// serves only in-process clients). A bad config is INVALID_ARGUMENT. On success `*out`
-/// receives the server; free it with `gitrpc_server_free`.
+/// serves only in-process clients). A bad config is INVALID_ARGUMENT (naming the key), an
+/// address another process listens on ALREADY_EXISTS, anything else that keeps it from
+/// starting UNAVAILABLE. On success `*out` receives the server; free it with
+/// `gitrpc_server_free`.
 #[no_mangle]
 pub unsafe extern "C" fn gitrpc_server_start(
     config_toml: *const c_char,
@@ -30,11 +39,9 @@ pub unsafe extern "C" fn gitrpc_server_start(
     guard(|| {
         let toml = arg_str(config_toml, "config_toml")?;
         arg_ptr(out, "out")?;
-        let config = Config::from_toml(toml).map_err(Error::invalid)?;
-        config.validate().map_err(Error::invalid)?;
-        let grace = Duration::from_secs(config.graceful_restart_timeout);
-        let serving = block_on(Serving::start(config))
-            .map_err(|e| Error::new(tonic::Code::Unavailable, format!("start server: {e}")))?;
+        let config = Config::from_toml(toml).map_err(start_error)?;
+        let grace = config.graceful_restart_timeout;
+        let serving = block_on(Serving::start(config)).map_err(start_error)?;
         let address = serving
             .addresses()
             .first()

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use gitrpc_git::objects::{self, Commit};
 use gitrpc_git::refs::RefStore;
@@ -10,13 +9,14 @@ use gitrpc_git::spool::SpoolConfig;
 use gitrpc_git::{CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Subcommand};
 use gitrpc_proto::gitaly::{ObjectFormat, Repository};
 
-use crate::config::Config;
+use crate::config::{ConfigError, Valid};
 use crate::error::Result;
 use crate::hooks::Hooks;
 use crate::locator::Locator;
+use crate::startup::StartError;
 
 pub struct Deps {
-    pub config: Config,
+    pub config: Valid,
     pub git: Git,
     pub locator: Locator,
     pub catfile: CatFilePool,
@@ -98,40 +98,43 @@ impl Drop for HooksDir {
 
 impl Deps {
     /// Resolve git, create storage roots, start the cat-file pool. Needs a tokio runtime.
-    pub async fn new(config: Config) -> Result<Arc<Deps>, String> {
+    pub async fn new(config: Valid) -> Result<Arc<Deps>, StartError> {
         Deps::with_hooks(config, Hooks::default()).await
     }
 
     /// [`Deps::new`] with hooks given in code.
-    pub async fn with_hooks(config: Config, hooks: Hooks) -> Result<Arc<Deps>, String> {
-        config.validate()?;
+    pub async fn with_hooks(config: Valid, hooks: Hooks) -> Result<Arc<Deps>, StartError> {
         if hooks.pre_receive.is_some() && config.hooks.pre_receive.is_some() {
-            return Err(
-                "hooks.pre_receive is set in the config and in code; choose one".to_string(),
-            );
+            return Err(ConfigError::Invalid {
+                key: "hooks.pre_receive".into(),
+                message: "set in the config and in code; choose one".into(),
+            }
+            .into());
         }
         let auth = crate::auth::Auth::from_config(&config.auth)?;
-        let git = Git::discover(config.git.bin_path.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
-        let locator = Locator::new(&config.storage).map_err(|e| format!("storage: {e}"))?;
+        let git = Git::discover(config.git.bin_path.as_deref()).await?;
+        let locator = Locator::new(&config.storage)?;
         // What a crashed server left (its git, its private files) goes before we serve.
         let roots: Vec<PathBuf> = locator.storages().map(|(_, p)| p.to_path_buf()).collect();
         crate::housekeeping::at_start(roots.clone(), &config.housekeeping).await;
-        let (_, first_root) = locator.storages().next().ok_or("no storage")?;
+        // A valid config has at least one storage.
+        let first_root = roots.first().cloned().unwrap_or_default();
         let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
         let hooks_dir = HooksDir::create(
             &internal,
             config.hooks.pre_receive.as_deref(),
             hooks.pre_receive.is_some(),
         )
-        .map_err(|e| format!("hooks dir: {e}"))?;
+        .map_err(|source| StartError::Io {
+            what: "hooks directory",
+            source,
+        })?;
         let git = git.with_hooks_path(hooks_dir.path());
         let catfile = CatFilePool::new(
             git.clone(),
             CatFilePoolConfig {
                 max_idle: config.catfile.max_idle,
-                idle_ttl: Duration::from_secs(config.catfile.idle_ttl),
+                idle_ttl: config.catfile.idle_ttl,
             },
         );
         let spool_dir = config

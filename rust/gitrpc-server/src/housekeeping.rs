@@ -26,66 +26,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use gitrpc_git::housekeeping::{self as git_hk, Grace};
+use gitrpc_git::housekeeping as git_hk;
 use gitrpc_git::lifetime;
-use serde::Deserialize;
 
+pub use crate::config::HousekeepingConfig;
 use crate::tempdir::INTERNAL_DIR;
-
-/// `[housekeeping]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HousekeepingConfig {
-    /// How often the background pass runs (`"0"`: only the one at start-up).
-    #[serde(
-        default = "default_interval",
-        deserialize_with = "crate::config::de_duration_req"
-    )]
-    pub interval: Duration,
-    /// Ref lock files younger than this may belong to a running git and are kept (Gitaly's
-    /// `ReferenceLockfileGracePeriod`).
-    #[serde(
-        default = "default_lock_grace",
-        deserialize_with = "crate::config::de_duration_req"
-    )]
-    pub lock_grace: Duration,
-    /// Quarantine directories (and private temp entries without an owner) younger than this
-    /// are kept (Gitaly's grace for `tmp_objdir` directories).
-    #[serde(
-        default = "default_tmp_grace",
-        deserialize_with = "crate::config::de_duration_req"
-    )]
-    pub tmp_grace: Duration,
-}
-
-fn default_interval() -> Duration {
-    Duration::from_secs(3600)
-}
-fn default_lock_grace() -> Duration {
-    git_hk::LOCK_GRACE
-}
-fn default_tmp_grace() -> Duration {
-    git_hk::TMP_OBJDIR_GRACE
-}
-
-impl Default for HousekeepingConfig {
-    fn default() -> Self {
-        HousekeepingConfig {
-            interval: default_interval(),
-            lock_grace: default_lock_grace(),
-            tmp_grace: default_tmp_grace(),
-        }
-    }
-}
-
-impl HousekeepingConfig {
-    pub fn grace(&self) -> Grace {
-        Grace {
-            locks: self.lock_grace,
-            tmp_objdirs: self.tmp_grace,
-        }
-    }
-}
 
 /// How long orphaned git gets between SIGTERM and SIGKILL (git removes its temporary files
 /// and quarantine on SIGTERM).

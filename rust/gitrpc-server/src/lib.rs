@@ -31,13 +31,15 @@ mod rpclog;
 pub mod server;
 pub mod services;
 pub mod serving;
+pub mod startup;
 pub mod stream;
 pub mod tempdir;
 pub mod unknown;
 
-pub use config::Config;
+pub use config::{Config, ConfigError};
 pub use deps::Deps;
 pub use error::Error;
 pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange};
 pub use server::{routes, run, run_tls};
 pub use serving::{InProcess, Serving};
+pub use startup::{ServeError, StartError};

@@ -25,6 +25,7 @@ use crate::config::TlsConfig;
 use crate::deps::Deps;
 use crate::rpclog::RpcLogLayer;
 use crate::services::*;
+use crate::startup::StartError;
 use crate::unknown::UnknownMethodLayer;
 
 /// Responses can be large (blobs are streamed, but GetBlobs batches etc.). Requests are
@@ -112,21 +113,25 @@ where
 
 /// The TLS settings of `[tls]`: the PEM files are read and parsed here, so a bad
 /// certificate or key fails at start-up with the file named.
-pub fn tls_config(c: &TlsConfig) -> Result<ServerTlsConfig, String> {
-    let read =
-        |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("tls: {}: {e}", p.display()));
+pub fn tls_config(c: &TlsConfig) -> Result<ServerTlsConfig, StartError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| StartError::Tls {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })
+    };
     let cert = read(&c.certificate_path)?;
     let key = read(&c.key_path)?;
     let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
     tonic::transport::Server::builder()
         .tls_config(tls.clone())
-        .map_err(|e| {
-            format!(
-                "tls: {} / {}: {}",
+        .map_err(|e| StartError::Tls {
+            path: format!(
+                "{} / {}",
                 c.certificate_path.display(),
-                c.key_path.display(),
-                std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string())
-            )
+                c.key_path.display()
+            ),
+            message: std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string()),
         })?;
     Ok(tls)
 }

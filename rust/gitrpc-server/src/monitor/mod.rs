@@ -26,6 +26,7 @@ use gitrpc_git::stats::Histogram;
 pub use rpcs::{CallGuard, RepoSlot, Rpcs};
 
 use crate::deps::Deps;
+use crate::startup::StartError;
 
 /// The monitoring listener of a server; stops its thread when dropped.
 pub struct MonitorServer {
@@ -36,19 +37,24 @@ pub struct MonitorServer {
 
 impl MonitorServer {
     /// Bind `addr` and serve from a new thread. Holds the server's dependencies weakly.
-    pub fn start(addr: &str, deps: &Arc<Deps>) -> Result<MonitorServer, String> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| format!("bind prometheus_listen_addr {addr}: {e}"))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("prometheus listener: {e}"))?;
+    pub fn start(addr: &str, deps: &Arc<Deps>) -> Result<MonitorServer, StartError> {
+        let bind = |source| StartError::Bind {
+            key: "prometheus_listen_addr",
+            addr: addr.to_string(),
+            source,
+        };
+        let listener = TcpListener::bind(addr).map_err(bind)?;
+        let local = listener.local_addr().map_err(bind)?;
         let stop = Arc::new(AtomicBool::new(false));
         let weak = Arc::downgrade(deps);
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("gitrpc-monitor".into())
             .spawn(move || http::serve(listener, weak, flag))
-            .map_err(|e| format!("monitor thread: {e}"))?;
+            .map_err(|source| StartError::Io {
+                what: "monitor thread",
+                source,
+            })?;
         Ok(MonitorServer {
             addr: local,
             stop,

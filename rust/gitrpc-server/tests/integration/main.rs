@@ -30,3 +30,5 @@ mod server;
 mod smarthttp;
 /// SSHService: first-message rules, deadlines kill git.
 mod ssh;
+/// Start-up errors: bad config keys, busy addresses.
+mod startup;

@@ -4,8 +4,9 @@ use std::process::Stdio;
 
 use crate::client_config::ClientConfig;
 use crate::executor::Git;
+use crate::observer::{LiveProcess, Tracked};
 use crate::process::{Output, Process};
-use crate::{lifetime, stats, validate, Error, Result};
+use crate::{lifetime, validate, Error, Result};
 
 /// Longest single argument, and all of them together. The kernel refuses one argument over
 /// 128 KiB (`MAX_ARG_STRLEN`) and a command line over ~2 MiB with `E2BIG`; past these bounds
@@ -332,14 +333,20 @@ impl Command {
             subcommand: self.sub.as_str(),
             source,
         })?;
-        stats::record_spawn(self.sub.as_str(), started.elapsed());
-        tracing::debug!(git = ?args, "spawned git");
-        Ok(Process::new(
-            child,
-            self.sub.as_str(),
+        let info = LiveProcess {
+            pid: child.id().map(|p| p as i32).unwrap_or(0),
+            subcommand: self.sub.as_str(),
             args,
-            !self.stderr_to_caller,
-        ))
+            started: std::time::Instant::now(),
+        };
+        let tracked = Tracked::start(
+            self.git.processes(),
+            self.git.observer(),
+            info,
+            started.elapsed(),
+        );
+        tracing::debug!(git = ?tracked.info.args, "spawned git");
+        Ok(Process::new(child, tracked, !self.stderr_to_caller))
     }
 
     /// Run to completion and collect stdout (for commands with small output). Fails with

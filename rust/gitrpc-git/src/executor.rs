@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::command::{Command, Subcommand};
+use crate::observer::{Observer, Processes, Unobserved};
 use crate::{Error, Result};
 
 /// Environment variables passed through from our own environment to git; everything else
@@ -34,10 +35,12 @@ const ENV_FIXED: &[(&str, &str)] = &[
     ("GIT_ADVICE", "0"),
 ];
 
-/// A resolved git installation. Cheap to clone; shared by every service.
+/// A resolved git installation. Cheap to clone; shared by every service. Every process it
+/// starts is in its [`Processes`] table until reaped, and reported to its [`Observer`].
 #[derive(Clone)]
 pub struct Git {
     inner: Arc<Inner>,
+    observer: Arc<dyn Observer>,
 }
 
 struct Inner {
@@ -46,6 +49,8 @@ struct Inner {
     version: String,
     /// `key=value` given with `-c` to every command, before the command's own.
     config: Vec<OsString>,
+    /// Shared by every `Git` made from this one (`with_hooks_path`, `with_observer`).
+    processes: Processes,
 }
 
 impl std::fmt::Debug for Git {
@@ -59,8 +64,13 @@ impl std::fmt::Debug for Git {
 
 impl Git {
     /// Resolve git once: `bin` if given (must be absolute), else the first `git` on PATH.
-    /// Runs `git version` to check it works.
+    /// Runs `git version` to check it works. Nobody observes its processes.
     pub async fn discover(bin: Option<&Path>) -> Result<Git> {
+        Git::discover_observed(bin, Arc::new(Unobserved)).await
+    }
+
+    /// [`Git::discover`], every process (`git version` included) reported to `observer`.
+    pub async fn discover_observed(bin: Option<&Path>, observer: Arc<dyn Observer>) -> Result<Git> {
         let bin = match bin {
             Some(p) if p.is_absolute() => p.to_path_buf(),
             Some(p) => {
@@ -78,7 +88,9 @@ impl Git {
                 env,
                 version: String::new(),
                 config: Vec::new(),
+                processes: Processes::default(),
             }),
+            observer,
         };
         let out = git.command(Subcommand::Version).output().await?;
         let version = String::from_utf8_lossy(&out.stdout)
@@ -113,8 +125,28 @@ impl Git {
                 env: self.inner.env.clone(),
                 version: self.inner.version.clone(),
                 config,
+                processes: self.inner.processes.clone(),
             }),
+            observer: self.observer.clone(),
         }
+    }
+
+    /// This git with its processes reported to `observer` instead (e.g. one that also
+    /// records them for one call). They stay in the same [`Processes`] table.
+    pub fn with_observer(&self, observer: Arc<dyn Observer>) -> Git {
+        Git {
+            inner: self.inner.clone(),
+            observer,
+        }
+    }
+
+    pub fn observer(&self) -> &Arc<dyn Observer> {
+        &self.observer
+    }
+
+    /// The processes this git (and every `Git` made from it) started and hasn't reaped.
+    pub fn processes(&self) -> &Processes {
+        &self.inner.processes
     }
 
     /// The `-c` pairs every command of this git gets.

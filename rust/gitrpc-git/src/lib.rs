@@ -18,11 +18,11 @@ mod executor;
 pub mod housekeeping;
 pub mod lifetime;
 pub mod objects;
+pub mod observer;
 pub mod pktline;
 mod process;
 pub mod refs;
 pub mod spool;
-pub mod stats;
 pub mod validate;
 
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
@@ -30,6 +30,7 @@ pub use client_config::ClientConfig;
 pub use command::{Command, Subcommand};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
+pub use observer::{LiveProcess, Observer, Processes, Usage};
 pub use process::{Output, Process, TERM_GRACE};
 
 /// Bytes of stderr kept from each git process.

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use gitrpc_git::housekeeping as git_hk;
-use gitrpc_git::lifetime;
+use gitrpc_git::{lifetime, Processes};
 
 pub use crate::config::HousekeepingConfig;
 use crate::tempdir::INTERNAL_DIR;
@@ -63,13 +63,15 @@ pub async fn at_start(storages: Vec<PathBuf>, config: &HousekeepingConfig) {
 }
 
 /// Start the background passes over `storages`.
-pub fn start(storages: Vec<PathBuf>, config: HousekeepingConfig) -> Task {
+/// `processes`: the server's git, so a repository one of them works in is left alone.
+pub fn start(storages: Vec<PathBuf>, config: HousekeepingConfig, processes: Processes) -> Task {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
     let task = tokio::spawn(async move {
         loop {
             let (roots, c, stop) = (storages.clone(), config.clone(), stopped.clone());
-            let _ = tokio::task::spawn_blocking(move || pass(&roots, &c, &stop)).await;
+            let procs = processes.clone();
+            let _ = tokio::task::spawn_blocking(move || pass(&roots, &c, &procs, &stop)).await;
             if config.interval.is_zero() {
                 return;
             }
@@ -94,7 +96,12 @@ fn kill_orphans() {
 }
 
 /// One background pass (until `stop`).
-fn pass(storages: &[PathBuf], config: &HousekeepingConfig, stop: &AtomicBool) {
+fn pass(
+    storages: &[PathBuf],
+    config: &HousekeepingConfig,
+    processes: &Processes,
+    stop: &AtomicBool,
+) {
     let started = Instant::now();
     kill_orphans();
     let (mut repos, mut locks, mut dirs, mut private) = (0, 0, 0, 0);
@@ -102,7 +109,7 @@ fn pass(storages: &[PathBuf], config: &HousekeepingConfig, stop: &AtomicBool) {
         private += clean_private(&root.join(INTERNAL_DIR), config.tmp_grace);
         for_each_repository(root, stop, |repo| {
             repos += 1;
-            match git_hk::clean_repository(repo, config.grace()) {
+            match git_hk::clean_repository(processes, repo, config.grace()) {
                 Ok(c) => {
                     for p in c.locks.iter().chain(&c.tmp_objdirs) {
                         tracing::warn!(path = %p.display(), "removed stale leftover of a git that died");

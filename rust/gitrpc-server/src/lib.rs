@@ -13,21 +13,26 @@
 //! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
 //!   deadlines, and the request message size limit.
 
+pub mod accounting;
 pub mod adaptive;
 pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod convert;
+pub mod deadline;
 pub mod deps;
 pub mod error;
 pub mod frames;
 pub mod hooks;
 pub mod housekeeping;
+pub mod layers;
 pub mod limiter;
+pub mod limits;
 pub mod locator;
+pub mod metrics;
 pub mod monitor;
-mod rpclog;
+pub mod rpclog;
 pub mod server;
 pub mod services;
 pub mod serving;

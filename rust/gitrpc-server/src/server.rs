@@ -1,6 +1,5 @@
 //! Wiring: every service, health and reflection in one router; `run(incoming, shutdown)`
-//! (and `run_tls`), with the layers every call over a listener passes: RPC log, unknown
-//! methods, auth, admission.
+//! (and `run_tls`), with the layers every call passes (`layers.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,14 +18,11 @@ use tonic::service::Routes;
 use tonic::transport::server::Connected;
 use tonic::transport::{Identity, ServerTlsConfig};
 
-use crate::admission::AdmissionLayer;
-use crate::auth::AuthLayer;
 use crate::config::TlsConfig;
 use crate::deps::Deps;
-use crate::rpclog::RpcLogLayer;
+use crate::layers::Layers;
 use crate::services::*;
 use crate::startup::StartError;
-use crate::unknown::UnknownMethodLayer;
 
 /// Responses can be large (blobs are streamed, but GetBlobs batches etc.). Requests are
 /// bounded by `max_message_bytes` (checked before tonic decodes, see `frames.rs`).
@@ -148,7 +144,6 @@ where
     IE: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: Future<Output = ()>,
 {
-    let limits = deps.limits.clone();
     let c = &deps.config.connections;
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(c.keepalive_interval))
@@ -159,10 +154,7 @@ where
     // Under the server's connection cap, with handshake and idle deadlines (see `conn.rs`).
     let incoming = crate::conn::Limited::new(incoming, deps.connections.clone());
     builder
-        .layer(RpcLogLayer::new(deps.rpcs.clone()))
-        .layer(UnknownMethodLayer)
-        .layer(AuthLayer::new(deps.auth.clone()))
-        .layer(AdmissionLayer::new(limits, deps.config.max_message_bytes))
+        .layer(Layers::listener(&deps))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

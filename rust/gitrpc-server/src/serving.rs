@@ -17,13 +17,11 @@ use tokio::task::JoinSet;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tower::{Layer, Service};
 
-use crate::admission::{Admission, AdmissionLayer};
 use crate::config::Valid;
 use crate::deps::Deps;
 use crate::hooks::Hooks;
-use crate::rpclog::{RpcLog, RpcLogLayer};
+use crate::layers::{Layers, Stack};
 use crate::startup::{ServeError, StartError};
-use crate::unknown::{UnknownMethod, UnknownMethodLayer};
 
 type ServeResult = Result<(), tonic::transport::Error>;
 
@@ -158,15 +156,7 @@ impl Serving {
     /// server stops, its calls answer `UNAVAILABLE`.
     pub fn in_process(&self) -> InProcess {
         InProcess {
-            inner: RpcLogLayer::new(self.deps.rpcs.clone()).layer(
-                UnknownMethodLayer.layer(
-                    AdmissionLayer::new(
-                        self.deps.limits.clone(),
-                        self.deps.config.max_message_bytes,
-                    )
-                    .layer(crate::routes(self.deps.clone())),
-                ),
-            ),
+            inner: Layers::in_process(&self.deps).layer(crate::routes(self.deps.clone())),
             live: self.live.clone(),
         }
     }
@@ -282,7 +272,7 @@ fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, StartError> {
 /// In-process dispatch to a [`Serving`]'s handlers (see [`Serving::in_process`]).
 #[derive(Clone)]
 pub struct InProcess {
-    inner: RpcLog<UnknownMethod<Admission<tonic::service::Routes>>>,
+    inner: Stack<tonic::service::Routes>,
     live: Arc<AtomicBool>,
 }
 

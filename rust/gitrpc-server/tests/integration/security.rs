@@ -131,12 +131,11 @@ async fn token_v2_accepts_and_refuses() {
     assert!(local.ref_exists(&repo, "refs/heads/main").await.unwrap());
 
     // Refused calls are counted by code like any other.
-    let counts = server.deps().rpcs.counts();
-    let count = |code: &str| {
-        counts
-            .iter()
-            .find(|((m, c), _)| m == "/gitaly.RefService/RefExists" && *c == code)
-            .map_or(0, |(_, n)| *n)
+    let count = |code| {
+        server
+            .deps()
+            .rpcs
+            .count("/gitaly.RefService/RefExists", code)
     };
     assert_eq!(count("UNAUTHENTICATED"), 3);
     assert_eq!(count("PERMISSION_DENIED"), 5);

@@ -4,6 +4,8 @@
 
 mod common;
 
+/// The server's modules import only lower layers (ARCHITECTURE.md).
+mod architecture;
 /// Client side: several servers (least outstanding requests), retries of read-only calls.
 mod balance;
 /// BlobService: GetBlob, GetBlobs.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gitrpc_client::runtime::{self, PidBound};
 use gitrpc_client::Client;
-use gitrpc_server::{Config, Hooks, PreReceive, PreReceiveHook, Serving, StartError};
+use gitrpc_server::{Config, Hooks, PreReceive, PreReceiveHook, Rejected, Serving, StartError};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
@@ -111,11 +111,12 @@ impl NativeServer {
                 Box::pin(async move {
                     let (reply, answer) = oneshot::channel();
                     if tx.send((change, reply)).await.is_err() {
-                        return Err("pre-receive handler is not running".to_string());
+                        return Err("pre-receive handler is not running".into());
                     }
                     answer
                         .await
                         .unwrap_or_else(|_| Err("pre-receive handler stopped".to_string()))
+                        .map_err(Rejected)
                 })
             });
             hooks.pre_receive = Some(hook);

@@ -38,9 +38,26 @@ pub struct PreReceive {
     pub push_options: Vec<String>,
 }
 
-/// Accepts (`Ok`) or rejects (`Err(message for the pusher)`) a push.
+/// A pre-receive hook's refusal: the message shown to the pusher (empty: a generic one).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
+impl From<String> for Rejected {
+    fn from(message: String) -> Rejected {
+        Rejected(message)
+    }
+}
+
+impl From<&str> for Rejected {
+    fn from(message: &str) -> Rejected {
+        Rejected(message.to_string())
+    }
+}
+
+/// Accepts (`Ok`) or rejects (`Err`, with the message for the pusher) a push.
 pub type PreReceiveHook =
-    Arc<dyn Fn(PreReceive) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+    Arc<dyn Fn(PreReceive) -> BoxFuture<'static, Result<(), Rejected>> + Send + Sync>;
 
 /// Hooks an embedder supplies in code.
 #[derive(Clone, Default)]
@@ -185,16 +202,16 @@ async fn answer(
         }
     }
     let verdict = match malformed {
-        Some(line) => Err(format!("gitrpc: malformed hook input {line:?}")),
+        Some(line) => Err(Rejected(format!("gitrpc: malformed hook input {line:?}"))),
         // A panicking hook rejects the push rather than leaving the script waiting.
         None => match tokio::spawn(hook(event)).await {
             Ok(v) => v,
-            Err(_) => Err("pre-receive hook failed".to_string()),
+            Err(_) => Err(Rejected::from("pre-receive hook failed")),
         },
     };
     let reply = match verdict {
         Ok(()) => "ok\n.\n".to_string(),
-        Err(msg) => {
+        Err(Rejected(msg)) => {
             let mut msg = if msg.is_empty() {
                 "push rejected by pre-receive hook".to_string()
             } else {

@@ -44,7 +44,7 @@ pub mod unknown;
 pub use config::{Config, ConfigError};
 pub use deps::Deps;
 pub use error::Error;
-pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange};
+pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange, Rejected};
 pub use server::{routes, run, run_tls};
 pub use serving::{InProcess, Serving};
 pub use startup::{ServeError, StartError};

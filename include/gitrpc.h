@@ -5,10 +5,13 @@
  * Regenerate with `script/header` (or `rake header`); CI fails if this file drifts.
  *
  * Conventions
- *   - Opaque objects (gitrpc_client, gitrpc_server, gitrpc_error) are created by the
- *     library and released with their own _free function; _free(NULL) is a no-op.
+ *   - Every object is opaque (gitrpc_client, gitrpc_server, gitrpc_commit, gitrpc_error,
+ *     ...): created by the library, read through accessors, released with its own _free
+ *     function; _free(NULL) is a no-op. Strings an accessor returns belong to the object.
  *   - Fallible functions return a gitrpc_error * (NULL on success) that the caller owns
  *     and frees with gitrpc_error_free. Out-parameters are written only on success.
+ *   - Something that is not there (a revision resolving to nothing, an unknown blob, no
+ *     default branch) is a NULL out-parameter and no error, never NOT_FOUND.
  *   - Every pointer argument is checked; NULL where a value is required is an
  *     INVALID_ARGUMENT error, never a crash. Strings are NUL-terminated UTF-8.
  *   - A gitrpc_client may be used from many threads at once.
@@ -21,6 +24,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+// The version of the C ABI: the shared library's SONAME is `libgitrpc.so.<this>`
+// (`libgitrpc.<this>.dylib` on macOS). Goes up by one with every change that breaks a
+// compiled caller (a function removed, renamed, or given another signature or meaning; a
+// public type's layout or an enum value changed); adding functions does not change it.
+// build.rs reads this line.
+#define GITRPC_ABI_VERSION 1
 
 // The default deadline of a new client: 30 seconds.
 #define GITRPC_DEFAULT_TIMEOUT_MS 30000
@@ -55,6 +65,10 @@ typedef struct gitrpc_client gitrpc_client;
 // it), freed with `gitrpc_client_options_free`.
 typedef struct gitrpc_client_options gitrpc_client_options;
 
+// A commit, as returned by `gitrpc_find_commit`; read it with the `gitrpc_commit_*`
+// accessors and free it with `gitrpc_commit_free`.
+typedef struct gitrpc_commit gitrpc_commit;
+
 // An error: a gRPC status code and a message. Owned by the caller; free it with
 // `gitrpc_error_free`.
 typedef struct gitrpc_error gitrpc_error;
@@ -63,36 +77,8 @@ typedef struct gitrpc_error gitrpc_error;
 // `gitrpc_server_start`, stopped and freed by `gitrpc_server_free`.
 typedef struct gitrpc_server gitrpc_server;
 
-// An author or committer of a commit. Strings are owned by the enclosing gitrpc_commit.
-typedef struct gitrpc_signature {
-  char *name;
-  char *email;
-  // Seconds since the Unix epoch.
-  int64_t date;
-  // As recorded in the commit, e.g. "+0200".
-  char *timezone;
-} gitrpc_signature;
-
-// A commit, as returned by `gitrpc_find_commit`; free it with `gitrpc_commit_free`.
-// Strings are NUL-terminated; `subject` and `body` also have explicit lengths.
-typedef struct gitrpc_commit {
-  // Hex object id (40 characters for SHA-1, 64 for SHA-256).
-  char *id;
-  char *tree_id;
-  // `parent_count` hex object ids.
-  char **parent_ids;
-  size_t parent_count;
-  // The first line of the message.
-  char *subject;
-  size_t subject_len;
-  // The message, possibly truncated by the server (see `body_size`).
-  char *body;
-  size_t body_len;
-  // The full size of the message in bytes.
-  int64_t body_size;
-  struct gitrpc_signature author;
-  struct gitrpc_signature committer;
-} gitrpc_commit;
+// An author or committer of a commit; part of its `gitrpc_commit` (never freed on its own).
+typedef struct gitrpc_signature gitrpc_signature;
 
 // Called once per response message of `gitrpc_call_server_streaming`, on the calling
 // thread. `message` is valid only during the call. Return 0 to continue, anything else to
@@ -103,9 +89,6 @@ typedef int32_t (*gitrpc_message_cb)(void *user_data, const uint8_t *message, si
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
-
-// Free a commit from `gitrpc_find_commit` and everything it points to. NULL is a no-op.
-void gitrpc_commit_free(struct gitrpc_commit *commit);
 
 // Free a string returned by gitrpc (e.g. by `gitrpc_find_default_branch_name`). NULL is a
 // no-op.
@@ -128,17 +111,21 @@ struct gitrpc_error *gitrpc_remove_repository(const struct gitrpc_client *client
 // not exist; INVALID_ARGUMENT for a name outside refs/.
 struct gitrpc_error *gitrpc_ref_exists(const struct gitrpc_client *client, const char *storage, const char *relative_path, const char *ref, bool *out);
 
-// The default branch as a full ref name ("refs/heads/main"), "" if the repository has no
-// branches. `*out` is freed with `gitrpc_string_free`.
+// The default branch as a full ref name ("refs/heads/main"), freed with
+// `gitrpc_string_free`; `*out` is set to NULL (and no error returned) if the repository has
+// no branches. NOT_FOUND if the repository does not exist.
 struct gitrpc_error *gitrpc_find_default_branch_name(const struct gitrpc_client *client, const char *storage, const char *relative_path, char **out);
 
-// The commit `revision` (a branch, tag, object id, "HEAD~2", ...) resolves to. `*out` is
-// set to NULL if it resolves to no commit, else to a commit freed with `gitrpc_commit_free`.
+// The commit `revision` (a branch, tag, object id, "HEAD~2", ...) resolves to, read with the
+// `gitrpc_commit_*` accessors and freed with `gitrpc_commit_free`; `*out` is set to NULL
+// (and no error returned) if it resolves to no commit. NOT_FOUND if the repository does not
+// exist.
 struct gitrpc_error *gitrpc_find_commit(const struct gitrpc_client *client, const char *storage, const char *relative_path, const char *revision, struct gitrpc_commit **out);
 
 // The content of blob `oid`, at most `limit` bytes (negative: all of it). `*data` (freed
-// with `gitrpc_buffer_free(*data, *len)`) and `*len` receive it. NOT_FOUND if there is no
-// such blob.
+// with `gitrpc_buffer_free(*data, *len)`) and `*len` receive it; an empty blob is a
+// non-NULL `*data` with `*len` 0. If there is no such blob, `*data` is set to NULL and
+// `*len` to 0, and no error is returned. NOT_FOUND if the repository does not exist.
 struct gitrpc_error *gitrpc_get_blob(const struct gitrpc_client *client, const char *storage, const char *relative_path, const char *oid, int64_t limit, uint8_t **data, size_t *len);
 
 // Connect to a server at `address`: `unix:/path/to.sock`, `tcp://host:port`,
@@ -184,6 +171,60 @@ uint64_t gitrpc_client_timeout(const struct gitrpc_client *client);
 
 // Free a client. Calls still running on other threads must have returned. NULL is a no-op.
 void gitrpc_client_free(struct gitrpc_client *client);
+
+// Free a commit from `gitrpc_find_commit`, and with it every string and signature its
+// accessors returned. NULL is a no-op.
+void gitrpc_commit_free(struct gitrpc_commit *commit);
+
+// The commit's object id in hex (40 characters for SHA-1, 64 for SHA-256). Belongs to
+// `commit`, valid until `gitrpc_commit_free`. NULL if `commit` is NULL.
+const char *gitrpc_commit_id(const struct gitrpc_commit *commit);
+
+// The object id of the commit's tree. Belongs to `commit`, valid until `gitrpc_commit_free`.
+// NULL if `commit` is NULL.
+const char *gitrpc_commit_tree_id(const struct gitrpc_commit *commit);
+
+// How many parents the commit has (0 for a root commit, or if `commit` is NULL).
+size_t gitrpc_commit_parent_count(const struct gitrpc_commit *commit);
+
+// The object id of parent `index` (0-based, in the commit's order). Belongs to `commit`,
+// valid until `gitrpc_commit_free`. NULL if `index` is out of range or `commit` is NULL.
+const char *gitrpc_commit_parent_id(const struct gitrpc_commit *commit, size_t index);
+
+// The first line of the message. Belongs to `commit`, valid until `gitrpc_commit_free`.
+// NULL if `commit` is NULL.
+const char *gitrpc_commit_subject(const struct gitrpc_commit *commit);
+
+// The whole message, possibly truncated by the server (see `gitrpc_commit_body_size`).
+// Belongs to `commit`, valid until `gitrpc_commit_free`. NULL if `commit` is NULL.
+const char *gitrpc_commit_body(const struct gitrpc_commit *commit);
+
+// The full size of the message in bytes, even when `gitrpc_commit_body` was truncated
+// (0 if `commit` is NULL).
+int64_t gitrpc_commit_body_size(const struct gitrpc_commit *commit);
+
+// The author. Belongs to `commit`, valid until `gitrpc_commit_free` (never freed on its
+// own). Never NULL for a non-NULL `commit`.
+const struct gitrpc_signature *gitrpc_commit_author(const struct gitrpc_commit *commit);
+
+// The committer. Belongs to `commit`, valid until `gitrpc_commit_free` (never freed on its
+// own). Never NULL for a non-NULL `commit`.
+const struct gitrpc_signature *gitrpc_commit_committer(const struct gitrpc_commit *commit);
+
+// The signature's name. Belongs to its commit, valid until `gitrpc_commit_free`. NULL if
+// `signature` is NULL.
+const char *gitrpc_signature_name(const struct gitrpc_signature *signature);
+
+// The signature's email. Belongs to its commit, valid until `gitrpc_commit_free`. NULL if
+// `signature` is NULL.
+const char *gitrpc_signature_email(const struct gitrpc_signature *signature);
+
+// When it was signed, in seconds since the Unix epoch (0 if `signature` is NULL).
+int64_t gitrpc_signature_time(const struct gitrpc_signature *signature);
+
+// The UTC offset as recorded in the commit, e.g. "+0200". Belongs to its commit, valid
+// until `gitrpc_commit_free`. NULL if `signature` is NULL.
+const char *gitrpc_signature_timezone(const struct gitrpc_signature *signature);
 
 // The gRPC status code of `error` (0, OK, for NULL).
 int32_t gitrpc_error_code(const struct gitrpc_error *error);

@@ -1,6 +1,6 @@
 /*
  * gitrpc from C: start an embedded server on a temp storage, connect to it over its unix
- * socket, and make typed calls, a raw call, and a call that fails.
+ * socket, and make typed calls (one finding nothing), a raw call, and a call that fails.
  *
  *   script/build-capi
  *   cc examples/c/example.c $(pkg-config --cflags --libs target/release/gitrpc.pc) \
@@ -57,13 +57,24 @@ int main(int argc, char **argv) {
 
   gitrpc_commit *commit = NULL;
   if (!failed(gitrpc_find_commit(client, "default", repo, "main", &commit), "find_commit")) {
-    if (commit) {
-      printf("main is %s \"%s\" by %s <%s>, %zu parent(s)\n", commit->id, commit->subject,
-             commit->author.name, commit->author.email, commit->parent_count);
-      gitrpc_commit_free(commit);
+    if (commit) { /* NULL, with no error, if main resolves to no commit */
+      const gitrpc_signature *author = gitrpc_commit_author(commit);
+      printf("main is %s \"%s\" by %s <%s>, %zu parent(s)\n", gitrpc_commit_id(commit),
+             gitrpc_commit_subject(commit), gitrpc_signature_name(author), gitrpc_signature_email(author),
+             gitrpc_commit_parent_count(commit));
+      gitrpc_commit_free(commit); /* frees the strings and signatures read above too */
     } else {
       printf("main is not a commit\n");
     }
+  }
+
+  /* Missing is not an error: an unknown blob is NULL data, with no error. */
+  uint8_t *data = NULL;
+  size_t len = 0;
+  if (!failed(gitrpc_get_blob(client, "default", repo, "0000000000000000000000000000000000000000", -1, &data, &len),
+              "get_blob")) {
+    printf("blob 0000000...: %s\n", data ? "found" : "not there");
+    gitrpc_buffer_free(data, len);
   }
 
   /* Raw call: RepositoryExistsRequest{repository{storage_name="default", relative_path}},

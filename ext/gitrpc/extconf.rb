@@ -12,6 +12,26 @@
 require "rbconfig"
 require "shellwords"
 
+# File names on this platform (a module so spec/ can check them for other platforms).
+module GitRPCBuild
+  module_function
+
+  # What cargo names the cdylib of crate library `name`: libNAME.so on Linux and the BSDs,
+  # libNAME.dylib on macOS, NAME.dll on Windows (RbConfig's SOEXT is the platform's shared
+  # library extension).
+  def cargo_cdylib(name, config = RbConfig::CONFIG)
+    prefix = config["host_os"].to_s.match?(/mswin|mingw|cygwin/) ? "" : "lib"
+    "#{prefix}#{name}.#{config["SOEXT"]}"
+  end
+
+  # What Ruby loads for `require "gitrpc/NAME"`: NAME.so on Linux, NAME.bundle on macOS.
+  def ruby_extension(name, config = RbConfig::CONFIG)
+    "#{name}.#{config["DLEXT"]}"
+  end
+end
+
+return unless File.expand_path($PROGRAM_NAME) == File.expand_path(__FILE__)
+
 root = File.expand_path("../..", __dir__)
 unless File.exist?(File.join(root, "Cargo.toml"))
   abort "gitrpc: Cargo.toml not found at #{root}; the gem must ship the Rust workspace"
@@ -24,9 +44,8 @@ end
 checkout = File.exist?(File.join(root, ".git"))
 target_dir = ENV["GITRPC_CARGO_TARGET_DIR"] ||
              (checkout ? File.join(root, "target") : File.join(Dir.pwd, "cargo-target"))
-dlext = RbConfig::CONFIG["DLEXT"]
-dllib = "gitrpc_native.#{dlext}"
-built = File.join(target_dir, "release", "libgitrpc_native.so")
+dllib = GitRPCBuild.ruby_extension("gitrpc_native")
+built = File.join(target_dir, "release", GitRPCBuild.cargo_cdylib("gitrpc_native"))
 sitearchdir = RbConfig::CONFIG["sitearchdir"]
 q = ->(s) { Shellwords.escape(s) }
 profile_env = checkout ? "" : "CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo "

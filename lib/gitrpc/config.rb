@@ -1,37 +1,35 @@
 # frozen_string_literal: true
 
 module GitRPC
-  # Keyword arguments → the TOML `gitrpcd --config` reads. `storages:` and `listen:` are
-  # conveniences; every other keyword is a config key as is (a Hash value is a table):
+  # Keyword arguments → the config Hash a server starts from: the keys and tables of
+  # `gitrpcd --config` (a Hash value is a table, an Array of Hashes an array of tables), plus
+  # two conveniences, `storages:` (name => path) and `listen:` (addresses). The extension turns
+  # the Hash into the server's typed config: an unknown key or a value of the wrong type raises
+  # ArgumentError naming it.
   #
-  #   Config.toml(storages: { "default" => "/srv/repos" }, listen: ["unix:/tmp/g.sock"],
-  #               spool: { threshold: 1 << 20 }, graceful_restart_timeout: 5)
+  #   Config.build(storages: { "default" => "/srv/repos" }, listen: ["unix:/tmp/g.sock"],
+  #                spool: { threshold: 1 << 20 }, graceful_restart_timeout: 5,
+  #                concurrency: [{ rpc: "/gitaly.SSHService/SSHUploadPack", max_concurrency: 4 }])
+  #   # => { "socket_path" => "/tmp/g.sock", "spool" => { threshold: 1048576 }, ...,
+  #   #      "storage" => [{ "name" => "default", "path" => "/srv/repos" }] }   (frozen)
   module Config
-    KEY = /\A[A-Za-z_][A-Za-z0-9_]*\z/.freeze
-
     module_function
 
-    def toml(storages: nil, listen: nil, **rest)
-      lines = []
-      tables = []
-      listen_keys(listen).merge(rest.transform_keys(&:to_s)).each do |key, value|
-        check_key(key)
-        if value.is_a?(Hash)
-          tables << "[#{key}]"
-          value.each do |k, v|
-            check_key(k.to_s)
-            tables << "#{k} = #{scalar(v, "#{key}.#{k}")}"
-          end
-          tables << ""
-        elsif !value.nil?
-          lines << "#{key} = #{scalar(value, key)}"
-        end
+    def build(storages: nil, listen: nil, **rest)
+      config = listen_keys(listen).merge(rest.transform_keys(&:to_s))
+      entries = storage_entries(storages)
+      unless entries.empty?
+        raise ArgumentError, "give storages: or storage:, not both" if config.key?("storage")
+
+        config["storage"] = entries
       end
-      storage_entries(storages).each do |name, path|
-        tables << "[[storage]]" << "name = #{scalar(name, "storage name")}" \
-               << "path = #{scalar(path, "storage path")}" << ""
-      end
-      (lines + [""] + tables).join("\n")
+      deep_freeze(config)
+    end
+
+    # Raise ArgumentError unless `config` (from .build) is a valid server config.
+    def check(config)
+      Native::Server.check_config(config)
+      config
     end
 
     def listen_keys(listen)
@@ -55,40 +53,17 @@ module GitRPC
     def storage_entries(storages)
       case storages
       when nil then []
-      when Hash then storages.map { |n, p| [n.to_s, p.to_s] }
+      when Hash then storages.map { |n, p| { "name" => n.to_s, "path" => p.to_s } }
       else raise ArgumentError, "storages: must be a Hash of name => path"
       end
     end
 
-    def check_key(key)
-      raise ArgumentError, "bad config key #{key.inspect}" unless KEY.match?(key)
-    end
-
-    def scalar(value, what)
+    def deep_freeze(value)
       case value
-      when String, Symbol then string(value.to_s)
-      when Pathname then string(value.to_s)
-      when Integer then value.to_s
-      when Float then value.finite? ? value.to_s : raise(ArgumentError, "#{what}: not finite")
-      when true, false then value.to_s
-      when Array then "[#{value.map { |v| scalar(v, what) }.join(", ")}]"
-      else raise ArgumentError, "#{what}: unsupported value #{value.inspect}"
+      when Hash then value.each_value { |v| deep_freeze(v) }
+      when Array then value.each { |v| deep_freeze(v) }
       end
-    end
-
-    def string(s)
-      escaped = s.gsub(/[\\"\u0000-\u001f\u007f]/) do |c|
-        case c
-        when "\\" then "\\\\"
-        when '"' then '\\"'
-        when "\n" then "\\n"
-        when "\t" then "\\t"
-        else format("\\u%04X", c.ord)
-        end
-      end
-      "\"#{escaped}\""
+      value.freeze
     end
   end
 end
-
-require "pathname"

@@ -37,29 +37,29 @@ module GitRPC
       native.default_branch(storage, relative_path)
     end
 
+    # Local branches (GitRPC::Branch), in ref-name order.
     def branches
-      native.branches(storage, relative_path).map { |name, target| Branch.new(name, target) }
+      native.branches(storage, relative_path)
     end
 
-    # The commit a revision resolves to, or nil.
+    # The commit (GitRPC::Commit) a revision resolves to, or nil.
     def find_commit(revision)
-      Commit.from_native(native.find_commit(storage, relative_path, revision.to_s))
+      native.find_commit(storage, relative_path, revision.to_s)
     end
 
     def commit_is_ancestor?(ancestor, child)
       native.commit_is_ancestor(storage, relative_path, ancestor.to_s, child.to_s)
     end
 
-    # A blob by object id (nil if missing), its data limited to `limit` bytes if given.
+    # A blob (GitRPC::Blob) by object id, nil if there is none; its data limited to `limit`
+    # bytes if given.
     def blob(oid, limit: nil)
-      raw = native.blob(storage, relative_path, oid.to_s, limit || -1)
-      raw && Blob.new(*raw)
+      native.blob(storage, relative_path, oid.to_s, limit || -1)
     end
 
-    # The entry at `path` in `revision`'s tree, or nil.
+    # The entry (GitRPC::TreeEntry) at `path` in `revision`'s tree, or nil.
     def tree_entry(revision, path, limit: nil)
-      raw = native.tree_entry(storage, relative_path, revision.to_s, path.to_s, limit || 0)
-      raw && TreeEntry.new(*raw)
+      native.tree_entry(storage, relative_path, revision.to_s, path.to_s, limit || 0)
     end
 
     # Commits reachable from `revisions` (rev-list syntax: "main", "^v1.0"), newest first, as
@@ -70,7 +70,7 @@ module GitRPC
       storage = self.storage
       path = relative_path
       Enumerator.new do |y|
-        Client.drain(native.list_commits(storage, path, revisions), y) { |c| Commit.from_native(c) }
+        Client.drain(native.list_commits(storage, path, revisions), y) { |c| c }
       end
     end
 

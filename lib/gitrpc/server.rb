@@ -2,8 +2,8 @@
 
 module GitRPC
   # A gitrpc server inside this Ruby process, serving on a socket and/or to in-process
-  # clients. Keywords are `gitrpcd` config keys (see GitRPC::Config), plus `pre_receive:`, a
-  # callable deciding on pushes:
+  # clients. Keywords are `gitrpcd` config keys (see GitRPC::Config; a wrong key or value
+  # raises ArgumentError here), plus `pre_receive:`, a callable deciding on pushes:
   #
   #   GitRPC::Server.start(storages: { "default" => dir }, listen: ["unix:#{sock}"],
   #                        pre_receive: ->(push) { raise GitRPC::PushRejected, "frozen" }) do |s|
@@ -26,13 +26,14 @@ module GitRPC
       end
     end
 
-    attr_reader :config_toml, :pre_receive
+    # The config Hash (frozen) the server starts from, and the pre-receive callable.
+    attr_reader :config, :pre_receive
 
     def initialize(pre_receive: nil, **config)
       raise TypeError, "pre_receive must respond to #call" unless pre_receive.nil? || pre_receive.respond_to?(:call)
 
       @pre_receive = pre_receive
-      @config_toml = Config.toml(**config).freeze
+      @config = Config.check(Config.build(**config))
       @native = nil
       @hook_thread = nil
     end
@@ -40,7 +41,7 @@ module GitRPC
     def start
       raise Error, "server already running" if running?
 
-      @native = Native::Server.new(@config_toml, @pre_receive)
+      @native = Native::Server.new(@config, @pre_receive)
       if @pre_receive
         native = @native
         @hook_thread = Thread.new { native.run_hooks }

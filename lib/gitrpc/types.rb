@@ -1,29 +1,16 @@
 # frozen_string_literal: true
 
 module GitRPC
+  # The values calls return. The extension builds them (positional, in member order).
+
   # A local branch: full ref name and the commit it points at.
   Branch = Struct.new(:name, :target_id)
 
-  # Author or committer of a commit. `time` carries the signature's own UTC offset.
-  Signature = Struct.new(:name, :email, :time, :timezone) do
-    def self.from_native(a)
-      return nil unless a
+  # Author or committer of a commit. `time` carries the signature's own UTC offset;
+  # `timezone` is that offset as git recorded it ("+0130").
+  Signature = Struct.new(:name, :email, :time, :timezone)
 
-      name, email, secs, tz = a
-      offset = tz =~ /\A([+-])(\d\d)(\d\d)\z/ ? "#{$1}#{$2}:#{$3}" : "+00:00"
-      new(name, email, Time.at(secs, in: offset), tz)
-    end
-  end
-
-  Commit = Struct.new(:id, :subject, :body, :author, :committer, :parent_ids, :tree_id) do
-    def self.from_native(c)
-      return nil unless c
-
-      id, subject, body, author, committer, parents, tree = c
-      new(id, subject, body, Signature.from_native(author), Signature.from_native(committer),
-          parents, tree)
-    end
-  end
+  Commit = Struct.new(:id, :subject, :body, :author, :committer, :parent_ids, :tree_id)
 
   # A blob's content; `size` is the whole blob's size even if `data` was limited.
   Blob = Struct.new(:id, :size, :data)
@@ -39,10 +26,7 @@ module GitRPC
     def tag? = ref.start_with?("refs/tags/")
   end
 
-  # What a pre-receive block decides on: the repository, the ref updates and push options.
-  PreReceive = Struct.new(:storage, :relative_path, :changes, :push_options) do
-    def self.build(storage, relative_path, changes, push_options)
-      new(storage, relative_path, changes.map { |c| RefChange.new(*c) }.freeze, push_options.freeze)
-    end
-  end
+  # What a pre-receive block decides on: the repository, the ref updates (a frozen Array of
+  # RefChange) and push options (a frozen Array of Strings).
+  PreReceive = Struct.new(:storage, :relative_path, :changes, :push_options)
 end

@@ -1,5 +1,6 @@
 //! Generate the C header with cbindgen into OUT_DIR (a test compares it with the committed
 //! include/gitrpc.h). With GITRPC_WRITE_HEADER=1 it also rewrites include/gitrpc.h.
+//! Gives the shared library its versioned name (SONAME) from `GITRPC_ABI_VERSION` in lib.rs.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,14 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=GITRPC_WRITE_HEADER");
+    let abi = abi_version(&crate_dir.join("src/lib.rs"));
+    match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
+        Ok("macos") | Ok("ios") => {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libgitrpc.{abi}.dylib")
+        }
+        Ok("windows") => {}
+        _ => println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgitrpc.so.{abi}"),
+    }
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
     let bindings = cbindgen::Builder::new()
         .with_crate(&crate_dir)
@@ -21,4 +30,13 @@ fn main() {
         std::fs::create_dir_all(committed.parent().unwrap()).unwrap();
         std::fs::copy(&out, &committed).unwrap();
     }
+}
+
+/// `N` from the line `pub const GITRPC_ABI_VERSION: u32 = N;` of lib.rs.
+fn abi_version(lib_rs: &std::path::Path) -> u32 {
+    let src = std::fs::read_to_string(lib_rs).unwrap();
+    src.lines()
+        .find_map(|l| l.strip_prefix("pub const GITRPC_ABI_VERSION: u32 = "))
+        .and_then(|rest| rest.trim_end_matches(';').parse().ok())
+        .expect("lib.rs defines `pub const GITRPC_ABI_VERSION: u32 = N;`")
 }

@@ -16,6 +16,8 @@ RSpec.shared_examples "a gitrpc client" do
                                  GitRPC::Branch.new("refs/heads/main", ids[:c3])])
 
     commit = repo.find_commit("main~1")
+    expect(commit).to be_a(GitRPC::Commit)
+    expect(commit.author).to be_a(GitRPC::Signature)
     expect(commit.id).to eq(ids[:c2])
     expect(commit.subject).to eq("c2: add lib")
     expect(commit.body).to eq("c2: add lib\n\nThe library answers.\n")
@@ -27,12 +29,14 @@ RSpec.shared_examples "a gitrpc client" do
     expect(commit.author.time.to_i).to eq(1_700_000_000)
     expect(commit.author.time.utc_offset).to eq(5400)
     expect(commit.committer.time.utc_offset).to eq(-8 * 3600)
+    expect(commit.author.timezone).to eq("+0130")
     expect(repo.find_commit("no-such-rev")).to be_nil
 
     expect(repo.commit_is_ancestor?(ids[:c1], ids[:c3])).to be(true)
     expect(repo.commit_is_ancestor?(ids[:f1], ids[:c3])).to be(false)
 
     entry = repo.tree_entry("main", "src/lib.rb")
+    expect(entry).to be_a(GitRPC::TreeEntry)
     expect(entry.type).to eq(:blob)
     expect(entry.data).to eq("def answer = 42\n")
     expect(entry.mode).to eq(0o100644)
@@ -40,11 +44,27 @@ RSpec.shared_examples "a gitrpc client" do
     expect(repo.tree_entry("main", "missing.txt")).to be_nil
 
     blob = repo.blob(entry.id)
+    expect(blob).to be_a(GitRPC::Blob)
+    expect(blob.id).to eq(entry.id)
     expect(blob.data).to eq("def answer = 42\n")
     expect(blob.data.encoding).to eq(Encoding::BINARY)
     expect(blob.size).to eq(16)
     expect(repo.blob(entry.id, limit: 3).data).to eq("def")
     expect(repo.blob("0" * 40)).to be_nil
+    expect(repo.tree_entry("no-such-rev", "README.md")).to be_nil
+  end
+
+  it "answers nil for what is missing, and raises NotFoundError for a missing repository" do
+    ids = make_repo(storage, "group/project.git")
+    empty = client.repository("default", "empty.git").create(default_branch: "main")
+    expect(empty.default_branch).to be_nil
+    expect(empty.branches).to eq([])
+    expect(empty.find_commit("main")).to be_nil
+    missing = client.repository("default", "missing.git")
+    expect { missing.find_commit("main") }.to raise_error(GitRPC::NotFoundError)
+    expect { missing.blob(ids[:c1]) }.to raise_error(GitRPC::NotFoundError)
+    expect { missing.tree_entry("main", "README.md") }.to raise_error(GitRPC::NotFoundError)
+    expect { missing.default_branch }.to raise_error(GitRPC::NotFoundError)
   end
 
   it "lists commits lazily and cancels the call when iteration stops early" do

@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use gitrpc_client::runtime::{self, PidBound};
+use gitrpc_client::runtime::Owned;
 use gitrpc_client::{Client, Options};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
@@ -34,7 +34,8 @@ use crate::stream::{Item, NativeStream};
     size
 )]
 pub struct NativeClient {
-    conn: Mutex<Option<PidBound<Client>>>,
+    /// The connection, dropped inside the runtime (`Owned`), or left alone after fork.
+    conn: Mutex<Option<Owned<Client>>>,
     /// Socket address(es) to (re)connect to, and how; `None` for an in-process client.
     remote: Option<(String, Options)>,
     timeout: Mutex<Option<Duration>>,
@@ -53,25 +54,6 @@ impl DataTypeFunctions for NativeClient {
     fn compact(&self, compactor: &magnus::gc::Compactor) {
         self.address.compact(compactor);
         self.server.compact(compactor);
-    }
-}
-
-impl Drop for NativeClient {
-    fn drop(&mut self) {
-        let conn = self
-            .conn
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(c) = conn {
-            if c.get().is_some() {
-                // Same process: the channel's worker task needs the runtime to shut down.
-                let rt = runtime::get();
-                let _ctx = rt.enter();
-                drop(c);
-            }
-            // Forked child: PidBound leaks it without touching the parent's runtime.
-        }
     }
 }
 
@@ -109,7 +91,7 @@ impl NativeClient {
         let frozen = ruby.str_new(&addr);
         frozen.freeze();
         Ok(NativeClient {
-            conn: Mutex::new(Some(PidBound::new(client))),
+            conn: Mutex::new(Some(Owned::new(client))),
             remote: Some((addr, opts)),
             timeout: Mutex::new(timeout),
             address: Held::new(frozen),
@@ -125,7 +107,7 @@ impl NativeClient {
         timeout: Option<Duration>,
     ) -> Self {
         NativeClient {
-            conn: Mutex::new(Some(PidBound::new(client))),
+            conn: Mutex::new(Some(Owned::new(client))),
             remote: None,
             timeout: Mutex::new(timeout),
             address: Held::new(ruby.qnil()),
@@ -142,7 +124,7 @@ impl NativeClient {
     fn client(&self, ruby: &Ruby) -> Result<Client, Error> {
         {
             let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = conn.as_ref().and_then(|c| c.get()) {
+            if let Some(Ok(c)) = conn.as_ref().map(Owned::get) {
                 return Ok(c.clone());
             }
         }
@@ -157,11 +139,11 @@ impl NativeClient {
         let timeout = *self.timeout.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = block_on(ruby, connect(addr, timeout, opts.clone()))?.or_raise(ruby)?;
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        match conn.as_ref().and_then(|c| c.get()) {
-            Some(c) => Ok(c.clone()), // another thread reconnected meanwhile
-            None => {
-                // The parent's client, if any, is leaked by PidBound.
-                *conn = Some(PidBound::new(fresh.clone()));
+        match conn.as_ref().map(Owned::get) {
+            Some(Ok(c)) => Ok(c.clone()), // another thread reconnected meanwhile
+            _ => {
+                // The parent's client, if any, is left alone by `Owned`.
+                *conn = Some(Owned::new(fresh.clone()));
                 Ok(fresh)
             }
         }
@@ -195,7 +177,7 @@ impl NativeClient {
         let t = seconds(t)?;
         *rb_self.timeout.lock().unwrap_or_else(|p| p.into_inner()) = t;
         let conn = rb_self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = conn.as_ref().and_then(|c| c.get()) {
+        if let Some(Ok(c)) = conn.as_ref().map(Owned::get) {
             c.set_timeout(t);
         }
         let _ = ruby;
@@ -257,11 +239,10 @@ impl NativeClient {
             ruby,
             |c| async move { c.find_default_branch_name(&repo).await },
         )?;
-        Ok(if name.is_empty() {
-            ruby.qnil().as_value()
-        } else {
-            convert::text(ruby, &name).as_value()
-        })
+        Ok(convert::opt(
+            ruby,
+            name.map(|n| convert::text(ruby, &n).as_value()),
+        ))
     }
 
     fn branches(
@@ -273,11 +254,8 @@ impl NativeClient {
         let repo = gitrpc_client::client::repository(&storage, &path);
         let branches = rb_self.run(ruby, |c| async move { c.branches(&repo).await })?;
         let out = ruby.ary_new_capa(branches.len());
-        for b in branches {
-            let target = b
-                .target_commit
-                .map_or(ruby.qnil().as_value(), |t| ruby.str_new(&t.id).as_value());
-            out.push((convert::text(ruby, &b.name), target))?;
+        for b in &branches {
+            out.push(convert::branch(ruby, b)?)?;
         }
         Ok(out)
     }
@@ -295,7 +273,7 @@ impl NativeClient {
         let commit = rb_self.run(ruby, |c| async move { c.find_commit(&repo, &rev).await })?;
         Ok(convert::opt(
             ruby,
-            commit.map(|c| convert::commit(ruby, &c)),
+            commit.map(|c| convert::commit(ruby, &c)).transpose()?,
         ))
     }
 
@@ -328,7 +306,7 @@ impl NativeClient {
         )?;
         Ok(convert::opt(
             ruby,
-            blob.map(|b| (ruby.str_new(&b.oid), b.size, convert::binary(ruby, &b.data))),
+            blob.map(|b| convert::blob(ruby, &b)).transpose()?,
         ))
     }
 
@@ -349,15 +327,7 @@ impl NativeClient {
         })?;
         Ok(convert::opt(
             ruby,
-            entry.map(|e| {
-                let arr = ruby.ary_new_capa(5);
-                let _ = arr.push(ruby.to_symbol(e.kind));
-                let _ = arr.push(ruby.str_new(&e.oid));
-                let _ = arr.push(e.mode);
-                let _ = arr.push(e.size);
-                let _ = arr.push(convert::binary(ruby, &e.data));
-                arr
-            }),
+            entry.map(|e| convert::tree_entry(ruby, &e)).transpose()?,
         ))
     }
 

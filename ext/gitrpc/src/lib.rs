@@ -1,6 +1,7 @@
 //! `gitrpc_native`: the Ruby extension under `lib/gitrpc`. One file per Ruby class; the Ruby
-//! API (keyword arguments, structs, errors) lives in `lib/`, this side only converts types and
-//! blocks without the GVL.
+//! API (keyword arguments, struct classes, errors) lives in `lib/`, this side converts types
+//! (building those structs, [`convert`]; a config Hash into a `Config`, [`config`]) and blocks
+//! without the GVL.
 //!
 //! Rules kept throughout (see README "Ruby"):
 //! - Every Ruby VALUE a Rust object holds is marked movable and updated by a `compact`
@@ -8,13 +9,15 @@
 //!   which Ruby pins as registered mark objects.
 //! - Waiting happens with the GVL released and an unblock function that cancels the wait
 //!   ([`blocking`]); no VALUE is touched off the GVL or on a tokio thread.
-//! - Rust state tied to a tokio runtime is `PidBound`: after `fork` it is left alone, and a
-//!   new runtime is built lazily in the child.
+//! - Rust state tied to a tokio runtime is `gitrpc_client::runtime::Owned` (servers:
+//!   `gitrpc_client::embedded::Embedded`): dropped inside the runtime, left alone after
+//!   `fork`, and a new runtime is built lazily in the child.
 
 use magnus::{prelude::*, Error, Ruby};
 
 mod blocking;
 mod client;
+mod config;
 mod convert;
 mod errors;
 mod gc;

@@ -1,5 +1,6 @@
-//! `GitRPC::Native::Server`: a gitrpc server running inside the Ruby process, on the
-//! extension's tokio runtime, from the same TOML as `gitrpcd`.
+//! `GitRPC::Native::Server`: a gitrpc server running inside the Ruby process
+//! (`gitrpc_client::embedded::Embedded`, shared with the C API), on the extension's tokio
+//! runtime, from a config Hash (see `config.rs`).
 //!
 //! Pre-receive hook as a Ruby block: the server's hook closure (called on a tokio thread)
 //! only queues the push and waits for the answer; `run_hooks`, called by `lib/` on a Ruby
@@ -7,15 +8,13 @@
 //! sends the verdict back. The block is a VALUE held here, marked and compacted.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
-use gitrpc_client::runtime::{self, PidBound};
-use gitrpc_client::Client;
-use gitrpc_server::{Config, Hooks, PreReceive, PreReceiveHook, Rejected, Serving, StartError};
+use gitrpc_client::embedded::Embedded;
+use gitrpc_server::{ConfigError, Hooks, PreReceive, PreReceiveHook, Rejected, StartError};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
-    function, method, prelude::*, DataTypeFunctions, Error, RArray, RClass, RModule, RString, Ruby,
+    function, method, prelude::*, DataTypeFunctions, Error, RClass, RHash, RModule, Ruby,
     TypedData, Value,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -24,7 +23,8 @@ use tonic::Status;
 
 use crate::blocking::block_on;
 use crate::client::NativeClient;
-use crate::errors::rpc;
+use crate::convert;
+use crate::errors::{rpc, OrRaise};
 use crate::gc::Held;
 
 type Verdict = Result<(), String>;
@@ -39,13 +39,13 @@ type HookCall = (PreReceive, oneshot::Sender<Verdict>);
     size
 )]
 pub struct NativeServer {
-    serving: Mutex<Option<PidBound<Serving>>>,
+    /// Dropped while running (garbage-collected without `stop`): no waiting in the GC;
+    /// listeners and calls are aborted, the socket file removed. Left alone after fork.
+    embedded: Embedded,
     pid: u32,
-    addresses: Vec<String>,
-    grace: Duration,
     hooks_rx: Mutex<Option<mpsc::Receiver<HookCall>>>,
     stopped: CancellationToken,
-    /// The TOML the server was started from (a frozen String).
+    /// The config Hash the server was started from.
     config: Held,
     /// The pre-receive block, or nil.
     pre_receive: Held,
@@ -65,42 +65,49 @@ impl DataTypeFunctions for NativeServer {
 
 impl Drop for NativeServer {
     fn drop(&mut self) {
-        // Garbage-collected while running (no `stop`): no waiting in the GC; listeners and
-        // calls are aborted, the socket file removed.
         self.stopped.cancel();
-        let serving = self
-            .serving
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(s) = serving {
-            if s.get().is_some() {
-                let rt = runtime::get();
-                let _ctx = rt.enter();
-                drop(s);
-            }
-        }
     }
 }
 
-/// The one place a server that did not start becomes a Ruby exception: the
-/// `GitRPC::RPCError` of the code `StartError::code` gives.
+/// The one place a server that did not start becomes a Ruby exception, by the code
+/// `StartError::code` gives: a bad config (`INVALID_ARGUMENT`) is Ruby's own `ArgumentError`
+/// (naming the key), anything else the `GitRPC::RPCError` of its code (an address another
+/// process listens on: `GitRPC::AlreadyExistsError`; a socket that cannot be bound:
+/// `GitRPC::UnavailableError`).
 fn start_error(ruby: &Ruby, e: impl Into<StartError>) -> Error {
-    rpc(ruby, Status::from(e.into()))
+    let status = Status::from(e.into());
+    match status.code() {
+        tonic::Code::InvalidArgument => {
+            Error::new(ruby.exception_arg_error(), status.message().to_string())
+        }
+        _ => rpc(ruby, status),
+    }
+}
+
+fn config(ruby: &Ruby, hash: RHash) -> Result<gitrpc_server::Config, Error> {
+    crate::config::from_hash(ruby, hash)?.map_err(|e: ConfigError| start_error(ruby, e))
 }
 
 impl NativeServer {
-    /// `Native::Server.new(config_toml, pre_receive_or_nil)`: starts serving.
-    fn new(ruby: &Ruby, toml: RString, pre_receive: Value) -> Result<Self, Error> {
-        let text = toml.to_string()?;
-        let config = Config::from_toml(&text).map_err(|e| start_error(ruby, e))?;
+    /// `Native::Server.check_config(hash)`: raises `ArgumentError` if `hash` is not a valid
+    /// config (unknown key, wrong type, no storage, ...); starts nothing.
+    fn check_config(ruby: &Ruby, hash: RHash) -> Result<(), Error> {
+        let config = config(ruby, hash)?;
+        config
+            .validate()
+            .map(drop)
+            .map_err(|e| start_error(ruby, e))
+    }
+
+    /// `Native::Server.new(config_hash, pre_receive_or_nil)`: starts serving.
+    fn new(ruby: &Ruby, hash: RHash, pre_receive: Value) -> Result<Self, Error> {
+        let config = config(ruby, hash)?;
         if !pre_receive.is_nil() && !pre_receive.respond_to("call", false)? {
             return Err(Error::new(
                 ruby.exception_type_error(),
                 "pre_receive must respond to #call",
             ));
         }
-        let grace = config.graceful_restart_timeout;
         let mut hooks = Hooks::default();
         let mut hooks_rx = None;
         if !pre_receive.is_nil() {
@@ -121,24 +128,20 @@ impl NativeServer {
             });
             hooks.pre_receive = Some(hook);
         }
-        let serving = block_on(ruby, Serving::start_with_hooks(config, hooks))?
-            .map_err(|e| start_error(ruby, e))?;
-        let frozen = ruby.str_new(&text);
-        frozen.freeze();
+        let embedded =
+            block_on(ruby, Embedded::start(config, hooks))?.map_err(|e| start_error(ruby, e))?;
         Ok(NativeServer {
-            addresses: serving.addresses().to_vec(),
-            serving: Mutex::new(Some(PidBound::new(serving))),
+            embedded,
             pid: std::process::id(),
-            grace,
             hooks_rx: Mutex::new(hooks_rx),
             stopped: CancellationToken::new(),
-            config: Held::new(frozen),
+            config: Held::new(hash),
             pre_receive: Held::new(pre_receive),
         })
     }
 
     fn addresses(&self) -> Vec<String> {
-        self.addresses.clone()
+        self.embedded.addresses().to_vec()
     }
 
     fn config(ruby: &Ruby, rb_self: &Self) -> Value {
@@ -150,8 +153,7 @@ impl NativeServer {
     }
 
     fn is_running(&self) -> bool {
-        let s = self.serving.lock().unwrap_or_else(|p| p.into_inner());
-        s.as_ref().is_some_and(|s| s.get().is_some())
+        self.embedded.is_running()
     }
 
     /// An in-process client (`timeout` in seconds or nil).
@@ -161,24 +163,7 @@ impl NativeServer {
         timeout: Option<f64>,
     ) -> Result<NativeClient, Error> {
         let timeout = NativeClient::timeout_arg(timeout)?;
-        let service =
-            {
-                let s = rb_self.serving.lock().unwrap_or_else(|p| p.into_inner());
-                match s.as_ref().map(|s| s.get()) {
-                    Some(Some(serving)) => serving.in_process(),
-                    Some(None) => return Err(rpc(
-                        ruby,
-                        Status::unavailable(
-                            "server was started before fork(); it runs only in the parent process",
-                        ),
-                    )),
-                    None => return Err(rpc(ruby, Status::unavailable("server stopped"))),
-                }
-            };
-        // Building the client's transport needs the runtime's context.
-        let rt = runtime::get();
-        let _ctx = rt.enter();
-        let client = Client::from_service(service, timeout);
+        let client = rb_self.embedded.client(timeout).or_raise(ruby)?;
         Ok(NativeClient::in_process(ruby, rb_self, client, timeout))
     }
 
@@ -186,20 +171,11 @@ impl NativeServer {
     /// the rest, remove the socket. True if it was running. In a forked child: false, and
     /// the parent's server is left alone.
     fn stop(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
-        let taken = rb_self
-            .serving
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let Some(serving) = taken else {
+        let Some(stop) = rb_self.embedded.stop() else {
             return Ok(false);
         };
-        let Some(serving) = serving.into_inner() else {
-            return Ok(false);
-        };
-        let grace = rb_self.grace;
         // The hook thread keeps answering while running pushes finish.
-        let out = block_on(ruby, serving.stop(grace));
+        let out = block_on(ruby, stop);
         rb_self.stopped.cancel();
         out.map(|_| true)
     }
@@ -250,21 +226,8 @@ impl NativeServer {
     /// message, others with their class name only); anything else (Interrupt, kill) is raised.
     fn call_hook(&self, ruby: &Ruby, change: PreReceive) -> Result<Verdict, Error> {
         let gitrpc: RModule = ruby.class_object().const_get("GitRPC")?;
-        let class: RClass = gitrpc.const_get("PreReceive")?;
         let rejected: RClass = gitrpc.const_get("PushRejected")?;
-        let changes = ruby.ary_new_capa(change.changes.len());
-        for c in &change.changes {
-            changes.push((
-                ruby.str_new(&c.old_oid),
-                ruby.str_new(&c.new_oid),
-                ruby.str_new(&c.reference),
-            ))?;
-        }
-        let options = RArray::from_iter(change.push_options.iter().map(|o| ruby.str_new(o)));
-        let event: Value = class.funcall(
-            "build",
-            (change.storage, change.relative_path, changes, options),
-        )?;
+        let event = convert::pre_receive(ruby, &change)?;
         let block = self.pre_receive.get(ruby);
         match block.funcall::<_, _, Value>("call", (event,)) {
             Ok(v) if v.is_kind_of(ruby.class_false_class()) => {
@@ -297,6 +260,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Server", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("new", function!(NativeServer::new, 2))?;
+    class.define_singleton_method("check_config", function!(NativeServer::check_config, 1))?;
     class.define_method("addresses", method!(NativeServer::addresses, 0))?;
     class.define_method("config", method!(NativeServer::config, 0))?;
     class.define_method("pre_receive", method!(NativeServer::pre_receive, 0))?;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use gitrpc_client::gitaly::GitCommit;
-use gitrpc_client::runtime::{self, PidBound};
+use gitrpc_client::runtime::Owned;
 use magnus::{method, prelude::*, DataTypeFunctions, Error, RModule, Ruby, TypedData, Value};
 use tonic::Status;
 
@@ -27,7 +27,8 @@ type Inner = BoxStream<'static, Result<Item, Status>>;
 const BATCH: usize = 256;
 
 enum State {
-    Ready(PidBound<Inner>),
+    /// Dropped inside the runtime (cancelling the call), or left alone after fork.
+    Ready(Owned<Inner>),
     /// Another thread is waiting on it.
     Busy,
     /// Items before an error were handed out; the error is raised next.
@@ -59,38 +60,18 @@ impl DataTypeFunctions for NativeStream {
     }
 }
 
-impl Drop for NativeStream {
-    fn drop(&mut self) {
-        let state = std::mem::replace(
-            self.state.get_mut().unwrap_or_else(|p| p.into_inner()),
-            State::Done,
-        );
-        drop_inner(state);
-    }
-}
-
-fn drop_inner(state: State) {
-    if let State::Ready(s) = state {
-        if s.get().is_some() {
-            let rt = runtime::get();
-            let _ctx = rt.enter();
-            drop(s);
-        }
-    }
-}
-
 impl NativeStream {
     pub fn new(client: Value, inner: Inner) -> NativeStream {
         NativeStream {
-            state: Mutex::new(State::Ready(PidBound::new(inner))),
+            state: Mutex::new(State::Ready(Owned::new(inner))),
             client: Held::new(client),
         }
     }
 
-    fn take(&self, ruby: &Ruby) -> Result<Option<PidBound<Inner>>, Error> {
+    fn take(&self, ruby: &Ruby) -> Result<Option<Owned<Inner>>, Error> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match std::mem::replace(&mut *st, State::Busy) {
-            State::Ready(s) if s.get().is_some() => Ok(Some(s)),
+            State::Ready(s) if s.is_ours() => Ok(Some(s)),
             State::Ready(s) => {
                 *st = State::Ready(s);
                 Err(crate::errors::rpc(
@@ -120,7 +101,9 @@ impl NativeStream {
         let Some(mut inner) = rb_self.take(ruby)? else {
             return Ok(ruby.qnil().as_value());
         };
-        let stream = inner.get_mut().expect("checked in take");
+        let Ok(stream) = inner.get_mut() else {
+            unreachable!("`take` hands out only streams of this process");
+        };
         let got = block_on(ruby, async {
             let mut items = Vec::new();
             match stream.next().await {
@@ -154,16 +137,16 @@ impl NativeStream {
         };
         let next = match error {
             Some(e) if items.is_empty() => {
-                drop_inner(State::Ready(inner));
+                drop(inner);
                 *rb_self.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Done;
                 return Err(crate::errors::rpc(ruby, e));
             }
             Some(e) => {
-                drop_inner(State::Ready(inner));
+                drop(inner);
                 State::Failed(e)
             }
             None if ended => {
-                drop_inner(State::Ready(inner));
+                drop(inner);
                 State::Done
             }
             None => State::Ready(inner),
@@ -175,7 +158,7 @@ impl NativeStream {
         let out = ruby.ary_new_capa(items.len());
         for item in items {
             match item.or_raise(ruby)? {
-                Item::Commit(c) => out.push(convert::commit(ruby, &c))?,
+                Item::Commit(c) => out.push(convert::commit(ruby, &c)?)?,
                 Item::Bytes(b) => out.push(convert::binary(ruby, &b))?,
             }
         }
@@ -191,7 +174,7 @@ impl NativeStream {
                 _ => std::mem::replace(&mut *st, State::Done),
             }
         };
-        drop_inner(state);
+        drop(state);
     }
 
     fn client(ruby: &Ruby, rb_self: &Self) -> Value {

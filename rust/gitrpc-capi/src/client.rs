@@ -4,7 +4,7 @@ use std::ffi::c_char;
 use std::future::Future;
 use std::time::Duration;
 
-use ::gitrpc_client::runtime::{self, PidBound};
+use ::gitrpc_client::runtime::{self, Owned};
 use ::gitrpc_client::{Client, Options};
 
 use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error, Result};
@@ -15,13 +15,13 @@ pub const GITRPC_DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// A client. Thread-safe: one client may be used by many threads at once. Created by
 /// `gitrpc_client_connect` or `gitrpc_server_client`; freed with `gitrpc_client_free`.
 pub struct gitrpc_client {
-    inner: PidBound<Client>,
+    inner: Owned<Client>,
 }
 
 impl gitrpc_client {
     pub(crate) fn boxed(client: Client) -> *mut gitrpc_client {
         Box::into_raw(Box::new(gitrpc_client {
-            inner: PidBound::new(client),
+            inner: Owned::new(client),
         }))
     }
 
@@ -30,7 +30,7 @@ impl gitrpc_client {
         arg_ptr(p, "client")?;
         // SAFETY: non-NULL and, by contract, a live client from this library.
         let c = unsafe { &*p };
-        c.inner.get().ok_or_else(|| {
+        c.inner.get().map_err(|_| {
             Error::new(
                 tonic::Code::Unavailable,
                 "client was created before fork(); create a new one in this process",
@@ -222,12 +222,9 @@ pub unsafe extern "C" fn gitrpc_client_timeout(client: *const gitrpc_client) -> 
 pub unsafe extern "C" fn gitrpc_client_free(client: *mut gitrpc_client) {
     quietly((), || {
         if !client.is_null() {
-            // SAFETY: a client from this library, freed once. Dropping the channel needs the
-            // runtime's context (it stops the channel's worker task).
-            let c = unsafe { Box::from_raw(client) };
-            let rt = runtime::get();
-            let _ctx = rt.enter();
-            drop(c);
+            // SAFETY: a client from this library, freed once (`Owned` drops the channel inside
+            // the runtime, or leaves it alone in a forked child).
+            drop(unsafe { Box::from_raw(client) });
         }
     })
 }

@@ -2,6 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
+use ::gitrpc_client::runtime::Owned;
 use futures::StreamExt;
 
 use crate::calls::buffer;
@@ -76,19 +77,27 @@ pub unsafe extern "C" fn gitrpc_call_server_streaming(
         let req = request_bytes(request, request_len)?;
         let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
         let stream = block_on(c.call_server_streaming(method, req))?;
-        let mut stream = Box::pin(stream);
+        // Dropped inside the runtime (cancelling the call if it is still running), or left
+        // alone if the callback forked and we are the child.
+        let mut stream = Owned::new(Box::pin(stream));
         // Each message is awaited on the runtime, then handed to the callback outside it,
         // so the callback may itself call into gitrpc.
-        while let Some(msg) = block_on(stream.next()) {
+        loop {
+            let next = stream.get_mut().map_err(|_| {
+                Error::new(
+                    tonic::Code::Unavailable,
+                    "stream was opened before fork(); it belongs to the parent process",
+                )
+            })?;
+            let Some(msg) = block_on(next.next()) else {
+                break;
+            };
             let msg = msg?;
             // SAFETY: the caller's callback, given a buffer valid for this call.
             if unsafe { callback(user_data, msg.as_ptr(), msg.len()) } != 0 {
                 break;
             }
         }
-        let rt = ::gitrpc_client::runtime::get();
-        let _ctx = rt.enter();
-        drop(stream);
         Ok(())
     })
 }

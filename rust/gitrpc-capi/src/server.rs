@@ -1,11 +1,11 @@
-//! `gitrpc_server`: a gitrpc server embedded in the calling process.
+//! `gitrpc_server`: a gitrpc server embedded in the calling process
+//! (`gitrpc_client::embedded::Embedded`; this file only converts).
 
 use std::ffi::{c_char, CString};
 use std::time::Duration;
 
-use ::gitrpc_client::runtime::PidBound;
-use ::gitrpc_client::Client;
-use ::gitrpc_server::{Config, Serving, StartError};
+use ::gitrpc_client::embedded::Embedded;
+use ::gitrpc_server::{Config, Hooks, StartError};
 
 use crate::client::{block_on, gitrpc_client, GITRPC_DEFAULT_TIMEOUT_MS};
 use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error};
@@ -13,9 +13,8 @@ use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error};
 /// An embedded server, running on the library's background threads. Created by
 /// `gitrpc_server_start`, stopped and freed by `gitrpc_server_free`.
 pub struct gitrpc_server {
-    serving: PidBound<Serving>,
+    embedded: Embedded,
     address: Option<CString>,
-    grace: Duration,
 }
 
 /// The one place a server that did not start becomes a C error, with the code
@@ -40,17 +39,12 @@ pub unsafe extern "C" fn gitrpc_server_start(
         let toml = arg_str(config_toml, "config_toml")?;
         arg_ptr(out, "out")?;
         let config = Config::from_toml(toml).map_err(start_error)?;
-        let grace = config.graceful_restart_timeout;
-        let serving = block_on(Serving::start(config)).map_err(start_error)?;
-        let address = serving
+        let embedded = block_on(Embedded::start(config, Hooks::default())).map_err(start_error)?;
+        let address = embedded
             .addresses()
             .first()
             .map(|a| CString::new(a.as_str()).unwrap_or_default());
-        let server = gitrpc_server {
-            serving: PidBound::new(serving),
-            address,
-            grace,
-        };
+        let server = gitrpc_server { embedded, address };
         // SAFETY: checked non-NULL above.
         unsafe { *out = Box::into_raw(Box::new(server)) };
         Ok(())
@@ -81,16 +75,9 @@ pub unsafe extern "C" fn gitrpc_server_client(
         arg_ptr(out, "out")?;
         // SAFETY: non-NULL and, by contract, a live server from this library.
         let s = unsafe { &*server };
-        let serving = s.serving.get().ok_or_else(|| {
-            Error::new(
-                tonic::Code::Unavailable,
-                "server was started before fork(); it runs only in the parent process",
-            )
-        })?;
-        let client = Client::from_service(
-            serving.in_process(),
-            Some(Duration::from_millis(GITRPC_DEFAULT_TIMEOUT_MS)),
-        );
+        let client = s
+            .embedded
+            .client(Some(Duration::from_millis(GITRPC_DEFAULT_TIMEOUT_MS)))?;
         // SAFETY: checked non-NULL above.
         unsafe { *out = gitrpc_client::boxed(client) };
         Ok(())
@@ -108,11 +95,8 @@ pub unsafe extern "C" fn gitrpc_server_free(server: *mut gitrpc_server) {
         }
         // SAFETY: a server from this library, freed once.
         let s = unsafe { Box::from_raw(server) };
-        let grace = s.grace;
-        if let Some(serving) = s.serving.into_inner() {
-            block_on(async move {
-                serving.stop(grace).await;
-            });
+        if let Some(stop) = s.embedded.stop() {
+            block_on(stop);
         }
     })
 }

@@ -392,20 +392,25 @@ impl Client {
             .value)
     }
 
-    /// The default branch as a full ref name (`refs/heads/main`); empty if there is none.
-    pub async fn find_default_branch_name(&self, repo: &Repository) -> Result<Vec<u8>, Status> {
+    /// The default branch as a full ref name (`refs/heads/main`); `None` if there is none
+    /// (an empty repository).
+    pub async fn find_default_branch_name(
+        &self,
+        repo: &Repository,
+    ) -> Result<Option<Vec<u8>>, Status> {
         let c = self.ref_service();
         let msg = FindDefaultBranchNameRequest {
             repository: Some(repo.clone()),
             ..Default::default()
         };
-        Ok(self
+        let name = self
             .unary("/gitaly.RefService/FindDefaultBranchName", msg, |r| {
                 let mut c = c.clone();
                 async move { c.find_default_branch_name(r).await }
             })
             .await?
-            .name)
+            .name;
+        Ok(Some(name).filter(|n| !n.is_empty()))
     }
 
     /// Local branches with their target commits, in ref-name order.
@@ -532,7 +537,8 @@ impl Client {
         Ok(blob)
     }
 
-    /// The entry at `path` in `revision`'s tree; `None` if the revision or path is missing.
+    /// The entry at `path` in `revision`'s tree; `None` if the revision or path is missing
+    /// (a missing repository is still `NOT_FOUND`).
     pub async fn tree_entry(
         &self,
         repo: &Repository,
@@ -556,7 +562,7 @@ impl Client {
             .await
         {
             Ok(p) => p,
-            Err(e) if e.code() == tonic::Code::NotFound => return Ok(None),
+            Err(e) if is_missing_tree_entry(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
         let mut entry: Option<TreeEntry> = None;
@@ -582,6 +588,12 @@ impl Client {
         }
         Ok(entry)
     }
+}
+
+/// Gitaly answers a TreeEntry whose revision or path resolves to nothing with `NOT_FOUND`
+/// "tree entry not found"; a missing repository is `NOT_FOUND` too, with another message.
+fn is_missing_tree_entry(e: &Status) -> bool {
+    e.code() == tonic::Code::NotFound && e.message().starts_with("tree entry not found")
 }
 
 /// `grpc` once its transport can take a call (a transport that can't is `UNAVAILABLE`).

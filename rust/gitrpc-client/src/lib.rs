@@ -7,10 +7,15 @@
 //! - [`client`]: [`Client`], one handle over a socket *or* an in-process server, with a
 //!   default deadline, typed calls for the common RPCs and raw (protobuf bytes) calls.
 //! - [`raw`]: the pass-through codec behind the raw calls.
-//! - [`runtime`]: a fork-aware tokio runtime for blocking callers (C, Ruby).
+//! - [`runtime`]: a fork-aware tokio runtime for blocking callers (C, Ruby), and [`runtime::Owned`]
+//!   for values tied to it.
+//! - `embedded` (feature `embedded`): a server embedded in a blocking caller, with its
+//!   in-process clients.
 
 pub mod address;
 pub mod client;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 pub mod raw;
 pub mod runtime;
 pub mod transport;

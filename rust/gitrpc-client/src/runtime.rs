@@ -3,8 +3,9 @@
 //! A multi-thread runtime does not survive `fork()`: its worker threads are gone in the child,
 //! and using *or dropping* it there hangs. So the runtime records the pid that built it; in a
 //! forked child [`get`] leaks the parent's runtime and lazily builds a fresh one. Values tied to
-//! a runtime (channels, servers) are wrapped in [`PidBound`], which refuses to hand them out in
-//! a child and leaks rather than drops them there.
+//! a runtime (channels, streams, servers) are wrapped in [`Owned`], which drops them inside
+//! the runtime in the process that made them, refuses to hand them out in a child and leaks
+//! rather than drops them there.
 //!
 //! `SIGPIPE`: a C program keeps the default action (terminate), and a write to a socket or a
 //! git pipe closed by its peer raises it in the writing thread. The runtime's threads block it,
@@ -13,7 +14,8 @@
 //! signal mask from std's spawn.
 //!
 //! Fork while another thread holds the internal lock would deadlock the child; Ruby forks with
-//! the GVL held, so the Ruby extension only calls [`get`] with the GVL held.
+//! the GVL held, so the Ruby extension only calls [`get`] (and drops [`Owned`] values) with
+//! the GVL held.
 
 use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex};
@@ -121,50 +123,127 @@ impl Drop for SigpipeGuard {
     }
 }
 
-/// A value that belongs to the process that made it. In a forked child it is unusable
-/// (`get` is `None`) and dropping it leaks it instead of touching the parent's runtime.
-pub struct PidBound<T> {
+/// A value tied to this process's runtime (a channel, a stream, a server): the one place
+/// that knows how such values live and die across `fork()`.
+///
+/// - In the process that made it, [`Owned::get`] hands it out, and dropping it drops it
+///   *inside* the runtime (a channel's worker task, a server's listeners need the runtime's
+///   context to shut down).
+/// - In a forked child the value is unusable ([`Forked`]), and dropping it leaks it: its
+///   runtime's threads don't exist there, and touching it would hang.
+pub struct Owned<T> {
     pid: u32,
     value: ManuallyDrop<T>,
 }
 
-impl<T> PidBound<T> {
+/// The value was made before `fork()`; it belongs to the parent process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forked;
+
+impl std::fmt::Display for Forked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("made before fork(); it belongs to the parent process")
+    }
+}
+
+impl std::error::Error for Forked {}
+
+impl<T> Owned<T> {
     pub fn new(value: T) -> Self {
-        PidBound {
+        Owned {
             pid: std::process::id(),
             value: ManuallyDrop::new(value),
         }
     }
 
+    /// Is this the process that made it?
+    pub fn is_ours(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
     /// The value, unless we are in a process forked after it was made.
-    pub fn get(&self) -> Option<&T> {
-        (self.pid == std::process::id()).then_some(&*self.value)
+    pub fn get(&self) -> Result<&T, Forked> {
+        if self.is_ours() {
+            Ok(&self.value)
+        } else {
+            Err(Forked)
+        }
     }
 
-    pub fn get_mut(&mut self) -> Option<&mut T> {
-        (self.pid == std::process::id()).then_some(&mut *self.value)
+    pub fn get_mut(&mut self) -> Result<&mut T, Forked> {
+        if self.is_ours() {
+            Ok(&mut self.value)
+        } else {
+            Err(Forked)
+        }
     }
 
-    /// Take the value out (for consuming teardown), unless in a forked child.
-    pub fn into_inner(mut self) -> Option<T> {
-        let owned = self.pid == std::process::id();
+    /// Take the value out (for a consuming teardown such as a graceful stop), unless in a
+    /// forked child, where it is leaked.
+    pub fn into_inner(mut self) -> Result<T, Forked> {
+        let ours = self.is_ours();
         // SAFETY: `self` is forgotten right after, so the value is taken exactly once.
         let value = unsafe { ManuallyDrop::take(&mut self.value) };
         std::mem::forget(self);
-        if owned {
-            Some(value)
+        if ours {
+            Ok(value)
         } else {
             std::mem::forget(value);
-            None
+            Err(Forked)
         }
     }
 }
 
-impl<T> Drop for PidBound<T> {
+impl<T> Drop for Owned<T> {
     fn drop(&mut self) {
-        if self.pid == std::process::id() {
+        if self.is_ours() {
+            let rt = get();
+            let _inside = rt.enter();
             // SAFETY: dropped once, here; never used again.
             unsafe { ManuallyDrop::drop(&mut self.value) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// Records how it was dropped: 1 inside a runtime, 2 outside one.
+    struct Probe(Arc<AtomicU8>);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let inside = tokio::runtime::Handle::try_current().is_ok();
+            self.0.store(if inside { 1 } else { 2 }, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn owned_drops_inside_the_runtime_here_and_is_left_alone_in_a_forked_child() {
+        let dropped = Arc::new(AtomicU8::new(0));
+        let owned = Owned::new(Probe(dropped.clone()));
+        assert!(owned.get().is_ok());
+        // SAFETY: the child only compares pids, forgets the value and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let refused = matches!(owned.get(), Err(Forked));
+            drop(owned);
+            let untouched = dropped.load(Ordering::SeqCst) == 0;
+            // SAFETY: ends the child without running the test harness's destructors.
+            unsafe { libc::_exit(if refused && untouched { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        drop(owned);
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "dropped inside the runtime"
+        );
     }
 }

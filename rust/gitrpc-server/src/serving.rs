@@ -56,7 +56,11 @@ impl Serving {
         C: TryInto<Valid>,
         StartError: From<C::Error>,
     {
-        let config: Valid = config.try_into()?;
+        Serving::start_valid(config.try_into()?, hooks).await
+    }
+
+    /// [`Serving::start_with_hooks`] for a config already validated.
+    pub async fn start_valid(config: Valid, hooks: Hooks) -> Result<Serving, StartError> {
         let socket = config.socket_path.clone();
         let listen = config.listen_addr.clone();
         let tls_listen = config.tls_listen_addr.clone();

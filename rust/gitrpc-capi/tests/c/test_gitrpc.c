@@ -123,6 +123,14 @@ static void test_errors_and_null_args(void) {
   gitrpc_client_free(NULL);
   gitrpc_server_free(NULL);
   gitrpc_commit_free(NULL);
+  CHECK(gitrpc_commit_id(NULL) == NULL && gitrpc_commit_tree_id(NULL) == NULL && gitrpc_commit_subject(NULL) == NULL &&
+            gitrpc_commit_body(NULL) == NULL && gitrpc_commit_body_size(NULL) == 0 &&
+            gitrpc_commit_parent_count(NULL) == 0 && gitrpc_commit_parent_id(NULL, 0) == NULL &&
+            gitrpc_commit_author(NULL) == NULL && gitrpc_commit_committer(NULL) == NULL,
+        "commit accessors on NULL give NULL or 0");
+  CHECK(gitrpc_signature_name(NULL) == NULL && gitrpc_signature_email(NULL) == NULL &&
+            gitrpc_signature_time(NULL) == 0 && gitrpc_signature_timezone(NULL) == NULL,
+        "signature accessors on NULL give NULL or 0");
   gitrpc_string_free(NULL);
   gitrpc_buffer_free(NULL, 0);
   CHECK(1, "every _free(NULL) is a no-op");
@@ -273,23 +281,38 @@ static void test_typed_calls(gitrpc_client *c, const char *kind) {
   expect_ok(gitrpc_find_commit(c, "default", "r.git", "main", &commit), WHAT("%s find_commit(main)", kind));
   CHECK(commit != NULL, "%s: main resolves to a commit", kind);
   if (commit) {
-    CHECK(strcmp(commit->id, head) == 0, "%s: commit id %s", kind, commit->id);
-    CHECK(strcmp(commit->tree_id, tree) == 0, "%s: tree id %s", kind, commit->tree_id);
-    CHECK(commit->parent_count == 1 && strcmp(commit->parent_ids[0], parent) == 0, "%s: one parent", kind);
-    CHECK(commit->subject_len == 6 && strcmp(commit->subject, "second") == 0, "%s: subject %s", kind, commit->subject);
-    CHECK(strcmp(commit->body, "second\n\nthe body\n") == 0 && commit->body_len == strlen(commit->body) &&
-              commit->body_size == (int64_t)commit->body_len,
-          "%s: body and sizes", kind);
-    CHECK(strcmp(commit->author.name, "Ada Lovelace") == 0 && strcmp(commit->author.email, "ada@example.com") == 0,
-          "%s: author %s <%s>", kind, commit->author.name, commit->author.email);
-    CHECK(commit->author.date == 1700000000 && strcmp(commit->author.timezone, "+0200") == 0,
-          "%s: author date %lld %s", kind, (long long)commit->author.date, commit->author.timezone);
-    CHECK(commit->committer.date == 1700000000, "%s: committer date", kind);
+    CHECK(strcmp(gitrpc_commit_id(commit), head) == 0, "%s: commit id %s", kind, gitrpc_commit_id(commit));
+    CHECK(strcmp(gitrpc_commit_tree_id(commit), tree) == 0, "%s: tree id %s", kind, gitrpc_commit_tree_id(commit));
+    CHECK(gitrpc_commit_parent_count(commit) == 1 && strcmp(gitrpc_commit_parent_id(commit, 0), parent) == 0,
+          "%s: one parent", kind);
+    CHECK(gitrpc_commit_parent_id(commit, 1) == NULL && gitrpc_commit_parent_id(commit, (size_t)-1) == NULL,
+          "%s: parent index out of range is NULL", kind);
+    CHECK(strcmp(gitrpc_commit_subject(commit), "second") == 0, "%s: subject %s", kind, gitrpc_commit_subject(commit));
+    const char *body = gitrpc_commit_body(commit);
+    CHECK(strcmp(body, "second\n\nthe body\n") == 0 && gitrpc_commit_body_size(commit) == (int64_t)strlen(body),
+          "%s: body and size", kind);
+    const gitrpc_signature *author = gitrpc_commit_author(commit);
+    const gitrpc_signature *committer = gitrpc_commit_committer(commit);
+    CHECK(author && committer && author != committer, "%s: author and committer", kind);
+    CHECK(strcmp(gitrpc_signature_name(author), "Ada Lovelace") == 0 &&
+              strcmp(gitrpc_signature_email(author), "ada@example.com") == 0,
+          "%s: author %s <%s>", kind, gitrpc_signature_name(author), gitrpc_signature_email(author));
+    CHECK(gitrpc_signature_time(author) == 1700000000 && strcmp(gitrpc_signature_timezone(author), "+0200") == 0,
+          "%s: author time %lld %s", kind, (long long)gitrpc_signature_time(author), gitrpc_signature_timezone(author));
+    CHECK(gitrpc_signature_time(committer) == 1700000000, "%s: committer time", kind);
   }
+  gitrpc_commit_free(commit);
+  /* A root commit: no parents. */
+  expect_ok(gitrpc_find_commit(c, "default", "r.git", "main~2", &commit), WHAT("%s find_commit(main~2)", kind));
+  CHECK(commit && gitrpc_commit_parent_count(commit) == 0 && gitrpc_commit_parent_id(commit, 0) == NULL &&
+            strcmp(gitrpc_commit_subject(commit), "first") == 0,
+        "%s: root commit has no parents", kind);
   gitrpc_commit_free(commit);
   commit = (gitrpc_commit *)0x1;
   expect_ok(gitrpc_find_commit(c, "default", "r.git", "no-such-branch", &commit), WHAT("%s find_commit(unknown)", kind));
   CHECK(commit == NULL, "%s: unknown revision gives NULL", kind);
+  expect_code(gitrpc_find_commit(c, "default", "missing.git", "main", &commit), GITRPC_CODE_NOT_FOUND,
+              WHAT("%s find_commit(missing repo)", kind));
   expect_code(gitrpc_find_commit(c, "default", "r.git", "--output=/tmp/x", &commit), GITRPC_CODE_INVALID_ARGUMENT,
               WHAT("%s find_commit(option-like revision)", kind));
   expect_code(gitrpc_find_commit(c, "default", "r.git", NULL, &commit), GITRPC_CODE_INVALID_ARGUMENT,
@@ -306,15 +329,28 @@ static void test_typed_calls(gitrpc_client *c, const char *kind) {
   CHECK(len == 5 && memcmp(data, "hello", 5) == 0, "%s: blob truncated to limit", kind);
   gitrpc_buffer_free(data, len);
   data = (uint8_t *)0x1;
-  expect_code(gitrpc_get_blob(c, "default", "r.git", "0123456789012345678901234567890123456789", -1, &data, &len),
-              GITRPC_CODE_NOT_FOUND, WHAT("%s get_blob(unknown oid)", kind));
+  len = 7;
+  expect_ok(gitrpc_get_blob(c, "default", "r.git", "0123456789012345678901234567890123456789", -1, &data, &len),
+            WHAT("%s get_blob(unknown oid)", kind));
+  CHECK(data == NULL && len == 0, "%s: unknown blob gives NULL and 0", kind);
+  data = (uint8_t *)0x1;
+  expect_code(gitrpc_get_blob(c, "default", "missing.git", oid, -1, &data, &len), GITRPC_CODE_NOT_FOUND,
+              WHAT("%s get_blob(missing repo)", kind));
   CHECK(data == (uint8_t *)0x1, "%s: blob out-parameter untouched on error", kind);
+  char empty_oid[128];
+  sh_out(empty_oid, sizeof empty_oid, "git -C %s/r.git hash-object -w --stdin </dev/null", storage);
+  expect_ok(gitrpc_get_blob(c, "default", "r.git", empty_oid, -1, &data, &len), WHAT("%s get_blob(empty blob)", kind));
+  CHECK(data != NULL && len == 0, "%s: empty blob is non-NULL with length 0", kind);
+  gitrpc_buffer_free(data, len);
   expect_code(gitrpc_get_blob(c, "default", "r.git", oid, -1, NULL, &len), GITRPC_CODE_INVALID_ARGUMENT,
               WHAT("%s get_blob(NULL data)", kind));
 
   expect_ok(gitrpc_create_repository(c, "default", "new/made.git", "trunk"), WHAT("%s create_repository", kind));
+  name = (char *)0x1;
   expect_ok(gitrpc_find_default_branch_name(c, "default", "new/made.git", &name), WHAT("%s default branch of empty repo", kind));
-  gitrpc_string_free(name);
+  CHECK(name == NULL, "%s: an empty repository has no default branch: NULL", kind);
+  expect_code(gitrpc_find_default_branch_name(c, "default", "missing.git", &name), GITRPC_CODE_NOT_FOUND,
+              WHAT("%s find_default_branch_name(missing repo)", kind));
   expect_code(gitrpc_create_repository(c, "default", "new/made.git", NULL), GITRPC_CODE_ALREADY_EXISTS,
               WHAT("%s create_repository(existing)", kind));
   expect_ok(gitrpc_remove_repository(c, "default", "new/made.git"), WHAT("%s remove_repository", kind));

@@ -28,8 +28,8 @@ async fn socket_and_in_process_agree() {
         assert!(c.repository_exists(&repo).await.unwrap());
         assert!(c.ref_exists(&repo, "refs/heads/main").await.unwrap());
         assert_eq!(
-            c.find_default_branch_name(&repo).await.unwrap(),
-            b"refs/heads/main"
+            c.find_default_branch_name(&repo).await.unwrap().as_deref(),
+            Some(&b"refs/heads/main"[..])
         );
         let commit = c.find_commit(&repo, b"main").await.unwrap().unwrap();
         assert_eq!(commit.id, head);
@@ -70,6 +70,27 @@ async fn socket_and_in_process_agree() {
             .is_none());
         let err = c.ref_exists(&repo, "main").await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
+        // Something missing is `None`; a missing repository is still an error.
+        assert!(c
+            .tree_entry(&repo, b"nope", b"src", 0)
+            .await
+            .unwrap()
+            .is_none());
+        let empty = repository(STORAGE, "empty.git");
+        c.create_repository(&empty, "main").await.unwrap();
+        assert_eq!(c.find_default_branch_name(&empty).await.unwrap(), None);
+        c.remove_repository(&empty).await.unwrap();
+        let missing = repository(STORAGE, "missing.git");
+        for err in [
+            c.find_default_branch_name(&missing).await.unwrap_err(),
+            c.find_commit(&missing, b"main").await.unwrap_err(),
+            c.get_blob(&missing, &blob_oid, -1).await.unwrap_err(),
+            c.tree_entry(&missing, b"main", b"src", 0)
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        }
     }
     let socket = dir.path().join("s.sock");
     server.stop(Duration::from_secs(1)).await;

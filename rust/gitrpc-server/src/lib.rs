@@ -1,17 +1,19 @@
-//! gitrpc's gRPC server: Gitaly-compatible services over the `gitrpc-git` executor.
+//! gitrpc's gRPC server: Gitaly-compatible services over the `gitrpc-git` executor. The
+//! modules form layers (ARCHITECTURE.md; a test keeps imports pointing down):
 //!
-//! - [`config`]: the TOML config shared by `gitrpcd`, the C API and the Ruby gem.
-//! - [`locator`]: repository → path, with the storage-escape checks.
-//! - [`services`]: one file per gRPC service; [`server::routes`] wires them with health and
-//!   reflection; [`server::run`] serves them on any incoming stream until `shutdown`.
-//! - [`serving`]: a started server (listeners bound from the config) and in-process dispatch.
-//! - [`limiter`], [`admission`]: concurrency limits with bounded queues, applied per RPC and
-//!   repository before handlers run, and to pack generation.
-//! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
-//! - [`unknown`]: `UNIMPLEMENTED` with a message for methods and services we don't have.
-//! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
-//! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
-//!   deadlines, and the request message size limit.
+//! - [`config`]: the TOML config shared by `gitrpcd`, the C API and the Ruby gem, checked
+//!   once into [`config::Valid`]; [`startup`]: why a server did not start, and its code.
+//! - [`deps`]: the server's shared parts; [`locator`]: repository → path, with the
+//!   storage-escape checks.
+//! - [`layers`]: the stack every call passes — [`rpclog`] (with [`accounting`]),
+//!   [`deadline`], [`unknown`], [`auth`], [`admission`] (with [`limits`], [`limiter`],
+//!   [`frames`]) — then [`server::routes`] and [`services`], one file per gRPC service.
+//! - [`server::run`] serves on any incoming stream until `shutdown` ([`conn`]: the connection
+//!   cap and deadlines); [`serving`]: a started server (listeners bound from the config) and
+//!   in-process dispatch.
+//! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
+//!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
+//!   what crashes leave behind.
 
 pub mod accounting;
 pub mod adaptive;

@@ -1,4 +1,4 @@
-//! A server you can hold: [`Serving::start`] builds the dependencies from a [`Config`], binds
+//! A server you can hold: [`Serving::start`] builds the dependencies from a [`crate::Config`], binds
 //! its unix socket and/or TCP address and serves on the current tokio runtime until
 //! [`Serving::stop`] (or drop). `gitrpcd`, the C API and the Ruby gem all start servers
 //! this way; [`Serving::in_process`] gives embedders a tower service that dispatches straight

@@ -29,8 +29,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub use crate::transport::Transport;
 
-/// The largest message we accept (blobs are streamed in smaller chunks).
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+// The largest message we send or accept (blobs are streamed in smaller chunks).
+use gitrpc_proto::MAX_MESSAGE;
 
 /// A cheap-to-clone client; clones share the transport, the default deadline and the
 /// retry budget.

@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use gitrpc_git::{Git, Subcommand};
+use gitrpc_git::{Command, Git, Subcommand};
 
 /// `fork()`, then `execv(git, ["git", "version"])` in the child with stdout on /dev/null;
 /// the parent waits. What a C program (or Ruby's `fork`+`exec`) does.
@@ -87,7 +87,9 @@ async fn main() {
             let mut samples: [Vec<Duration>; 3] = Default::default();
             for _ in 0..iters * 5 {
                 let t = Instant::now();
-                git.command(Subcommand::Version).output().await.unwrap();
+                git.output(&Command::new(Subcommand::Version))
+                    .await
+                    .unwrap();
                 samples[0].push(t.elapsed());
             }
             for _ in 0..iters {

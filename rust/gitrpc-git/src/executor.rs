@@ -1,10 +1,13 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 
-use crate::command::{Command, Subcommand};
-use crate::observer::{Observer, Processes, Unobserved};
-use crate::{Error, Result};
+use crate::command::Command;
+use crate::description::Subcommand;
+use crate::observer::{LiveProcess, Observer, Processes, Tracked, Unobserved};
+use crate::process::{Output, Process};
+use crate::{lifetime, Error, Result};
 
 /// Environment variables passed through from our own environment to git; everything else
 /// is cleared. Names ending in `*` are prefixes.
@@ -92,7 +95,7 @@ impl Git {
             }),
             observer,
         };
-        let out = git.command(Subcommand::Version).output().await?;
+        let out = git.output(&Command::new(Subcommand::Version)).await?;
         let version = String::from_utf8_lossy(&out.stdout)
             .trim()
             .trim_start_matches("git version ")
@@ -154,22 +157,71 @@ impl Git {
         &self.inner.config
     }
 
-    pub(crate) fn env(&self) -> impl Iterator<Item = (&OsString, &OsString)> {
-        self.inner.env.iter().map(|(k, v)| (k, v))
+    /// Start `cmd`: the only place gitrpc starts a process. The child runs in its own
+    /// process group and is killed (group-wide) if the returned [`Process`] is dropped before
+    /// it was waited for.
+    pub fn spawn(&self, cmd: &Command) -> Result<Process> {
+        self.start(cmd, cmd.stdin)
     }
 
-    pub(crate) fn fixed_env() -> &'static [(&'static str, &'static str)] {
-        ENV_FIXED
+    fn start(&self, cmd: &Command, stdin: bool) -> Result<Process> {
+        let sub = cmd.subcommand();
+        let args = cmd.args(&self.inner.config)?;
+        // posix_spawn is kept because: the program is an absolute path (so env_clear()
+        // doesn't force a fork), and no pre_exec/uid/gid is set.
+        #[allow(clippy::disallowed_methods)]
+        let mut child = tokio::process::Command::new(self.bin());
+        child
+            .args(&args)
+            .env_clear()
+            .envs(self.inner.env.iter().map(|(k, v)| (k, v)))
+            .envs(ENV_FIXED.iter().copied())
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            // Names this server process, so git left running after it died can be found.
+            .env(lifetime::OWNER_ENV, lifetime::Owner::current().tag())
+            .process_group(0)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(if cmd.stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::piped());
+        if let Some(d) = &cmd.cwd {
+            child.current_dir(d);
+        }
+        let started = std::time::Instant::now();
+        let child = child.spawn().map_err(|source| Error::Spawn {
+            subcommand: sub.as_str(),
+            source,
+        })?;
+        let info = LiveProcess {
+            pid: child.id().map(|p| p as i32).unwrap_or(0),
+            subcommand: sub.as_str(),
+            args,
+            started: std::time::Instant::now(),
+        };
+        let tracked = Tracked::start(self.processes(), &self.observer, info, started.elapsed());
+        tracing::debug!(git = ?tracked.info.args, "spawned git");
+        Ok(Process::new(child, sub, tracked, !cmd.stderr_to_caller))
     }
 
-    /// Start building a git command.
-    pub fn command(&self, sub: Subcommand) -> Command {
-        Command::new(self.clone(), sub)
+    /// Run `cmd` to completion and collect stdout (for commands with small output). Fails
+    /// with [`Error::Failed`] (or the classified error) if git exits non-zero.
+    pub async fn output(&self, cmd: &Command) -> Result<Output> {
+        let mut p = self.spawn(cmd)?;
+        let stdout = p.read_stdout_to_end().await?;
+        p.wait().await?;
+        Ok(Output { stdout })
     }
 
-    /// Start building a git command that runs in `git_dir` (`git --git-dir=<dir>`).
-    pub fn repo_command(&self, git_dir: &Path, sub: Subcommand) -> Command {
-        Command::new(self.clone(), sub).git_dir(git_dir)
+    /// Run `cmd` to completion with `input` on stdin; collects stdout.
+    pub async fn output_with_input(&self, cmd: &Command, input: &[u8]) -> Result<Output> {
+        let mut p = self.start(cmd, true)?;
+        p.write_stdin_and_close(input).await?;
+        let stdout = p.read_stdout_to_end().await?;
+        p.wait().await?;
+        Ok(Output { stdout })
     }
 }
 

@@ -5,8 +5,9 @@
 //! hold it.
 //!
 //! - Lock files of the ref store: `refs/**/*.lock`, `packed-refs.lock`, `HEAD.lock`,
-//!   `config.lock`. A killed `update-ref` leaves them, and the refs stay unwritable
-//!   ("cannot lock ref ... File exists") until someone removes them.
+//!   `config.lock`. A killed `update-ref` leaves them, and the refs stay unwritable (a
+//!   [`crate::RefError::Locked`] failure, [`crate::Error::is_locked`]) until someone removes
+//!   them.
 //! - Quarantine directories `objects/tmp_objdir-*` of a receive-pack that was killed with
 //!   SIGKILL (on SIGTERM git removes its own).
 
@@ -16,7 +17,6 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::observer::Processes;
-use crate::Error;
 
 /// Gitaly's `ReferenceLockfileGracePeriod` (and `packedRefsLockGracePeriod`): a lock younger
 /// than this may belong to a git that is still running somewhere.
@@ -27,12 +27,6 @@ pub const TMP_OBJDIR_GRACE: Duration = Duration::from_secs(72 * 3600);
 
 /// Lock files outside `refs/` that writing refs takes.
 const TOP_LOCKS: &[&str] = &["packed-refs.lock", "HEAD.lock", "config.lock"];
-
-/// Did git fail because a lock file existed ("Unable to create '<path>.lock': File exists")?
-pub fn is_lock_contention(err: &Error) -> bool {
-    err.stderr()
-        .is_some_and(|s| s.contains(".lock': File exists"))
-}
 
 /// Is a git of ours (one in `processes`), other than `cat-file` (which only reads), working
 /// in `repo` now?

@@ -7,7 +7,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 
 use crate::observer::{Tracked, Usage};
-use crate::{Error, Result};
+use crate::{Error, Result, Subcommand};
 
 /// How much of git's stderr we keep for error messages.
 pub const STDERR_CAP: usize = 10 * 1024;
@@ -29,6 +29,7 @@ pub struct Output {
 pub struct Process {
     child: Option<Child>,
     pid: i32,
+    sub: Subcommand,
     subcommand: &'static str,
     args: Vec<OsString>,
     started: Instant,
@@ -54,7 +55,12 @@ impl std::fmt::Debug for Process {
 }
 
 impl Process {
-    pub(crate) fn new(mut child: Child, tracked: Tracked, capture_stderr: bool) -> Self {
+    pub(crate) fn new(
+        mut child: Child,
+        sub: Subcommand,
+        tracked: Tracked,
+        capture_stderr: bool,
+    ) -> Self {
         let pid = tracked.info.pid;
         let (subcommand, args) = (tracked.info.subcommand, tracked.info.args.clone());
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -75,6 +81,7 @@ impl Process {
             stderr_pipe,
             child: Some(child),
             pid,
+            sub,
             subcommand,
             args,
             started: Instant::now(),
@@ -87,8 +94,8 @@ impl Process {
         self.pid
     }
 
-    pub fn subcommand(&self) -> &'static str {
-        self.subcommand
+    pub fn subcommand(&self) -> Subcommand {
+        self.sub
     }
 
     pub fn args(&self) -> &[OsString] {
@@ -180,18 +187,15 @@ impl Process {
         Ok((status, self.stderr()))
     }
 
-    /// Wait for git to exit; a non-zero exit becomes [`Error::Failed`] with stderr.
+    /// Wait for git to exit; a non-zero exit becomes an error with stderr, classified by
+    /// [`Error::failed`].
     pub async fn wait(self) -> Result<()> {
-        let sub = self.subcommand;
+        let sub = self.sub;
         let (status, stderr) = self.wait_status().await?;
         if status.success() {
             Ok(())
         } else {
-            Err(Error::Failed {
-                subcommand: sub,
-                status: status.to_string(),
-                stderr,
-            })
+            Err(Error::failed(sub, status.to_string(), stderr))
         }
     }
 }

@@ -7,7 +7,7 @@ use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
 use gitrpc_git::refs::RefStore;
-use gitrpc_git::{CatFilePool, CatFilePoolConfig, Error, Git, ObjectType, Subcommand};
+use gitrpc_git::{CatFilePool, CatFilePoolConfig, Command, Error, Git, ObjectType, Subcommand};
 
 fn git_cli(dir: &Path, args: &[&str]) -> String {
     let out = StdCommand::new("git")
@@ -65,7 +65,9 @@ async fn spawn_probe_child() {
     }
     let git = Git::discover(None).await.unwrap();
     let (_d, gd) = repo_no_cli_in_child();
-    git.command(Subcommand::Version).output().await.unwrap();
+    git.output(&Command::new(Subcommand::Version))
+        .await
+        .unwrap();
     let mut cat = CatFilePool::new(git.clone(), CatFilePoolConfig::default())
         .get(&gd)
         .unwrap();
@@ -144,12 +146,13 @@ async fn dropping_a_process_kills_its_whole_group() {
     let git = Git::discover(None).await.unwrap();
     // `git diff --ext-diff` runs diff.external through the shell: a grandchild in our group.
     let p = git
-        .repo_command(&gd, Subcommand::Diff)
-        .config("diff.external", script.to_str().unwrap())
-        .flag("--ext-diff")
-        .rev("HEAD~1")
-        .rev("HEAD")
-        .spawn()
+        .spawn(
+            &Command::in_repo(&gd, Subcommand::Diff)
+                .config("diff.external", script.to_str().unwrap())
+                .flag("--ext-diff")
+                .rev("HEAD~1")
+                .rev("HEAD"),
+        )
         .unwrap();
     let git_pid = p.pid();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -191,12 +194,13 @@ async fn abandoning_a_wait_kills_git() {
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let git = Git::discover(None).await.unwrap();
     let p = git
-        .repo_command(&gd, Subcommand::Diff)
-        .config("diff.external", script.to_str().unwrap())
-        .flag("--ext-diff")
-        .rev("HEAD~1")
-        .rev("HEAD")
-        .spawn()
+        .spawn(
+            &Command::in_repo(&gd, Subcommand::Diff)
+                .config("diff.external", script.to_str().unwrap())
+                .flag("--ext-diff")
+                .rev("HEAD~1")
+                .rev("HEAD"),
+        )
         .unwrap();
     let git_pid = p.pid();
     let waited = tokio::time::timeout(Duration::from_millis(200), p.wait_status()).await;
@@ -244,14 +248,15 @@ async fn usage_of_finished_commands_is_reported() {
         ["version"],
         "discover's git version"
     );
-    git.repo_command(&gd, Subcommand::Diff)
-        .config("diff.external", script.to_str().unwrap())
-        .flag("--ext-diff")
-        .rev("HEAD~1")
-        .rev("HEAD")
-        .output()
-        .await
-        .unwrap();
+    git.output(
+        &Command::in_repo(&gd, Subcommand::Diff)
+            .config("diff.external", script.to_str().unwrap())
+            .flag("--ext-diff")
+            .rev("HEAD~1")
+            .rev("HEAD"),
+    )
+    .await
+    .unwrap();
     let exited = seen.exited.lock().unwrap().clone();
     let (_, usage) = exited.iter().find(|(s, _)| *s == "diff").unwrap();
     let usage = usage.expect("rusage read through the pidfd");
@@ -280,10 +285,11 @@ async fn usage_of_cancelled_commands_is_reported() {
     let other = Git::discover(None).await.unwrap();
     // cat-file --batch waits on its stdin for ever: only cancelling ends it.
     let p = git
-        .repo_command(&gd, Subcommand::CatFile)
-        .flag("--batch")
-        .stdin()
-        .spawn()
+        .spawn(
+            &Command::in_repo(&gd, Subcommand::CatFile)
+                .flag("--batch")
+                .stdin(),
+        )
         .unwrap();
     let git_pid = p.pid();
     let listed = git.processes().list();
@@ -319,10 +325,11 @@ async fn failure_carries_capped_stderr() {
     let (_d, gd) = repo();
     let git = Git::discover(None).await.unwrap();
     let err = git
-        .repo_command(&gd, Subcommand::RevParse)
-        .flag("--verify")
-        .rev("does-not-exist")
-        .output()
+        .output(
+            &Command::in_repo(&gd, Subcommand::RevParse)
+                .flag("--verify")
+                .rev("does-not-exist"),
+        )
         .await
         .unwrap_err();
     match &err {
@@ -335,10 +342,11 @@ async fn failure_carries_capped_stderr() {
     // revision is at most 4096 bytes: this one goes in as an argument of our own.)
     let long_rev = "x".repeat(40_000);
     let err = git
-        .repo_command(&gd, Subcommand::RevParse)
-        .flag("--verify")
-        .arg(&long_rev)
-        .output()
+        .output(
+            &Command::in_repo(&gd, Subcommand::RevParse)
+                .flag("--verify")
+                .arg(&long_rev),
+        )
         .await
         .unwrap_err();
     assert!(err.stderr().unwrap().len() <= gitrpc_git::process_stderr_cap());
@@ -352,9 +360,7 @@ async fn git_runs_with_a_clean_environment() {
     // GIT_DIR in our environment must not leak into git (it would override --git-dir).
     std::env::set_var("GIT_DIR", "/nonexistent");
     let out = git
-        .repo_command(&gd, Subcommand::RevParse)
-        .flag("--git-dir")
-        .output()
+        .output(&Command::in_repo(&gd, Subcommand::RevParse).flag("--git-dir"))
         .await
         .unwrap();
     std::env::remove_var("GIT_DIR");

@@ -20,5 +20,10 @@ pub mod gitaly {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/gitaly_descriptor.bin"));
 
+/// The largest gRPC message a gitrpc client or server sends or accepts by default (64 MiB;
+/// the server's request bound is its `max_message_bytes`). Large contents are streamed in
+/// much smaller messages.
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
 pub mod auth;
 pub mod methods;

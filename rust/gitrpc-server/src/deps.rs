@@ -5,11 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gitrpc_git::objects::{self, Commit};
+use gitrpc_git::objects::Commit;
 use gitrpc_git::refs::RefStore;
 use gitrpc_git::spool::SpoolConfig;
-use gitrpc_git::{CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Subcommand};
-use gitrpc_proto::gitaly::{ObjectFormat, Repository};
+use gitrpc_git::{
+    CatFilePool, CatFilePoolConfig, Command, Git, Lease, ObjectType, Output, Process,
+    RefTransaction, Subcommand,
+};
+use gitrpc_proto::gitaly::Repository;
 
 use crate::accounting::{Call, Rpcs};
 use crate::config::{ConfigError, Valid};
@@ -168,8 +171,28 @@ impl Repo<'_> {
         &self.path
     }
 
+    /// A git command that runs in this repository.
     pub fn cmd(&self, sub: Subcommand) -> Command {
-        self.git.repo_command(&self.path, sub)
+        Command::in_repo(&self.path, sub)
+    }
+
+    /// Start `cmd` (see [`Git::spawn`]) with the call's git.
+    pub fn spawn(&self, cmd: &Command) -> gitrpc_git::Result<Process> {
+        self.git.spawn(cmd)
+    }
+
+    /// Run `cmd` to completion and collect its (small) stdout.
+    pub async fn output(&self, cmd: &Command) -> gitrpc_git::Result<Output> {
+        self.git.output(cmd).await
+    }
+
+    /// Run `cmd` to completion with `input` on stdin and collect its (small) stdout.
+    pub async fn output_with_input(
+        &self,
+        cmd: &Command,
+        input: &[u8],
+    ) -> gitrpc_git::Result<Output> {
+        self.git.output_with_input(cmd, input).await
     }
 
     pub fn catfile(&self) -> Result<Lease> {
@@ -177,7 +200,7 @@ impl Repo<'_> {
     }
 
     /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
-    /// file exists, and locks of this repository are stale (older than `[housekeeping]
+    /// file exists ([`gitrpc_git::Error::is_locked`]), and locks of this repository are stale (older than `[housekeeping]
     /// lock_grace`, no git of ours working here: a git killed mid-update left them), they
     /// are removed and `run` goes once more.
     pub async fn writing_refs<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
@@ -186,7 +209,7 @@ impl Repo<'_> {
         Fut: std::future::Future<Output = gitrpc_git::Result<T>>,
     {
         let err = match run().await {
-            Err(e) if gitrpc_git::housekeeping::is_lock_contention(&e) => e,
+            Err(e) if e.is_locked() => e,
             other => return other,
         };
         let (path, grace) = (self.path.clone(), self.deps.config.housekeeping.lock_grace);
@@ -204,31 +227,24 @@ impl Repo<'_> {
         }
     }
 
+    /// Start a reference transaction in this repository.
+    pub async fn ref_transaction(&self) -> gitrpc_git::Result<RefTransaction> {
+        RefTransaction::start(&self.git, &self.path).await
+    }
+
     /// Native ref reader, or `None` for non-`files` backends.
     pub fn refs(&self) -> Option<RefStore> {
         RefStore::open(&self.path)
     }
 
     /// SHA-1 or SHA-256, from the repository's config.
-    pub fn object_format(&self) -> ObjectFormat {
-        let cfg = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
-        let sha256 = cfg.lines().any(|l| {
-            let l = l.trim().to_ascii_lowercase().replace(' ', "");
-            l == "objectformat=sha256"
-        });
-        if sha256 {
-            ObjectFormat::Sha256
-        } else {
-            ObjectFormat::Sha1
-        }
+    pub fn object_format(&self) -> gitrpc_git::objects::ObjectFormat {
+        gitrpc_git::objects::ObjectFormat::of_repository(&self.path)
     }
 
     /// The all-zero object id of this repository's hash.
     pub fn zero_oid(&self) -> String {
-        match self.object_format() {
-            ObjectFormat::Sha256 => "0".repeat(64),
-            _ => "0".repeat(40),
-        }
+        self.object_format().zero_oid()
     }
 
     /// Does a ref exist? Natively for `files` repositories, else via git.
@@ -237,11 +253,13 @@ impl Repo<'_> {
             return Ok(store.exists(name)?);
         }
         let out = self
-            .cmd(Subcommand::ShowRef)
-            .flag("--verify")
-            .flag("--quiet")
-            .arg(name)
-            .spawn()?
+            .spawn(
+                &self
+                    .cmd(Subcommand::ShowRef)
+                    .flag("--verify")
+                    .flag("--quiet")
+                    .arg(name),
+            )?
             .wait_status()
             .await?;
         Ok(out.0.success())
@@ -261,18 +279,9 @@ impl Repo<'_> {
     /// Read and parse the commit a revision points at; `None` if there is none.
     pub async fn commit(&self, rev: &[u8]) -> Result<Option<Commit>> {
         let rev = gitrpc_git::validate::revision(rev)?;
-        let mut cat = self.catfile()?;
-        read_commit(&mut cat, &format!("{rev}^{{commit}}")).await
-    }
-}
-
-/// Read a commit through an already leased cat-file (for loops over many commits).
-pub async fn read_commit(cat: &mut Lease, object: &str) -> Result<Option<Commit>> {
-    match cat.read_object(object).await? {
-        Some((info, data)) if info.kind == ObjectType::Commit => {
-            Ok(Some(objects::parse_commit(&info.oid, &data)))
-        }
-        Some(_) => Ok(None),
-        None => Ok(None),
+        Ok(self
+            .catfile()?
+            .read_commit(&format!("{rev}^{{commit}}"))
+            .await?)
     }
 }

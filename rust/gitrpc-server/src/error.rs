@@ -1,5 +1,6 @@
 //! The server's error type and its one mapping to gRPC status codes.
 
+use gitrpc_git::RefError;
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,7 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Git(gitrpc_git::Error::InvalidArgument(_)) => Code::InvalidArgument,
+            Error::Git(gitrpc_git::Error::Ref { error, .. }) => ref_code(error),
             Error::Git(_) => Code::Internal,
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::NotFound(_) | Error::StorageNotFound(_) => Code::NotFound,
@@ -52,6 +54,19 @@ impl Error {
             Error::Internal(_) => Code::Internal,
             Error::Status(s) => s.code(),
         }
+    }
+}
+
+/// The code of a failed reference update, by what git said (RefService's contract for
+/// UpdateReferences and DeleteRefs; RPCs with another contract map the type themselves).
+fn ref_code(e: &RefError) -> Code {
+    match e {
+        RefError::Mismatch { .. } | RefError::AlreadyExists { .. } => Code::Aborted,
+        RefError::MissingObject { .. } | RefError::NonCommitObject { .. } => Code::InvalidArgument,
+        RefError::Locked { .. }
+        | RefError::FileDirectoryConflict { .. }
+        | RefError::InTransactionConflict { .. } => Code::FailedPrecondition,
+        RefError::InvalidFormat { .. } | RefError::MultipleUpdates { .. } => Code::Internal,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod accounting;
 pub mod adaptive;
 pub mod admission;
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod conn;
 pub mod convert;

@@ -24,9 +24,9 @@ use crate::layers::Layers;
 use crate::services::*;
 use crate::startup::StartError;
 
-/// Responses can be large (blobs are streamed, but GetBlobs batches etc.). Requests are
-/// bounded by `max_message_bytes` (checked before tonic decodes, see `frames.rs`).
-const MAX_RESPONSE_MESSAGE: usize = 64 * 1024 * 1024;
+/// Responses are bounded by [`gitrpc_proto::MAX_MESSAGE`] (blobs are streamed in smaller
+/// pieces); requests by `max_message_bytes` (checked before tonic decodes, see `frames.rs`).
+const MAX_RESPONSE_MESSAGE: usize = gitrpc_proto::MAX_MESSAGE;
 
 /// All services, plus `grpc.health.v1.Health` and server reflection (v1 and v1alpha).
 pub fn routes(deps: Arc<Deps>) -> Routes {

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::Stream;
 use tonic::{Response, Status};
 
 use crate::error::{Error, Result};
@@ -47,20 +47,4 @@ where
         }
     });
     Response::new(Box::pin(ReceiverStream::new(rx)))
-}
-
-/// Stream `items` in messages of `chunk` items each, built by `wrap`.
-pub fn chunked<I, T, W>(items: Vec<I>, chunk: usize, wrap: W) -> Response<RpcStream<T>>
-where
-    I: Send + 'static,
-    T: Send + 'static,
-    W: Fn(Vec<I>) -> T + Send + 'static,
-{
-    let mut batches: Vec<Vec<I>> = Vec::new();
-    let mut it = items.into_iter().peekable();
-    while it.peek().is_some() {
-        batches.push(it.by_ref().take(chunk).collect());
-    }
-    let s = tokio_stream::iter(batches).map(move |b| Ok(wrap(b)));
-    Response::new(Box::pin(s))
 }

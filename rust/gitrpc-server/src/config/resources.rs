@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 /// Default `max_message_bytes`: the largest request message accepted.
 pub fn default_max_message_bytes() -> usize {
-    64 * 1024 * 1024
+    gitrpc_proto::MAX_MESSAGE
 }
 
 /// `[connections]`: how many clients may be connected and how long a connection may idle.

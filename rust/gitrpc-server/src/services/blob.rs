@@ -4,10 +4,10 @@
 //! buffered whole. A cancelled call drops its lease mid-object, so the (dirty) cat-file
 //! process is killed instead of going back to the pool.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use gitrpc_git::objects::{EntryKind, TreeWalker};
 use gitrpc_git::{validate, CatFilePool, Lease, ObjectType};
 use gitrpc_proto::gitaly::blob_service_server::BlobService;
 use gitrpc_proto::gitaly::get_blobs_request::RevisionPath;
@@ -22,11 +22,6 @@ use crate::stream::{spawn_stream, RpcStream, Sink};
 
 /// Bytes of blob data per message (Gitaly's stream writer uses the same size).
 const CHUNK: usize = 128 * 1024;
-
-/// Tree entry modes.
-const MODE_TYPE_MASK: i32 = 0o170000;
-const MODE_TREE: i32 = 0o040000;
-const MODE_GITLINK: i32 = 0o160000;
 
 pub struct BlobServiceImpl {
     deps: Arc<Deps>,
@@ -52,14 +47,7 @@ fn read_limit(limit: i64, size: u64) -> u64 {
 async fn next_piece(cat: &mut Lease, remaining: &mut u64) -> Result<Vec<u8>> {
     let want = (*remaining).min(CHUNK as u64) as usize;
     let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        let n = cat.read_chunk(&mut buf[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
+    let filled = gitrpc_git::fill(&mut **cat, &mut buf).await?;
     buf.truncate(filled);
     *remaining -= filled as u64;
     Ok(buf)
@@ -102,122 +90,6 @@ async fn get_blob(
     Ok(())
 }
 
-/// One entry of a tree object.
-#[derive(Clone)]
-struct TreeEntry {
-    mode: i32,
-    name: Vec<u8>,
-    oid: String,
-}
-
-/// Parse a raw tree object: `<octal mode> <name>\0<raw hash>` repeated.
-fn parse_tree(data: &[u8], hash_len: usize) -> Result<Vec<TreeEntry>> {
-    let bad = || Error::internal("malformed tree object");
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        let sp = rest.iter().position(|&b| b == b' ').ok_or_else(bad)?;
-        let mode = std::str::from_utf8(&rest[..sp])
-            .ok()
-            .and_then(|m| i32::from_str_radix(m, 8).ok())
-            .ok_or_else(bad)?;
-        rest = &rest[sp + 1..];
-        let nul = rest.iter().position(|&b| b == 0).ok_or_else(bad)?;
-        let name = rest[..nul].to_vec();
-        rest = &rest[nul + 1..];
-        if rest.len() < hash_len {
-            return Err(bad());
-        }
-        let oid = rest[..hash_len]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        rest = &rest[hash_len..];
-        out.push(TreeEntry { mode, name, oid });
-    }
-    Ok(out)
-}
-
-/// Looks up `revision`/`path` pairs by walking tree objects read through one cat-file, with
-/// parsed trees cached for the duration of the request. Paths never reach git, so no path
-/// syntax (`./`, `../`, pathspec magic) can be interpreted by it.
-struct TreeWalker {
-    pool: CatFilePool,
-    repo: PathBuf,
-    cat: Lease,
-    trees: HashMap<String, Arc<Vec<TreeEntry>>>,
-    roots: HashMap<String, Option<String>>,
-}
-
-impl TreeWalker {
-    /// The root tree id of a revision, `None` if it doesn't peel to a tree.
-    async fn root(&mut self, revision: &str) -> Result<Option<String>> {
-        if let Some(r) = self.roots.get(revision) {
-            return Ok(r.clone());
-        }
-        let oid = self
-            .cat
-            .info(&format!("{revision}^{{tree}}"))
-            .await?
-            .filter(|i| i.kind == ObjectType::Tree)
-            .map(|i| i.oid);
-        self.roots.insert(revision.to_string(), oid.clone());
-        Ok(oid)
-    }
-
-    /// After a blob was cut short by the limit, the process may still hold its (large)
-    /// remainder: swap it for a clean one (the dirty one is killed) rather than read it all.
-    fn ensure_clean(&mut self) -> Result<()> {
-        if self.cat.is_dirty() {
-            self.cat = self.pool.get(&self.repo)?;
-        }
-        Ok(())
-    }
-
-    async fn tree(&mut self, oid: &str) -> Result<Option<Arc<Vec<TreeEntry>>>> {
-        if let Some(t) = self.trees.get(oid) {
-            return Ok(Some(t.clone()));
-        }
-        let Some((info, data)) = self.cat.read_object(oid).await? else {
-            return Ok(None);
-        };
-        if info.kind != ObjectType::Tree {
-            return Ok(None);
-        }
-        let entries = Arc::new(parse_tree(&data, oid.len() / 2)?);
-        self.trees.insert(oid.to_string(), entries.clone());
-        Ok(Some(entries))
-    }
-
-    /// The entry at `path` (already stripped of trailing slashes) in `revision`'s tree.
-    async fn find(&mut self, revision: &str, path: &[u8]) -> Result<Option<TreeEntry>> {
-        if path.is_empty() {
-            // Gitaly looks the path up among its parent's entries: the root itself is none.
-            return Ok(None);
-        }
-        let Some(mut tree) = self.root(revision).await? else {
-            return Ok(None);
-        };
-        let mut parts = path.split(|&b| b == b'/').peekable();
-        while let Some(name) = parts.next() {
-            let Some(entries) = self.tree(&tree).await? else {
-                return Ok(None);
-            };
-            let Some(entry) = entries.iter().find(|e| e.name == name) else {
-                return Ok(None);
-            };
-            if parts.peek().is_none() {
-                return Ok(Some(entry.clone()));
-            }
-            if entry.mode & MODE_TYPE_MASK != MODE_TREE {
-                return Ok(None);
-            }
-            tree = entry.oid.clone();
-        }
-        Ok(None)
-    }
-}
-
 async fn get_blobs(
     sink: Sink<GetBlobsResponse>,
     pool: CatFilePool,
@@ -225,13 +97,7 @@ async fn get_blobs(
     revision_paths: Vec<RevisionPath>,
     limit: i64,
 ) -> Result<()> {
-    let mut walker = TreeWalker {
-        cat: pool.get(&repo)?,
-        pool,
-        repo,
-        trees: HashMap::new(),
-        roots: HashMap::new(),
-    };
+    let mut walker = TreeWalker::new(pool.get(&repo)?);
     for rp in revision_paths {
         let mut path = rp.path;
         if path.len() > 1 {
@@ -239,7 +105,7 @@ async fn get_blobs(
                 path.pop();
             }
         }
-        let entry = walker.find(&rp.revision, &path).await?;
+        let entry = walker.entry(&rp.revision, &path).await?;
         let mut msg = GetBlobsResponse {
             revision: rp.revision,
             path,
@@ -249,24 +115,25 @@ async fn get_blobs(
             sink.send(msg).await?;
             continue;
         };
-        msg.mode = entry.mode;
+        msg.mode = entry.mode as i32;
         msg.oid = entry.oid.clone();
-        match entry.mode & MODE_TYPE_MASK {
-            MODE_GITLINK => {
+        match entry.kind {
+            EntryKind::Submodule => {
                 msg.is_submodule = true;
                 msg.r#type = PbObjectType::Commit as i32;
                 sink.send(msg).await?;
             }
-            MODE_TREE => {
-                let info = walker.cat.info(&entry.oid).await?;
+            EntryKind::Tree => {
+                let info = walker.cat().info(&entry.oid).await?;
                 msg.size = info.map_or(0, |i| i.size as i64);
                 msg.r#type = PbObjectType::Tree as i32;
                 sink.send(msg).await?;
             }
-            _ => {
+            EntryKind::Blob => {
                 msg.r#type = PbObjectType::Blob as i32;
-                send_blob_entry(&sink, &mut walker.cat, msg, limit).await?;
-                walker.ensure_clean()?;
+                send_blob_entry(&sink, walker.cat(), msg, limit).await?;
+                // A blob cut short by the limit may leave its rest in the pipe.
+                walker.cat().ensure_clean()?;
             }
         }
     }

@@ -18,6 +18,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::ChildStdout;
 use tonic::{Request, Response, Status};
 
+use crate::batch::{Batcher, Limits};
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::stream::{spawn_stream, RpcStream, Sink};
@@ -25,9 +26,9 @@ use crate::stream::{spawn_stream, RpcStream, Sink};
 /// Bytes of raw output per message.
 const CHUNK: usize = 128 * 1024;
 /// Stats per DiffStats message (Gitaly's batch size).
-const STATS_BATCH: usize = 1000;
-/// Approximate bytes of deltas per CommitDelta message.
-const DELTA_BATCH_BYTES: usize = 16 * 1024;
+const STATS_BATCH: Limits = Limits::items(1000);
+/// Bytes of deltas per CommitDelta message.
+const DELTA_BATCH: Limits = Limits::bytes(16 * 1024);
 
 pub struct DiffServiceImpl {
     deps: Arc<Deps>,
@@ -72,25 +73,12 @@ fn stdout_of(p: &mut Process) -> Result<ChildStdout> {
         .ok_or_else(|| Error::internal("git stdout not captured"))
 }
 
-/// Read into `buf` until it is full or stdout ends; returns the bytes read.
-async fn fill(out: &mut ChildStdout, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let k = out.read(&mut buf[n..]).await?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    Ok(n)
-}
-
 /// Wait for git after its output was consumed; a failure is FAILED_PRECONDITION with git's
 /// message (as Gitaly's diff RPCs report it).
 async fn finish(p: Process) -> Result<()> {
     match p.wait().await {
         Ok(()) => Ok(()),
-        Err(e @ gitrpc_git::Error::Failed { .. }) => Err(Error::FailedPrecondition(e.to_string())),
+        Err(e) if e.is_failure() => Err(Error::FailedPrecondition(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }
@@ -103,7 +91,7 @@ where
     let mut out = stdout_of(&mut p)?;
     loop {
         let mut buf = vec![0u8; CHUNK];
-        let n = fill(&mut out, &mut buf).await?;
+        let n = gitrpc_git::fill(&mut out, &mut buf).await?;
         if n == 0 {
             break;
         }
@@ -207,18 +195,13 @@ async fn next_delta(z: &mut ZReader) -> Result<Option<(CommitDelta, u8)>> {
     )))
 }
 
-fn delta_size(d: &CommitDelta) -> usize {
-    d.from_id.len() + d.to_id.len() + 8 + d.from_path.len() + d.to_path.len()
-}
-
 async fn commit_delta(
     sink: Sink<CommitDeltaResponse>,
     mut p: Process,
     zero_oid: String,
 ) -> Result<()> {
     let mut z = ZReader::new(stdout_of(&mut p)?);
-    let mut batch = Vec::new();
-    let mut size = 0;
+    let mut batcher = Batcher::new(DELTA_BATCH);
     while let Some((delta, status)) = next_delta(&mut z).await? {
         let deltas = if status == b'T' {
             // As Gitaly: a type change is shown as a deletion followed by an addition.
@@ -237,21 +220,15 @@ async fn commit_delta(
             vec![delta]
         };
         for d in deltas {
-            size += delta_size(&d);
-            batch.push(d);
-        }
-        if size > DELTA_BATCH_BYTES {
-            size = 0;
-            sink.send(CommitDeltaResponse {
-                deltas: std::mem::take(&mut batch),
-            })
-            .await?;
+            if let Some(deltas) = batcher.push(d) {
+                sink.send(CommitDeltaResponse { deltas }).await?;
+            }
         }
     }
     drop(z);
     finish(p).await?;
-    if !batch.is_empty() {
-        sink.send(CommitDeltaResponse { deltas: batch }).await?;
+    if let Some(deltas) = batcher.finish() {
+        sink.send(CommitDeltaResponse { deltas }).await?;
     }
     Ok(())
 }
@@ -300,20 +277,16 @@ async fn next_stat(z: &mut ZReader) -> Result<Option<DiffStats>> {
 
 async fn diff_stats(sink: Sink<DiffStatsResponse>, mut p: Process) -> Result<()> {
     let mut z = ZReader::new(stdout_of(&mut p)?);
-    let mut batch = Vec::new();
+    let mut batcher = Batcher::new(STATS_BATCH);
     while let Some(stat) = next_stat(&mut z).await? {
-        batch.push(stat);
-        if batch.len() == STATS_BATCH {
-            sink.send(DiffStatsResponse {
-                stats: std::mem::take(&mut batch),
-            })
-            .await?;
+        if let Some(stats) = batcher.push(stat) {
+            sink.send(DiffStatsResponse { stats }).await?;
         }
     }
     drop(z);
     finish(p).await?;
-    if !batch.is_empty() {
-        sink.send(DiffStatsResponse { stats: batch }).await?;
+    if let Some(stats) = batcher.finish() {
+        sink.send(DiffStatsResponse { stats }).await?;
     }
     Ok(())
 }
@@ -341,7 +314,7 @@ impl DiffService for DiffServiceImpl {
         for path in &req.paths {
             cmd = cmd.path(path);
         }
-        let p = cmd.spawn().map_err(Error::from)?;
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         let zero = repo.zero_oid();
         Ok(spawn_stream(move |sink| commit_delta(sink, p, zero)))
     }
@@ -353,15 +326,14 @@ impl DiffService for DiffServiceImpl {
         let req = req.into_inner();
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
-        let p = repo
+        let cmd = repo
             .cmd(Subcommand::Diff)
             .flag("--full-index")
             .flag("--no-ext-diff")
             .rev(&left)
             .rev(&right)
-            .no_paths()
-            .spawn()
-            .map_err(Error::from)?;
+            .no_paths();
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         Ok(spawn_stream(move |sink| {
             stream_raw(sink, p, |data| RawDiffResponse { data })
         }))
@@ -375,15 +347,14 @@ impl DiffService for DiffServiceImpl {
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
         // As Gitaly: the signature is "GitLab", not the git version.
-        let p = repo
+        let cmd = repo
             .cmd(Subcommand::FormatPatch)
             .flag("--stdout")
             .flag("--signature=GitLab")
             .flag("--no-ext-diff")
             .rev(format!("{left}..{right}"))
-            .no_paths()
-            .spawn()
-            .map_err(Error::from)?;
+            .no_paths();
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         Ok(spawn_stream(move |sink| {
             stream_raw(sink, p, |data| RawPatchResponse { data })
         }))
@@ -396,16 +367,15 @@ impl DiffService for DiffServiceImpl {
         let req = req.into_inner();
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
-        let p = repo
+        let cmd = repo
             .cmd(Subcommand::Diff)
             .flag("--numstat")
             .flag("-z")
             .flag("--no-ext-diff")
             .rev(&left)
             .rev(&right)
-            .no_paths()
-            .spawn()
-            .map_err(Error::from)?;
+            .no_paths();
+        let p = repo.spawn(&cmd).map_err(Error::from)?;
         Ok(spawn_stream(move |sink| diff_stats(sink, p)))
     }
 }

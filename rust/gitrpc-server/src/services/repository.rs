@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gitrpc_git::{validate, Subcommand};
+use gitrpc_git::{objects, validate, Command, Subcommand};
 use gitrpc_proto::gitaly::repository_service_server::RepositoryService;
 use gitrpc_proto::gitaly::*;
 use tonic::{Request, Response, Status};
@@ -46,16 +46,13 @@ impl RepositoryServiceImpl {
             .locator
             .storage(&req.repository.unwrap_or_default().storage_name)?;
         let tmp = TempDir::new_in_storage(storage, "create")?;
-        self.deps
-            .git
-            .command(Subcommand::Init)
+        let init = Command::new(Subcommand::Init)
             .flag("--bare")
             .flag("--quiet")
             .flag_value("--initial-branch", &branch)
             .flag_value("--object-format", format)
-            .arg(tmp.path())
-            .output()
-            .await?;
+            .arg(tmp.path());
+        self.deps.git.output(&init).await?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -97,15 +94,12 @@ impl RepositoryServiceImpl {
         if req.revisions.len() < 2 {
             return Err(Error::invalid("at least 2 revisions are required"));
         }
-        let mut p = repo
-            .cmd(Subcommand::MergeBase)
-            .revs(&req.revisions)
-            .spawn()?;
+        let mut p = repo.spawn(&repo.cmd(Subcommand::MergeBase).revs(&req.revisions))?;
         let out = p.read_stdout_to_end().await?;
         // Like Gitaly: no common ancestor, or a revision that doesn't resolve, is an empty base.
         match p.wait().await {
             Ok(()) => Ok(String::from_utf8_lossy(&out).trim().to_string()),
-            Err(gitrpc_git::Error::Failed { .. }) => Ok(String::new()),
+            Err(e) if e.is_failure() => Ok(String::new()),
             Err(e) => Err(e.into()),
         }
     }
@@ -126,13 +120,8 @@ impl RepositoryServiceImpl {
             if !target.starts_with("refs/") {
                 return Err(Error::invalid("HEAD must point to a reference under refs/"));
             }
-            repo.writing_refs(|| {
-                repo.cmd(Subcommand::SymbolicRef)
-                    .arg("HEAD")
-                    .arg(target)
-                    .output()
-            })
-            .await?;
+            let cmd = repo.cmd(Subcommand::SymbolicRef).arg("HEAD").arg(target);
+            repo.writing_refs(|| repo.output(&cmd)).await?;
             return Ok(());
         }
         if !name.starts_with("refs/") {
@@ -158,17 +147,15 @@ impl RepositoryServiceImpl {
                     })?
             })
         };
-        let update = || {
-            let cmd = repo.cmd(Subcommand::UpdateRef).arg(name).arg(&new);
-            match &old {
-                Some(old) => cmd.arg(old),
-                None => cmd,
-            }
-            .output()
+        let update = || async {
+            let mut tx = repo.ref_transaction().await?;
+            tx.update(name, &new, old.as_deref())?;
+            tx.commit().await
         };
         match repo.writing_refs(update).await {
-            Ok(_) => Ok(()),
-            Err(e @ gitrpc_git::Error::Failed { .. }) => Err(Error::FailedPrecondition(format!(
+            Ok(()) => Ok(()),
+            // Whatever git refused (a moved or existing ref, a lock), as Gitaly's WriteRef.
+            Err(e) if e.is_failure() => Err(Error::FailedPrecondition(format!(
                 "update reference: {}",
                 e.stderr().unwrap_or_default()
             ))),
@@ -246,7 +233,10 @@ impl RepositoryService for RepositoryServiceImpl {
     ) -> Result<Response<ObjectFormatResponse>, Status> {
         let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
         Ok(Response::new(ObjectFormatResponse {
-            format: repo.object_format() as i32,
+            format: match repo.object_format() {
+                objects::ObjectFormat::Sha1 => ObjectFormat::Sha1,
+                objects::ObjectFormat::Sha256 => ObjectFormat::Sha256,
+            } as i32,
         }))
     }
 
@@ -255,14 +245,12 @@ impl RepositoryService for RepositoryServiceImpl {
         req: Request<HasLocalBranchesRequest>,
     ) -> Result<Response<HasLocalBranchesResponse>, Status> {
         let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
-        let out = repo
+        let cmd = repo
             .cmd(Subcommand::ForEachRef)
             .flag("--count=1")
             .flag("--format=%(refname)")
-            .arg("refs/heads/")
-            .output()
-            .await
-            .map_err(Error::from)?;
+            .arg("refs/heads/");
+        let out = repo.output(&cmd).await.map_err(Error::from)?;
         Ok(Response::new(HasLocalBranchesResponse {
             value: !out.stdout.is_empty(),
         }))

@@ -86,35 +86,26 @@ pub fn start(
         Service::UploadArchive => Subcommand::UploadArchive,
     };
     let mut cmd = repo.cmd(sub);
-    match service {
-        // What Gitaly enables for every fetch: partial clone filters and fetching any
-        // reachable object (shallow and partial clones need it).
-        Service::UploadPack => {
-            cmd = cmd
-                .config("uploadpack.allowFilter", "true")
-                .config("uploadpack.allowAnySHA1InWant", "true")
+    // The subcommand's default config (what Gitaly sets for fetches and pushes) comes from
+    // its description in gitrpc-git.
+    if let Service::ReceivePack = service {
+        // Every git gets `core.hooksPath` (see `Deps`); the directory lives in the
+        // storage, so put it back if the storage was removed and recreated meanwhile.
+        repo.deps
+            .hooks_dir
+            .ensure()
+            .map_err(|e| Error::internal(format!("hooks dir: {e}")))?;
+        if let Some(hook) = &repo.deps.hooks.pre_receive {
+            let b = Bridge::open(
+                &repo.deps.bridge_dir,
+                hook.clone(),
+                &repo.repository.storage_name,
+                &repo.repository.relative_path,
+            )
+            .map_err(|e| Error::internal(format!("pre-receive bridge: {e}")))?;
+            cmd = cmd.env("GITRPC_HOOK_DIR", b.dir().as_os_str().to_owned());
+            bridge = Some(b);
         }
-        Service::ReceivePack => {
-            // Every git gets `core.hooksPath` (see `Deps`); the directory lives in the
-            // storage, so put it back if the storage was removed and recreated meanwhile.
-            repo.deps
-                .hooks_dir
-                .ensure()
-                .map_err(|e| Error::internal(format!("hooks dir: {e}")))?;
-            cmd = cmd.config("receive.denyCurrentBranch", "ignore");
-            if let Some(hook) = &repo.deps.hooks.pre_receive {
-                let b = Bridge::open(
-                    &repo.deps.bridge_dir,
-                    hook.clone(),
-                    &repo.repository.storage_name,
-                    &repo.repository.relative_path,
-                )
-                .map_err(|e| Error::internal(format!("pre-receive bridge: {e}")))?;
-                cmd = cmd.env("GITRPC_HOOK_DIR", b.dir().as_os_str().to_owned());
-                bridge = Some(b);
-            }
-        }
-        Service::UploadArchive => {}
     }
     cmd = cmd.client_config(&config);
     if stateless {
@@ -140,7 +131,7 @@ pub fn start(
             limits: repo.deps.limits.clone(),
             request: PackRequest::new(s),
         });
-    let process = cmd.arg(repo.path()).stdin().spawn()?;
+    let process = repo.spawn(&cmd.arg(repo.path()).stdin())?;
     Ok(Started {
         process,
         bridge,

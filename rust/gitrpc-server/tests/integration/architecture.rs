@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
         "config", "error", "tempdir", "convert", "frames", "limiter", "deadline", "unknown",
     ],
     &["startup", "stream", "conn", "adaptive", "hooks"],
-    &["locator", "auth", "limits"],
+    &["locator", "auth", "limits", "batch"],
     &["metrics", "housekeeping"],
     &["accounting"],
     &["deps"],

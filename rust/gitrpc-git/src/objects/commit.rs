@@ -1,4 +1,4 @@
-//! Parsers for raw commit and tag objects as printed by `git cat-file`.
+//! Commit and tag objects as printed by `git cat-file`: headers, signatures, messages.
 
 /// Messages longer than this are truncated in responses (the full size is reported), as
 /// Gitaly does.

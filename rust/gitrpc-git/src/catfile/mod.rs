@@ -11,16 +11,19 @@
 //! process, if the old one had answered before: reads are idempotent, and a process that
 //! never answered is a real failure, not a stale one.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+mod pool;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+pub use pool::{CatFilePool, CatFilePoolConfig, Lease};
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::process::{ChildStdin, ChildStdout};
 
-use crate::{Error, Git, Process, Result, Subcommand};
+use crate::{Command, Error, Git, Process, Result, Subcommand};
 
 const SUB: &str = "cat-file";
 
@@ -99,11 +102,11 @@ fn io(source: std::io::Error) -> Error {
 
 impl CatFile {
     pub fn spawn(git: &Git, repo: &Path) -> Result<CatFile> {
-        let mut process = git
-            .repo_command(repo, Subcommand::CatFile)
-            .flag("--batch-command")
-            .stdin()
-            .spawn()?;
+        let mut process = git.spawn(
+            &Command::in_repo(repo, Subcommand::CatFile)
+                .flag("--batch-command")
+                .stdin(),
+        )?;
         let stdin = process.take_stdin().expect("piped stdin");
         let stdout =
             BufReader::with_capacity(64 * 1024, process.take_stdout().expect("piped stdout"));
@@ -221,23 +224,10 @@ impl CatFile {
         self.command("contents", object).await
     }
 
-    /// Read the next piece of the current object's body; 0 at its end.
+    /// Read the next piece of the current object's body; 0 at its end. (A `CatFile` is an
+    /// [`AsyncRead`] of the current object's body, so [`crate::fill`] works on it too.)
     pub async fn read_chunk(&mut self, buf: &mut [u8]) -> Result<usize> {
-        if self.pending <= 1 {
-            if self.pending == 1 {
-                let mut lf = [0u8; 1];
-                self.stdout.read_exact(&mut lf).await.map_err(io)?;
-                self.pending = 0;
-            }
-            return Ok(0);
-        }
-        let want = buf.len().min((self.pending - 1) as usize);
-        let n = self.stdout.read(&mut buf[..want]).await.map_err(io)?;
-        if n == 0 {
-            return Err(proto("object truncated"));
-        }
-        self.pending -= n as u64;
-        Ok(n)
+        self.read(buf).await.map_err(io)
     }
 
     /// Discard the rest of the current object. Large remainders are not drained: the process
@@ -256,12 +246,55 @@ impl CatFile {
         let Some(info) = self.contents(object).await? else {
             return Ok(None);
         };
-        let mut data = vec![0u8; info.size as usize];
-        self.stdout.read_exact(&mut data).await.map_err(io)?;
-        self.pending = 1;
-        let mut buf = [0u8; 1];
-        self.read_chunk(&mut buf).await?;
+        let data = self.read_rest().await?;
         Ok(Some((info, data)))
+    }
+
+    /// Read the rest of the current object (after [`CatFile::contents`]) into memory.
+    pub async fn read_rest(&mut self) -> Result<Vec<u8>> {
+        let mut data = vec![0u8; self.pending.saturating_sub(1) as usize];
+        self.stdout.read_exact(&mut data).await.map_err(io)?;
+        self.pending = self.pending.min(1);
+        let mut lf = [0u8; 1];
+        self.read_chunk(&mut lf).await?;
+        Ok(data)
+    }
+}
+
+impl AsyncRead for CatFile {
+    /// Reads the body of the object started with [`CatFile::contents`], then its trailing LF
+    /// (not returned); at the end of the body it reads as EOF.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let truncated =
+            || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "object truncated");
+        if this.pending == 0 || buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if this.pending == 1 {
+            let mut lf = [0u8; 1];
+            let mut lf = ReadBuf::new(&mut lf);
+            ready!(Pin::new(&mut this.stdout).poll_read(cx, &mut lf))?;
+            if lf.filled().is_empty() {
+                return Poll::Ready(Err(truncated()));
+            }
+            this.pending = 0;
+            return Poll::Ready(Ok(()));
+        }
+        let want = buf.remaining().min((this.pending - 1) as usize);
+        let mut part = ReadBuf::new(buf.initialize_unfilled_to(want));
+        ready!(Pin::new(&mut this.stdout).poll_read(cx, &mut part))?;
+        let n = part.filled().len();
+        if n == 0 {
+            return Poll::Ready(Err(truncated()));
+        }
+        buf.advance(n);
+        this.pending -= n as u64;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -272,176 +305,4 @@ fn relative_path_syntax(object: &str) -> bool {
         let rest = &object[i + 1..];
         rest.starts_with("./") || rest.starts_with("../")
     })
-}
-
-/// Pool settings.
-#[derive(Clone, Debug)]
-pub struct CatFilePoolConfig {
-    /// Idle processes kept at most (over all repositories); the oldest is killed first.
-    pub max_idle: usize,
-    /// An idle process older than this is killed.
-    pub idle_ttl: Duration,
-}
-
-impl Default for CatFilePoolConfig {
-    fn default() -> Self {
-        CatFilePoolConfig {
-            max_idle: 64,
-            idle_ttl: Duration::from_secs(60),
-        }
-    }
-}
-
-struct Shared {
-    git: Git,
-    config: CatFilePoolConfig,
-    idle: Mutex<VecDeque<CatFile>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-/// A bounded pool of idle cat-file processes, keyed by repository path.
-#[derive(Clone)]
-pub struct CatFilePool {
-    shared: Arc<Shared>,
-}
-
-impl CatFilePool {
-    /// Create a pool; inside a tokio runtime a sweeper kills processes idle past the TTL.
-    pub fn new(git: Git, config: CatFilePoolConfig) -> Self {
-        let shared = Arc::new(Shared {
-            git,
-            config,
-            idle: Mutex::new(VecDeque::new()),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        });
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            let weak = Arc::downgrade(&shared);
-            let tick = (shared.config.idle_ttl / 2).max(Duration::from_millis(50));
-            h.spawn(sweep(weak, tick));
-        }
-        CatFilePool { shared }
-    }
-
-    /// A process for `repo`: an idle one if there is one (skipping any that died while
-    /// idle), else a new one.
-    pub fn get(&self, repo: &Path) -> Result<Lease> {
-        self.get_with(&self.shared.git, repo)
-    }
-
-    /// [`CatFilePool::get`], a new process started by `git` (the same installation with
-    /// another observer, e.g. one call's), so its observer sees the spawn. The process is
-    /// then the pool's like any other.
-    pub fn get_with(&self, git: &Git, repo: &Path) -> Result<Lease> {
-        let reused = loop {
-            let found = {
-                let mut idle = self.shared.idle.lock().unwrap();
-                idle.iter()
-                    .rposition(|c| c.repo == repo)
-                    .and_then(|i| idle.remove(i))
-            };
-            match found {
-                Some(c) if c.has_exited() => {
-                    tracing::info!(pid = c.pid(), "idle cat-file died; dropping it");
-                    drop(c);
-                }
-                other => break other,
-            }
-        };
-        let cat = match reused {
-            Some(c) => {
-                self.shared.hits.fetch_add(1, Ordering::Relaxed);
-                c
-            }
-            None => {
-                self.shared.misses.fetch_add(1, Ordering::Relaxed);
-                let mut c = CatFile::spawn(git, repo)?;
-                // A replacement for it (after it died) is the pool's, not the caller's.
-                c.git = self.shared.git.clone();
-                c
-            }
-        };
-        Ok(Lease {
-            pool: Arc::downgrade(&self.shared),
-            cat: Some(cat),
-        })
-    }
-
-    /// (hits, misses, idle processes)
-    pub fn stats(&self) -> (u64, u64, usize) {
-        (
-            self.shared.hits.load(Ordering::Relaxed),
-            self.shared.misses.load(Ordering::Relaxed),
-            self.shared.idle.lock().unwrap().len(),
-        )
-    }
-
-    /// Kill idle processes of one repository (after it is removed, say).
-    pub fn evict(&self, repo: &Path) {
-        let evicted: VecDeque<CatFile> = {
-            let mut idle = self.shared.idle.lock().unwrap();
-            let (gone, keep) = idle.drain(..).partition(|c| c.repo.starts_with(repo));
-            *idle = keep;
-            gone
-        };
-        drop(evicted);
-    }
-}
-
-async fn sweep(pool: Weak<Shared>, tick: Duration) {
-    loop {
-        tokio::time::sleep(tick).await;
-        let Some(shared) = pool.upgrade() else { return };
-        let ttl = shared.config.idle_ttl;
-        let expired: VecDeque<CatFile> = {
-            let mut idle = shared.idle.lock().unwrap();
-            let (gone, keep) = idle.drain(..).partition(|c| c.last_used.elapsed() > ttl);
-            *idle = keep;
-            gone
-        };
-        drop(expired);
-    }
-}
-
-/// A process borrowed from the pool; returned on drop if it is clean, killed otherwise.
-pub struct Lease {
-    pool: Weak<Shared>,
-    cat: Option<CatFile>,
-}
-
-impl std::ops::Deref for Lease {
-    type Target = CatFile;
-    fn deref(&self) -> &CatFile {
-        self.cat.as_ref().expect("present until drop")
-    }
-}
-
-impl std::ops::DerefMut for Lease {
-    fn deref_mut(&mut self) -> &mut CatFile {
-        self.cat.as_mut().expect("present until drop")
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let Some(cat) = self.cat.take() else { return };
-        let Some(shared) = self.pool.upgrade() else {
-            return;
-        };
-        if cat.is_dirty() {
-            tracing::debug!(pid = cat.pid(), "killing dirty cat-file process");
-            return;
-        }
-        let evicted = {
-            let mut idle = shared.idle.lock().unwrap();
-            idle.push_back(cat);
-            if idle.len() > shared.config.max_idle {
-                idle.pop_front()
-            } else {
-                None
-            }
-        };
-        drop(evicted);
-    }
 }

@@ -225,6 +225,29 @@ class GitalyClientTest(DaemonTestCase):
             stub.OptimizeRepository(repository_pb2.OptimizeRepositoryRequest(repository=self.repo()))
         self.assertEqual(e.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
+    def test_sidechannel_rpcs_over_plain_http2_are_failed_precondition(self):
+        """Plain HTTP/2 (no backchannel handshake) on the same socket: the sidechannel RPCs are
+        refused with FAILED_PRECONDITION, with or without a sidechannel id."""
+        import grpc
+        import smarthttp_pb2, smarthttp_pb2_grpc, ssh_pb2, ssh_pb2_grpc
+
+        calls = [
+            (
+                ssh_pb2_grpc.SSHServiceStub(self.channel).SSHUploadPackWithSidechannel,
+                ssh_pb2.SSHUploadPackWithSidechannelRequest(repository=self.repo()),
+            ),
+            (
+                smarthttp_pb2_grpc.SmartHTTPServiceStub(self.channel).PostUploadPackWithSidechannel,
+                smarthttp_pb2.PostUploadPackWithSidechannelRequest(repository=self.repo()),
+            ),
+        ]
+        for call, request in calls:
+            for metadata in [(("gitaly-sidechannel-id", "1"),), ()]:
+                with self.assertRaises(grpc.RpcError) as e:
+                    call(request, metadata=metadata, timeout=10)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+                self.assertIn("backchannel", e.exception.details())
+
     def test_server_info(self):
         import server_pb2, server_pb2_grpc
 

@@ -15,6 +15,7 @@ const PROTOS: &[&str] = &[
     "blob.proto",
     "diff.proto",
     "server.proto",
+    "packfile.proto",
     "ssh.proto",
     "smarthttp.proto",
 ];

@@ -108,6 +108,10 @@ pub struct Options {
     /// How many times a read-only call is retried after `UNAVAILABLE` or
     /// `RESOURCE_EXHAUSTED` (with exponential back-off and jitter, within the deadline).
     pub retries: u32,
+    /// Dial as Gitaly's own clients do, with the `backchannel` handshake (a yamux session
+    /// per connection; see [`crate::backchannel`]), so the sidechannel RPCs work. Needs a
+    /// server with the listener mux (gitrpcd, Gitaly); plain gRPC calls work over it too.
+    pub backchannel: bool,
 }
 
 impl Default for Options {
@@ -118,12 +122,16 @@ impl Default for Options {
             token: None,
             tls_ca_file: None,
             retries: 2,
+            backchannel: false,
         }
     }
 }
 
 /// Open a channel to `address` (connects eagerly, so a bad or dead address fails here).
 pub async fn connect(address: &str, opts: &Options) -> Result<Channel, Error> {
+    if opts.backchannel {
+        return crate::backchannel::connect(address, opts).await;
+    }
     let endpoint = endpoint(address, opts)?;
     let conn_err = |source| Error::Connect {
         address: address.to_string(),
@@ -140,6 +148,9 @@ pub async fn connect(address: &str, opts: &Options) -> Result<Channel, Error> {
 
 /// A channel to `address` that connects on first use (and reconnects after failures).
 pub fn connect_lazy(address: &str, opts: &Options) -> Result<Channel, Error> {
+    if opts.backchannel {
+        return crate::backchannel::connect_lazy(address, opts);
+    }
     let endpoint = endpoint(address, opts)?;
     Ok(match Address::parse(address)? {
         Address::Unix(path) => endpoint.connect_with_connector_lazy(unix_connector(path)),

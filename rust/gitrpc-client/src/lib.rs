@@ -11,13 +11,17 @@
 //!   for values tied to it.
 //! - `embedded` (feature `embedded`): a server embedded in a blocking caller, with its
 //!   in-process clients.
+//! - [`backchannel`], [`sidechannel`]: dialing as Gitaly's own clients do (a yamux session
+//!   per connection) and the sidechannel upload-pack calls that need it.
 
 pub mod address;
+pub mod backchannel;
 pub mod client;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod raw;
 pub mod runtime;
+pub mod sidechannel;
 pub mod transport;
 
 pub use address::{connect, Address, Error, Options, DEFAULT_TIMEOUT};

@@ -39,6 +39,17 @@ pub const READ_ONLY: &[&str] = &[
     "/grpc.health.v1.Health/Check",
 ];
 
+/// Gitaly's `ACCESSOR`s we serve that are not in [`READ_ONLY`], because sending the request
+/// again does not replay the call: the streaming ones take git's input in later messages, and
+/// the sidechannel ones take it over the sidechannel, which the first attempt may already
+/// have consumed.
+pub const READ_ONLY_NOT_RETRIED: &[&str] = &[
+    "/gitaly.SSHService/SSHUploadPack",
+    "/gitaly.SSHService/SSHUploadPackWithSidechannel",
+    "/gitaly.SmartHTTPService/PostUploadPack",
+    "/gitaly.SmartHTTPService/PostUploadPackWithSidechannel",
+];
+
 /// Is `path` (`/package.Service/Method`) a read-only method that may be retried?
 pub fn is_read_only(path: &str) -> bool {
     READ_ONLY.contains(&path)
@@ -65,6 +76,10 @@ mod tests {
                 continue;
             }
             assert_eq!(methods.get(*path), Some(&false), "{path}");
+        }
+        for path in super::READ_ONLY_NOT_RETRIED {
+            assert!(methods.contains_key(*path), "{path}");
+            assert!(!super::is_read_only(path), "{path}");
         }
     }
 }

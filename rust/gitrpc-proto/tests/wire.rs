@@ -26,6 +26,7 @@ const FILES: &[&str] = &[
     "blob.proto",
     "diff.proto",
     "server.proto",
+    "packfile.proto",
     "ssh.proto",
     "smarthttp.proto",
 ];
@@ -94,7 +95,12 @@ const SERVICES: &[(&str, &[&str])] = &[
     ("ServerService", &["ServerInfo"]),
     (
         "SSHService",
-        &["SSHUploadPack", "SSHReceivePack", "SSHUploadArchive"],
+        &[
+            "SSHUploadPackWithSidechannel",
+            "SSHUploadPack",
+            "SSHReceivePack",
+            "SSHUploadArchive",
+        ],
     ),
     (
         "SmartHTTPService",
@@ -102,6 +108,7 @@ const SERVICES: &[(&str, &[&str])] = &[
             "InfoRefsUploadPack",
             "InfoRefsReceivePack",
             "PostUploadPack",
+            "PostUploadPackWithSidechannel",
             "PostReceivePack",
         ],
     ),
@@ -671,7 +678,7 @@ fn matches_upstream_gitaly() {
         report.problems.join("\n  ")
     );
     // Guard against the comparison silently checking nothing.
-    assert!(report.fields > 200 && report.enum_values > 40 && report.methods == 40);
+    assert!(report.fields > 200 && report.enum_values > 40 && report.methods == 42);
     eprintln!(
         "compared {} messages ({} fields), {} enums ({} values), {} RPCs with upstream",
         report.messages, report.fields, report.enums, report.enum_values, report.methods

@@ -14,6 +14,9 @@
 //! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
 //!   what crashes leave behind.
+//! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
+//!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
+//!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
 
 pub mod accounting;
 pub mod adaptive;
@@ -35,13 +38,17 @@ pub mod limits;
 pub mod locator;
 pub mod metrics;
 pub mod monitor;
+pub mod mux;
+pub mod negotiation;
 pub mod rpclog;
 pub mod server;
 pub mod services;
 pub mod serving;
+pub mod sidechannel;
 pub mod startup;
 pub mod stream;
 pub mod tempdir;
+pub mod tls;
 pub mod unknown;
 
 pub use config::{Config, ConfigError};

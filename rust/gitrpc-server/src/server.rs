@@ -1,5 +1,6 @@
 //! Wiring: every service, health and reflection in one router; `run(incoming, shutdown)`
-//! (and `run_tls`), with the layers every call passes (`layers.rs`).
+//! (and `run_tls`), with the listener mux in front (plain HTTP/2 or backchannel sessions,
+//! TLS terminated by it; see `mux`) and the layers every call passes (`layers.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,13 +17,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_stream::Stream;
 use tonic::service::Routes;
 use tonic::transport::server::Connected;
-use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::config::TlsConfig;
 use crate::deps::Deps;
 use crate::layers::Layers;
+use crate::mux::SplitInfoLayer;
 use crate::services::*;
 use crate::startup::StartError;
+use crate::tls::ServerTls;
 
 /// Responses are bounded by [`gitrpc_proto::MAX_MESSAGE`] (blobs are streamed in smaller
 /// pieces); requests by `max_message_bytes` (checked before tonic decodes, see `frames.rs`).
@@ -96,7 +98,7 @@ pub async fn run_tls<I, IO, IE, F>(
     deps: Arc<Deps>,
     incoming: I,
     shutdown: F,
-    tls: ServerTlsConfig,
+    tls: ServerTls,
 ) -> Result<(), tonic::transport::Error>
 where
     I: Stream<Item = Result<IO, IE>>,
@@ -109,34 +111,15 @@ where
 
 /// The TLS settings of `[tls]`: the PEM files are read and parsed here, so a bad
 /// certificate or key fails at start-up with the file named.
-pub fn tls_config(c: &TlsConfig) -> Result<ServerTlsConfig, StartError> {
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| StartError::Tls {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })
-    };
-    let cert = read(&c.certificate_path)?;
-    let key = read(&c.key_path)?;
-    let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
-    tonic::transport::Server::builder()
-        .tls_config(tls.clone())
-        .map_err(|e| StartError::Tls {
-            path: format!(
-                "{} / {}",
-                c.certificate_path.display(),
-                c.key_path.display()
-            ),
-            message: std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string()),
-        })?;
-    Ok(tls)
+pub fn tls_config(c: &TlsConfig) -> Result<ServerTls, StartError> {
+    crate::tls::server_config(c)
 }
 
 async fn serve<I, IO, IE, F>(
     deps: Arc<Deps>,
     incoming: I,
     shutdown: F,
-    tls: Option<ServerTlsConfig>,
+    tls: Option<ServerTls>,
 ) -> Result<(), tonic::transport::Error>
 where
     I: Stream<Item = Result<IO, IE>>,
@@ -145,15 +128,16 @@ where
     F: Future<Output = ()>,
 {
     let c = &deps.config.connections;
-    let mut builder = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(c.keepalive_interval))
-        .http2_keepalive_timeout(Some(c.keepalive_timeout));
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls)?;
-    }
     // Under the server's connection cap, with handshake and idle deadlines (see `conn.rs`).
     let incoming = crate::conn::Limited::new(incoming, deps.connections.clone());
-    builder
+    // The listener mux: TLS, then plain HTTP/2 or a backchannel session (see `mux`).
+    let incoming = crate::mux::accept(incoming, tls);
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(c.keepalive_interval))
+        .http2_keepalive_timeout(Some(c.keepalive_timeout))
+        // Outermost: the mux's connection info becomes the connection's own again (what
+        // the RPC log counts calls on), plus the session's sidechannel opener.
+        .layer(SplitInfoLayer::<crate::conn::ConnInfo>::new())
         .layer(Layers::listener(&deps))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)

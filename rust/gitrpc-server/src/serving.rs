@@ -109,7 +109,7 @@ impl Serving {
             addresses.push(format!("tcp://{local}"));
             tasks.spawn(crate::run(
                 deps.clone(),
-                TcpListenerStream::new(l),
+                nodelay(l),
                 stopped(stop_rx.clone()),
             ));
         }
@@ -118,7 +118,7 @@ impl Serving {
             addresses.push(format!("tls://{local}"));
             tasks.spawn(crate::run_tls(
                 deps.clone(),
-                TcpListenerStream::new(l),
+                nodelay(l),
                 stopped(stop_rx.clone()),
                 tls,
             ));
@@ -223,6 +223,19 @@ fn local_addr(l: &TcpListener, key: &'static str) -> Result<std::net::SocketAddr
         key,
         addr: "?".into(),
         source,
+    })
+}
+
+/// A TCP listener's connections with `TCP_NODELAY`: backchannel sessions send small frames
+/// (window updates, a sidechannel's `ok`) that Nagle's algorithm would hold back.
+fn nodelay(
+    l: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(l).map(|conn| {
+        conn.inspect(|s| {
+            let _ = s.set_nodelay(true);
+        })
     })
 }
 

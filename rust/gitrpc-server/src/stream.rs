@@ -29,6 +29,13 @@ impl<T> Sink<T> {
     }
 }
 
+/// A sink and the receiving end of its channel, for producers whose output does not become
+/// a gRPC stream (the sidechannel RPCs write it to a sidechannel instead).
+pub fn channel<T>(capacity: usize) -> (Sink<T>, mpsc::Receiver<Result<T, Status>>) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (Sink { tx }, rx)
+}
+
 /// Stream what `producer` sends; its error, if any, ends the stream with that status.
 pub fn spawn_stream<T, F, Fut>(producer: F) -> Response<RpcStream<T>>
 where

@@ -9,6 +9,7 @@ mod server;
 mod smarthttp;
 mod ssh;
 mod transport;
+mod upload_pack_sidechannel;
 
 pub use blob::BlobServiceImpl;
 pub use commit::CommitServiceImpl;

@@ -106,6 +106,14 @@ impl SmartHttpService for SmartHttpServiceImpl {
         }))
     }
 
+    /// Upload-pack over a sidechannel (see `upload_pack_sidechannel.rs`).
+    async fn post_upload_pack_with_sidechannel(
+        &self,
+        req: Request<PostUploadPackWithSidechannelRequest>,
+    ) -> Result<Response<PostUploadPackWithSidechannelResponse>, Status> {
+        super::upload_pack_sidechannel::http(&self.deps, req).await
+    }
+
     async fn post_receive_pack(
         &self,
         req: Request<Streaming<PostReceivePackRequest>>,

@@ -38,6 +38,14 @@ fn exit_status(value: i32) -> Option<ExitStatus> {
 
 #[tonic::async_trait]
 impl SshService for SshServiceImpl {
+    /// Upload-pack over a sidechannel (see `upload_pack_sidechannel.rs`).
+    async fn ssh_upload_pack_with_sidechannel(
+        &self,
+        req: Request<SshUploadPackWithSidechannelRequest>,
+    ) -> Result<Response<SshUploadPackWithSidechannelResponse>, Status> {
+        super::upload_pack_sidechannel::ssh(&self.deps, req).await
+    }
+
     async fn ssh_upload_pack(
         &self,
         req: Request<Streaming<SshUploadPackRequest>>,

@@ -28,6 +28,9 @@ mod repository;
 mod security;
 /// ServerService, health, reflection, UNIMPLEMENTED.
 mod server;
+/// Backchannel connections and the sidechannel upload-pack RPCs with the Rust client: refusals,
+/// git's own answers, shared listeners, TLS, 200 calls on one session.
+mod sidechannel;
 /// SmartHTTPService: info/refs and stateless-RPC POSTs against git's own answers.
 mod smarthttp;
 /// SSHService: first-message rules, deadlines kill git.

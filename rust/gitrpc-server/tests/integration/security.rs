@@ -200,7 +200,7 @@ async fn token_file_and_transitioning() {
 }
 
 /// A self-signed certificate for localhost and 127.0.0.1, written as PEM files.
-fn certificate(dir: &std::path::Path) -> TlsConfig {
+pub fn certificate(dir: &std::path::Path) -> TlsConfig {
     let ck =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let tls = TlsConfig {

@@ -8,6 +8,14 @@
 //! The first path component names the storage. stdin/stdout are relayed through the
 //! SSHService RPCs, stderr is relayed, and the exit status is git's. `GIT_PROTOCOL` from the
 //! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
+//!
+//! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection, as gitlab-shell
+//! does, when the server offers it: if that connection fails, or the call fails before
+//! anything of stdin was read without a verdict on the request (the connection broke:
+//! `UNAVAILABLE`, `CANCELLED`, `UNKNOWN`; `UNIMPLEMENTED`; `FAILED_PRECONDITION`, no
+//! backchannel), the streaming `SSHUploadPack` is used instead: a server without the listener
+//! mux closes a connection that starts with `backchannel`. `--no-sidechannel` forces the
+//! streaming RPC.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,9 +27,13 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+#[path = "gitrpc-ssh/sidechannel.rs"]
+mod sidechannel;
+
 const USAGE: &str =
     "usage: gitrpc-ssh [--address ADDR[,ADDR...]] [--token-file PATH] [--tls-ca-file PEM]
-                  [--limit-rate BYTES_PER_SEC] [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
+                  [--limit-rate BYTES_PER_SEC] [--no-sidechannel]
+                  [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
 Use as GIT_SSH_COMMAND=\"gitrpc-ssh --address unix:/path/to.sock\". The address can also come
 from $GITRPC_ADDRESS (unix:/path, tcp://host:port, tls://host:port; several: comma-separated).
 The server's [auth] token comes from --token-file or $GITRPC_TOKEN.";
@@ -35,6 +47,9 @@ struct Invocation {
     tls_ca_file: Option<String>,
     /// `--limit-rate BYTES`: cap on stdout bytes per second (simulates a slow link).
     limit_rate: Option<u64>,
+    /// Fetch through `SSHUploadPackWithSidechannel` if the server offers it (not with
+    /// `--no-sidechannel`).
+    sidechannel: bool,
     service: String,
     storage: String,
     relative_path: String,
@@ -65,6 +80,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
     let mut limit_rate = None;
     let mut token_file = None;
     let mut tls_ca_file = None;
+    let mut sidechannel = true;
     let mut rest: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -83,6 +99,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
                 i += 1;
                 tls_ca_file = Some(args.get(i).ok_or("--tls-ca-file needs a value")?.clone());
             }
+            "--no-sidechannel" => sidechannel = false,
             "--limit-rate" => {
                 i += 1;
                 let v = args.get(i).ok_or("--limit-rate needs a value")?;
@@ -120,6 +137,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         token_file,
         tls_ca_file,
         limit_rate,
+        sidechannel,
         service: service.to_string(),
         storage: storage.to_string(),
         relative_path: relative_path.to_string(),
@@ -217,18 +235,28 @@ async fn run(inv: Invocation) -> Result<i32, String> {
         timeout: None,
         ..Default::default()
     };
-    let transport = gitrpc_client::transport::connect(&inv.address, &opts)
-        .await
-        .map_err(|e| e.detailed())?;
-    let mut client = SshServiceClient::new(transport)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
     let repository = Some(Repository {
         storage_name: inv.storage.clone(),
         relative_path: inv.relative_path.clone(),
         ..Default::default()
     });
     let git_protocol = std::env::var("GIT_PROTOCOL").unwrap_or_default();
+    if inv.service == "git-upload-pack" && inv.sidechannel {
+        let request = SshUploadPackWithSidechannelRequest {
+            repository: repository.clone(),
+            git_protocol: git_protocol.clone(),
+            ..Default::default()
+        };
+        if let Some(done) = sidechannel::upload_pack_with_sidechannel(&inv, &opts, request).await {
+            return done;
+        }
+    }
+    let transport = gitrpc_client::transport::connect(&inv.address, &opts)
+        .await
+        .map_err(|e| e.detailed())?;
+    let mut client = SshServiceClient::new(transport)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
     let result = match inv.service.as_str() {
         "git-upload-pack" => {
             let first = SshUploadPackRequest {

@@ -7,7 +7,15 @@ use std::path::Path;
 /// Lowest first; a module may use modules of earlier rows only.
 const LAYERS: &[&[&str]] = &[
     &[
-        "config", "error", "tempdir", "convert", "frames", "limiter", "deadline", "unknown",
+        "config",
+        "error",
+        "tempdir",
+        "convert",
+        "frames",
+        "limiter",
+        "deadline",
+        "unknown",
+        "negotiation",
     ],
     &["startup", "stream", "conn", "adaptive", "hooks"],
     &["locator", "auth", "limits", "batch", "tls"],

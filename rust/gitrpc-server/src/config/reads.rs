@@ -27,9 +27,9 @@ fn default_regex_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
-/// A duration ([`super::parse_duration`] spelling) that is not zero.
+/// A duration ([`super::duration`]) that is not zero.
 fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let t = super::de_duration_req(d)?;
+    let t = super::duration::deserialize(d)?;
     if t.is_zero() {
         return Err(serde::de::Error::custom("must be more than zero"));
     }
@@ -41,7 +41,7 @@ mod tests {
     use crate::config::Config;
 
     fn parse(toml: &str) -> Result<Config, String> {
-        toml::from_str(toml).map_err(|e| e.to_string())
+        Config::parse(toml).map_err(|e| e.to_string())
     }
 
     #[test]

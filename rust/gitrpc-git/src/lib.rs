@@ -14,6 +14,8 @@
 //! - [`RefTransaction`]: reference updates over `update-ref --stdin`; [`RefError`] and
 //!   [`ReadError`]: git's failures, classified once from its stderr.
 //! - [`refs`]: refs of `files`-backend repositories read natively.
+//! - [`diff`]: git's diff output parsed (CommitDiff's limiter, diff-tree and raw records);
+//!   [`lfs`]: Git LFS pointers recognised.
 //! - [`lifetime`]: every git names the server process that started it, so git left running
 //!   after that process died can be found and killed; [`housekeeping`] finds what a git
 //!   killed mid-way leaves in a repository (ref locks, quarantine directories).
@@ -22,12 +24,14 @@ mod catfile;
 pub mod client_config;
 mod command;
 mod description;
+pub mod diff;
 mod error;
 mod executor;
 mod failure;
 mod fill;
 pub mod housekeeping;
 pub mod lastcommits;
+pub mod lfs;
 pub mod lifetime;
 pub mod objects;
 pub mod observer;

@@ -49,3 +49,16 @@ pub fn parse_mode(s: &[u8]) -> Option<i32> {
         .ok()
         .and_then(|m| i32::try_from(m).ok())
 }
+
+/// How Go prints a failed process (`exec.ExitError`): `exit status 128`, or
+/// `signal: killed` — the words Gitaly's messages carry (`eachDiff: exit status 128`).
+pub fn exit_error(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(libc::SIGKILL)) => "signal: killed".into(),
+        (None, Some(libc::SIGTERM)) => "signal: terminated".into(),
+        (None, Some(sig)) => format!("signal: {sig}"),
+        (None, None) => status.to_string(),
+    }
+}

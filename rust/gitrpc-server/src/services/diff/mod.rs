@@ -1,12 +1,14 @@
 //! DiffService: comparing commits and trees.
 //!
 //! One file per RPC (`raw.rs` holds the four that share git's raw output: RawDiff, RawPatch,
-//! CommitDelta, DiffStats); the trait impl below only delegates.
+//! CommitDelta, DiffStats; `whitespace.rs` is CommitDiff's manifest of files `git diff -w`
+//! leaves out); the trait impl below only delegates.
 
 mod commit_diff;
 mod find_changed_paths;
 mod get_patch_id;
 mod raw;
+mod whitespace;
 
 use std::sync::Arc;
 

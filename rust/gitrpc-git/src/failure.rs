@@ -211,8 +211,10 @@ impl ReadError {
 
 /// Did `git log` fail because a revision it was given doesn't resolve? (FindCommits answers
 /// `NOT_FOUND` then; Gitaly's four patterns: an unknown revision or path, a bad object, a
-/// bad revision, an invalid range.)
+/// bad revision, an invalid range.) `stderr` as captured ([`crate::Process::stderr`]:
+/// trimmed) or whole.
 pub fn log_revision_missing(stderr: &str) -> bool {
+    let stderr = stderr.trim_end_matches('\n');
     let unknown = stderr.lines().any(|l| {
         l.find("fatal: ambiguous argument '").is_some_and(|i| {
             l[i..].contains("': unknown revision or path not in the working tree.")
@@ -228,7 +230,7 @@ pub fn log_revision_missing(stderr: &str) -> bool {
     };
     let bad_revision = stderr
         .strip_prefix("fatal: bad revision '")
-        .and_then(|r| r.strip_suffix("'\n"))
+        .and_then(|r| r.strip_suffix('\''))
         .is_some_and(|r| !r.contains('\n'));
     let range = stderr
         .match_indices("fatal: Invalid revision range ")
@@ -252,23 +254,25 @@ pub enum BlameError {
     /// `fatal: no such path <p> in <rev>`.
     NoSuchPath,
     /// `fatal: invalid object name: <what>`: a line of the ignore-revs file that isn't a
-    /// revision; the rest of stderr after that prefix.
+    /// revision; the rest of stderr after that prefix, with its line end (as Gitaly has it).
     InvalidObjectName { rest: String },
     /// `fatal: file <p> has only <n> lines`: the range starts past the end.
     OutOfRange { lines: u64 },
 }
 
 impl BlameError {
+    /// `stderr` as captured ([`crate::Process::stderr`]: trimmed) or whole.
     pub fn classify(stderr: &str) -> Option<BlameError> {
+        let stderr = stderr.trim_end_matches('\n');
         if stderr.starts_with("fatal: no such path ") {
             return Some(BlameError::NoSuchPath);
         }
         if let Some(rest) = stderr.strip_prefix("fatal: invalid object name: ") {
             return Some(BlameError::InvalidObjectName {
-                rest: rest.to_string(),
+                rest: format!("{rest}\n"),
             });
         }
-        let line = stderr.strip_prefix("fatal: file ")?.strip_suffix('\n')?;
+        let line = stderr.strip_prefix("fatal: file ")?;
         if line.contains('\n') {
             return None;
         }
@@ -402,12 +406,14 @@ mod tests {
             "fatal: ambiguous argument 'nope': unknown revision or path not in the working tree.\nUse '--' to separate paths from revisions, like this:\n",
             "fatal: bad object 1234567890123456789012345678901234567890\n",
             "fatal: bad revision 'x..y'\n",
+            "fatal: bad revision 'nope'",
             "fatal: Invalid revision range 37811987837aacbd3b1d8ceb8de669b33f7c7c0a..37811987837aacbd3b1d8ceb8de669b33f7c7c0b\n",
         ] {
             assert!(log_revision_missing(yes), "{yes}");
         }
         for no in [
             "fatal: bad revision 'x'\nand more\n",
+            "fatal: bad revision 'x'\nand more",
             "fatal: bad object HEAD\n",
             "fatal: your current branch appears to be broken\n",
             "",
@@ -431,8 +437,12 @@ mod tests {
             Some(BlameError::OutOfRange { lines: 2 })
         );
         assert_eq!(
-            BlameError::classify("fatal: file a b.txt has only 1 line\n"),
+            BlameError::classify("fatal: file a b.txt has only 1 line"),
             Some(BlameError::OutOfRange { lines: 1 })
+        );
+        assert_eq!(
+            BlameError::classify("fatal: invalid object name: foo"),
+            Some(BlameError::InvalidObjectName { rest: s("foo\n") })
         );
         assert_eq!(BlameError::classify("fatal: bad revision 'x'\n"), None);
     }

@@ -140,15 +140,6 @@ impl Work {
         std::fs::write(p, content).unwrap();
     }
 
-    pub fn remove(&self, rel: &str) {
-        let p = self.work.path().join(rel);
-        if p.is_dir() {
-            std::fs::remove_dir_all(p).unwrap();
-        } else {
-            std::fs::remove_file(p).unwrap();
-        }
-    }
-
     /// Commit everything, a minute after the last commit.
     pub fn commit(&self, message: &str) -> String {
         self.time.set(self.time.get() + 60);
@@ -159,8 +150,10 @@ impl Work {
     pub fn commit_at(&self, message: &str, seconds: i64) -> String {
         run(&mut self.cmd(["add", "-A"]));
         let date = format!("{seconds} +0000");
+        let file = message_file(message);
         run(self
-            .cmd(["commit", "--quiet", "--allow-empty", "-m", message])
+            .cmd(["commit", "--quiet", "--allow-empty", "-F"])
+            .arg(file.path())
             .env("GIT_AUTHOR_DATE", &date)
             .env("GIT_COMMITTER_DATE", &date));
         self.rev("HEAD")
@@ -202,6 +195,14 @@ impl Work {
             ..Default::default()
         }
     }
+}
+
+/// A commit message in a file (for `git commit -F`: messages may be longer than an
+/// argument can be).
+pub fn message_file(message: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), message).unwrap();
+    file
 }
 
 /// What `git log -1 --format=%H <rev> -- <path>` prints (empty if nothing), with

@@ -4,6 +4,7 @@
 //! GetCommitMessages).
 
 mod blame;
+mod client;
 mod find_commits;
 mod last_commits;
 mod objects;

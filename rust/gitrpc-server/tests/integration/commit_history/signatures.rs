@@ -53,7 +53,7 @@ async fn signatures(c: &mut Client, w: &Work, ids: &[&str]) -> Result<Vec<Signed
 
 /// What git itself says is signed and the signature: the raw commit without its
 /// `gpgsig*` header, and that header's value.
-fn git_split(w: &Work, id: &str) -> (Vec<u8>, Vec<u8>) {
+pub fn git_split(w: &Work, id: &str) -> (Vec<u8>, Vec<u8>) {
     let raw = run(&mut git_cmd(&w.path).args(["cat-file", "commit", id]));
     let (mut text, mut sig) = (Vec::new(), Vec::new());
     let mut in_sig = false;
@@ -81,7 +81,7 @@ fn git_split(w: &Work, id: &str) -> (Vec<u8>, Vec<u8>) {
     (text, sig)
 }
 
-fn ssh_key(dir: &Path) -> Option<PathBuf> {
+pub fn ssh_key(dir: &Path) -> Option<PathBuf> {
     let key = dir.join("key");
     let ok = Command::new("ssh-keygen")
         .args([

@@ -1,4 +1,5 @@
-//! Typed calls of CommitService history: ListLastCommitsForTree, FindCommits, CountDivergingCommits, RawBlame,
+//! Typed calls of CommitService history: ListLastCommitsForTree (and the one-directory
+//! GetTreeEntries listing it pages alongside), FindCommits, CountDivergingCommits, RawBlame,
 //! CommitStats, CheckObjectsExist, CommitsByMessage, ListCommitsByRefName, GetCommitSignatures,
 //! GetCommitMessages.
 //!
@@ -94,6 +95,33 @@ where
 }
 
 impl Client {
+    /// The entries of the directory `path` (`""` for the root) at `revision`, not
+    /// recursive, trees first, then blobs, then submodules (the order of
+    /// [`Client::list_last_commits_for_tree`]); no flat paths.
+    pub async fn tree_entries(
+        &self,
+        repo: &Repository,
+        revision: &[u8],
+        path: &[u8],
+    ) -> Result<Vec<crate::gitaly::TreeEntry>, Status> {
+        let c = self.commit_service();
+        let msg = GetTreeEntriesRequest {
+            repository: Some(repo.clone()),
+            revision: revision.to_vec(),
+            path: if path.is_empty() { b".".to_vec() } else { path.to_vec() },
+            sort: get_tree_entries_request::SortBy::TreesFirst as i32,
+            skip_flat_paths: true,
+            ..Default::default()
+        };
+        let pages = self
+            .collect("/gitaly.CommitService/GetTreeEntries", msg, |r| {
+                let mut c = c.clone();
+                async move { c.get_tree_entries(r).await }
+            })
+            .await?;
+        Ok(pages.into_iter().flat_map(|p| p.entries).collect())
+    }
+
     /// The last commit of each entry of `path` (a directory with a trailing slash, `""` for
     /// the root; without the slash, the entry itself) at `revision`: `(entry path, commit)`
     /// in tree order (trees first), `offset`/`limit` entries.

@@ -32,6 +32,20 @@ async fn typed_history_calls() {
     for (path, commit) in &entries {
         assert_eq!(commit.id, git_last_commit(&w.path, "main", path, true));
     }
+    // The directory listing Ruby's `tree` pages with: the same entries in the same order.
+    let listed = client.tree_entries(&repo, b"main", b"").await.unwrap();
+    let listed_paths: Vec<&[u8]> = listed.iter().map(|e| e.path.as_slice()).collect();
+    let llcft_paths: Vec<&[u8]> = entries.iter().map(|(p, _)| p.as_slice()).collect();
+    assert_eq!(listed_paths, llcft_paths);
+    for e in &listed {
+        let spec = format!("main:{}", String::from_utf8_lossy(&e.path));
+        assert_eq!(e.oid, w.git(&["rev-parse", &spec]).trim());
+    }
+    let e = client.tree_entries(&repo, b"nope", b"").await.unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (Code::InvalidArgument, "invalid revision or path")
+    );
 
     let opts = FindCommitsOptions {
         limit: 3,

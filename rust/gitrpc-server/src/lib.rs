@@ -8,6 +8,7 @@
 //! - [`limiter`], [`admission`]: concurrency limits with bounded queues, applied per RPC and
 //!   repository before handlers run, and to pack generation.
 //! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
+//! - [`pusher`]: who is pushing (what front doors send), for the push's hooks.
 //! - [`unknown`]: `UNIMPLEMENTED` with a message for methods and services we don't have.
 //! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
 //! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
@@ -33,6 +34,7 @@ pub mod locator;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod pusher;
 mod rpclog;
 pub mod server;
 pub mod services;

@@ -122,10 +122,9 @@ fn info(message: &str) {
 /// What the user is told about an RPC that failed instead of giving an exit status.
 fn explain(s: &tonic::Status) -> String {
     match s.code() {
-        Code::ResourceExhausted => format!(
-            "gitrpc is busy, please try again later ({})",
-            s.message()
-        ),
+        Code::ResourceExhausted => {
+            format!("gitrpc is busy, please try again later ({})", s.message())
+        }
         Code::Unavailable => "the git server is not available, please try again later".into(),
         Code::NotFound | Code::InvalidArgument => "repository not found".into(),
         Code::Unauthenticated | Code::PermissionDenied => {
@@ -269,7 +268,9 @@ async fn authorized_keys(config: &Config, path: &Path, user: &str, kind: &str, k
     let exe = std::env::current_exe();
     let path = std::fs::canonicalize(path);
     let (Ok(exe), Ok(path)) = (exe, path) else {
-        eprintln!("gitrpc-shell: authorized-keys: can't resolve this program's or the config's path");
+        eprintln!(
+            "gitrpc-shell: authorized-keys: can't resolve this program's or the config's path"
+        );
         return 1;
     };
     match keys::lines(config, &path, &exe, user, kind, key).await {
@@ -304,9 +305,15 @@ mod tests {
             )
         );
         assert_eq!(
-            p(&["--config=/c", "authorized-keys", "git", "ssh-ed25519", "AAAA"])
-                .unwrap()
-                .1,
+            p(&[
+                "--config=/c",
+                "authorized-keys",
+                "git",
+                "ssh-ed25519",
+                "AAAA"
+            ])
+            .unwrap()
+            .1,
             Mode::AuthorizedKeys {
                 user: "git".into(),
                 kind: "ssh-ed25519".into(),
@@ -329,8 +336,10 @@ mod tests {
 
     #[test]
     fn failures_users_see() {
-        assert!(explain(&tonic::Status::resource_exhausted("rate limit reached"))
-            .starts_with("gitrpc is busy"));
+        assert!(
+            explain(&tonic::Status::resource_exhausted("rate limit reached"))
+                .starts_with("gitrpc is busy")
+        );
         assert_eq!(
             explain(&tonic::Status::not_found("repository not found: /x")),
             "repository not found"

@@ -160,7 +160,10 @@ async fn by_command(cmd: &Path, config: &Config, ask: &Ask<'_>) -> Result<Grant,
         .arg(ask.action.as_str())
         .arg(ask.storage)
         .arg(ask.relative_path)
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("GITRPC_REMOTE_IP", ask.remote_ip)
         .env("GITRPC_PROTOCOL", "ssh")
         .timeout(config.timeout());
@@ -271,7 +274,11 @@ mod tests {
                 "gl_repository": "project-1", "messages": ["hi"]}"#,
         );
         assert_eq!(
-            (g.gl_id.as_str(), g.username.as_str(), g.gl_repository.as_str()),
+            (
+                g.gl_id.as_str(),
+                g.username.as_str(),
+                g.gl_repository.as_str()
+            ),
             ("user-7", "alice", "project-1")
         );
         assert_eq!(g.messages, ["hi"]);

@@ -60,8 +60,8 @@ fn yes() -> bool {
 impl Config {
     /// Read and check `path`.
     pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("config {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
         let config: Config =
             toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
         config
@@ -178,16 +178,25 @@ mod tests {
         assert!(parse(&format!("{base}access_url = \"ftp://x/a\""))
             .unwrap_err()
             .contains("access_url"));
-        assert!(parse(&format!("{base}access_url = \"unix:/run/app.sock:/allowed\"")).is_ok());
-        assert!(parse(&format!("{base}access_command = \"/bin/true\"\nbogus = 1"))
-            .unwrap_err()
-            .contains("unknown field"));
-        assert!(parse("address = \"unix:/s\"\naccess_command = \"/bin/true\"")
-            .unwrap_err()
-            .contains("no storage"));
-        assert!(parse("address = \"nope://x\"\ndefault_storage = \"d\"\naccess_command = \"/bin/true\"")
-            .unwrap_err()
-            .contains("address"));
+        assert!(parse(&format!(
+            "{base}access_url = \"unix:/run/app.sock:/allowed\""
+        ))
+        .is_ok());
+        assert!(
+            parse(&format!("{base}access_command = \"/bin/true\"\nbogus = 1"))
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(
+            parse("address = \"unix:/s\"\naccess_command = \"/bin/true\"")
+                .unwrap_err()
+                .contains("no storage")
+        );
+        assert!(parse(
+            "address = \"nope://x\"\ndefault_storage = \"d\"\naccess_command = \"/bin/true\""
+        )
+        .unwrap_err()
+        .contains("address"));
     }
 
     #[test]

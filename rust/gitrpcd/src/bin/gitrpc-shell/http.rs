@@ -156,18 +156,24 @@ mod tests {
     fn urls() {
         let t = Target::parse("http://127.0.0.1:3000/api/allowed").unwrap();
         assert_eq!(t.socket, Socket::Tcp("127.0.0.1:3000".into()));
-        assert_eq!((t.host.as_str(), t.path.as_str()), ("127.0.0.1:3000", "/api/allowed"));
+        assert_eq!(
+            (t.host.as_str(), t.path.as_str()),
+            ("127.0.0.1:3000", "/api/allowed")
+        );
         let t = Target::parse("http://app").unwrap();
         assert_eq!(t.socket, Socket::Tcp("app:80".into()));
         assert_eq!(t.path, "/");
         let t = Target::parse("unix:/run/app.sock:/api/allowed").unwrap();
         assert_eq!(t.socket, Socket::Unix("/run/app.sock".into()));
         assert_eq!(t.path, "/api/allowed");
-        assert_eq!(
-            t.with_query("key=a%20b").path,
-            "/api/allowed?key=a%20b"
-        );
-        for bad in ["https://x/a", "unix:rel.sock:/a", "unix:/s", "http:///a", "x"] {
+        assert_eq!(t.with_query("key=a%20b").path, "/api/allowed?key=a%20b");
+        for bad in [
+            "https://x/a",
+            "unix:rel.sock:/a",
+            "unix:/s",
+            "http:///a",
+            "x",
+        ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
     }

@@ -53,7 +53,10 @@ pub async fn lines(
 }
 
 fn sanitized(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_graphic()).take(64).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect()
 }
 
 /// The key id the application has for this key; `None` if it has none.
@@ -63,7 +66,10 @@ async fn lookup(config: &Config, kind: &str, key: &str) -> Result<Option<String>
             .map_err(|e| format!("key lookup: {e}"))?
             .arg(kind)
             .arg(key)
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .timeout(config.timeout())
             .run()
             .await

@@ -25,11 +25,11 @@ use tokio::process::ChildStdin;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
-use crate::admission::Limits;
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::hooks::Bridge;
 use crate::limiter::Permit;
+use crate::limits::Limits;
 use crate::pusher::Pusher;
 use crate::stream::Sink;
 

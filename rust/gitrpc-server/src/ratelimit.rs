@@ -106,32 +106,47 @@ impl RateLimiter {
 
     /// Decide on a call of `key` arriving now that may wait at most `budget` (its deadline).
     pub fn decide(&self, key: &str, budget: Option<Duration>) -> Verdict {
-        self.decide_at(key, Instant::now(), budget)
+        let mut buckets = lock(&self.buckets);
+        // Read under the lock, so decisions are made (and recorded) in arrival order.
+        let now = Instant::now();
+        self.decide_locked(&mut buckets, key, now, budget)
     }
 
     /// [`RateLimiter::decide`] for a call arriving at `now`.
     pub fn decide_at(&self, key: &str, now: Instant, budget: Option<Duration>) -> Verdict {
+        let mut buckets = lock(&self.buckets);
+        self.decide_locked(&mut buckets, key, now, budget)
+    }
+
+    fn decide_locked(
+        &self,
+        buckets: &mut HashMap<String, u64>,
+        key: &str,
+        now: Instant,
+        budget: Option<Duration>,
+    ) -> Verdict {
         let now_ns = nanos(now.saturating_duration_since(self.epoch));
         let span = self.burst.saturating_mul(self.interval_ns);
-        let verdict = {
-            let mut buckets = lock(&self.buckets);
-            let due = buckets.get(key).copied().unwrap_or(0).max(now_ns);
-            let next = due.saturating_add(self.interval_ns);
-            let wait = Duration::from_nanos(next.saturating_sub(span).saturating_sub(now_ns));
-            let allowed = budget.map_or(self.max_delay, |b| b.min(self.max_delay));
-            if wait > allowed {
-                Verdict::Refuse {
-                    retry_after: wait.saturating_sub(self.max_delay),
-                }
-            } else {
-                buckets.insert(key.to_string(), next);
-                Verdict::Admit(wait)
+        let due = buckets.get(key).copied().unwrap_or(0).max(now_ns);
+        let next = due.saturating_add(self.interval_ns);
+        let wait = Duration::from_nanos(next.saturating_sub(span).saturating_sub(now_ns));
+        let allowed = budget.map_or(self.max_delay, |b| b.min(self.max_delay));
+        let verdict = if wait > allowed {
+            Verdict::Refuse {
+                retry_after: wait.saturating_sub(self.max_delay),
             }
+        } else {
+            buckets.insert(key.to_string(), next);
+            Verdict::Admit(wait)
         };
         self.record(key, now_ns, verdict);
+        if self.decisions.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            buckets.retain(|_, due| *due > now_ns);
+        }
         verdict
     }
 
+    /// Count and keep a decision (under the buckets' lock: `recent` is in decision order).
     fn record(&self, key: &str, now_ns: u64, verdict: Verdict) {
         let (admitted, delay) = match verdict {
             Verdict::Admit(d) => {
@@ -155,9 +170,6 @@ impl RateLimiter {
                 delay_ns: nanos(delay),
                 admitted,
             });
-        }
-        if self.decisions.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
-            lock(&self.buckets).retain(|_, due| *due > now_ns);
         }
     }
 

@@ -121,7 +121,7 @@ impl NativeClient {
 
     /// The client to call with, reconnecting after fork. Never holds a lock across a wait
     /// (another Ruby thread could hold the GVL while blocked on it).
-    fn client(&self, ruby: &Ruby) -> Result<Client, Error> {
+    pub(crate) fn client(&self, ruby: &Ruby) -> Result<Client, Error> {
         {
             let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(Ok(c)) = conn.as_ref().map(Owned::get) {

@@ -22,6 +22,7 @@ mod convert;
 mod errors;
 mod gc;
 mod server;
+mod smart_http;
 mod stream;
 
 #[magnus::init(name = "gitrpc_native")]
@@ -31,5 +32,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     client::init(ruby, native)?;
     server::init(ruby, native)?;
     stream::init(ruby, native)?;
+    smart_http::init(ruby, native)?;
     Ok(())
 }

@@ -88,12 +88,12 @@ impl Call {
     /// Pass a piece of the request body on, waiting while the RPC is behind. `false`: the
     /// call takes no more input (it ended, failed, or the body was bad): stop writing and
     /// ask [`Call::failure`].
-    pub async fn write(&mut self, data: &[u8]) -> bool {
+    pub async fn write(&mut self, data: Bytes) -> bool {
         if self.input.is_none() || self.failed.is_some() {
             return false;
         }
         if self.gzip.is_none() {
-            return self.send(Bytes::copy_from_slice(data)).await;
+            return self.send(data).await;
         }
         for piece in data.chunks(INFLATE_STEP) {
             let step = self.gzip.as_mut().map(|d| d.write_all(piece));

@@ -147,7 +147,7 @@ fn headers(ruby: &Ruby, kind: String, name: String) -> Result<RArray, Error> {
 }
 
 enum State {
-    Ready(Owned<Call>),
+    Ready(Owned<Box<Call>>),
     /// Another thread is using it.
     Busy,
     Closed,
@@ -220,12 +220,12 @@ impl HTTPCall {
             Call::start(&c, req)
         };
         Ok(HTTPCall {
-            state: Mutex::new(State::Ready(Owned::new(call))),
+            state: Mutex::new(State::Ready(Owned::new(Box::new(call)))),
             client: Held::new(client),
         })
     }
 
-    fn take(&self, ruby: &Ruby) -> Result<Option<Owned<Call>>, Error> {
+    fn take(&self, ruby: &Ruby) -> Result<Option<Owned<Box<Call>>>, Error> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match std::mem::replace(&mut *st, State::Busy) {
             State::Ready(c) if c.is_ours() => Ok(Some(c)),
@@ -247,7 +247,7 @@ impl HTTPCall {
         }
     }
 
-    fn put(&self, call: Owned<Call>) {
+    fn put(&self, call: Owned<Box<Call>>) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(*st, State::Busy) {
             *st = State::Ready(call);

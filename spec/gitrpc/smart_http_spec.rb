@@ -184,7 +184,7 @@ RSpec.describe "GitRPC::SmartHTTP" do
     end
   end
 
-  context "under puma with an in-process server" do
+  context "under puma with the server embedded in puma" do
     let(:puma) { PumaApp::Puma.new(@dir, "GITRPC_STORAGE" => storage, "GITRPC_HOOK" => hook) }
     after { puma.stop }
 

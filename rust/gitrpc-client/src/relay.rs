@@ -16,6 +16,7 @@
 //! (what hooks see).
 
 mod sidechannel;
+mod stdout;
 
 use std::io::Write;
 

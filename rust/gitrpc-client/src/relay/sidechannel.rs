@@ -33,7 +33,7 @@ pub async fn upload_pack(
         inner: tokio::io::stdin(),
         touched: touched.clone(),
     };
-    let stdout = Paced::new(tokio::io::stdout(), session.limit_rate);
+    let stdout = Paced::new(super::stdout::Stdout::new(), session.limit_rate);
     let mut request = Request::new(request);
     session.identity.apply(request.metadata_mut());
     let result = client

@@ -36,7 +36,9 @@ fn flag(ruby: &Ruby, opts: RHash, key: &str) -> Result<bool, Error> {
 }
 
 fn opt_bytes(ruby: &Ruby, opts: RHash, key: &str) -> Result<Vec<u8>, Error> {
-    Ok(opt::<RString>(ruby, opts, key)?.map(bytes).unwrap_or_default())
+    Ok(opt::<RString>(ruby, opts, key)?
+        .map(bytes)
+        .unwrap_or_default())
 }
 
 /// `GitRPC::TreeEntry(type, id, mode, nil, nil, path, nil)` of a directory listing.
@@ -96,6 +98,7 @@ impl NativeClient {
 
     /// `last_commits_for_tree(storage, path, revision, dir, offset, limit)`: Array of
     /// `GitRPC::LastCommit(path, commit)` (pathspecs are literal).
+    #[allow(clippy::too_many_arguments)] // the Ruby method's arguments, as magnus passes them
     fn last_commits_for_tree(
         ruby: &Ruby,
         rb_self: &Self,

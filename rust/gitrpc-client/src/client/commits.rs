@@ -108,7 +108,11 @@ impl Client {
         let msg = GetTreeEntriesRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
-            path: if path.is_empty() { b".".to_vec() } else { path.to_vec() },
+            path: if path.is_empty() {
+                b".".to_vec()
+            } else {
+                path.to_vec()
+            },
             sort: get_tree_entries_request::SortBy::TreesFirst as i32,
             skip_flat_paths: true,
             ..Default::default()
@@ -142,10 +146,7 @@ impl Client {
             path: path.to_vec(),
             offset,
             limit,
-            global_options: Some(GlobalOptions {
-                literal_pathspecs,
-                ..Default::default()
-            }),
+            global_options: Some(GlobalOptions { literal_pathspecs }),
             ..Default::default()
         };
         let deadline = self.deadline();
@@ -198,7 +199,6 @@ impl Client {
             },
             global_options: Some(GlobalOptions {
                 literal_pathspecs: opts.literal_pathspecs,
-                ..Default::default()
             }),
             trailers: opts.trailers,
             include_shortstat: opts.include_shortstat,

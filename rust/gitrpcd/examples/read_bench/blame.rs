@@ -112,7 +112,10 @@ pub fn run(args: &Args) {
         generate(w, &s)
     });
     if !args.smoke {
-        eprintln!("blame: repository ready in {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "blame: repository ready in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     let rt = harness::runtime();
     let d = Daemon::start(repo.parent().unwrap());

@@ -100,7 +100,11 @@ pub fn cached_repo(cache: &Path, name: &str, write: impl FnOnce(&mut dyn Write))
     }
     assert!(fi.wait().unwrap().success(), "fast-import failed");
     git(&gitbin, &tmp_repo, &["repack", "-a", "-d", "-q"]);
-    git(&gitbin, &tmp_repo, &["commit-graph", "write", "--reachable"]);
+    git(
+        &gitbin,
+        &tmp_repo,
+        &["commit-graph", "write", "--reachable"],
+    );
     std::fs::write(tmp.join("done"), "").unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&tmp, &dir).unwrap();

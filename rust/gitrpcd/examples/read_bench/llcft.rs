@@ -165,7 +165,11 @@ fn baseline(repo: &Path, entries: &[String]) -> (Vec<String>, f64) {
     let ids = entries
         .iter()
         .map(|e| {
-            let out = git(&gitbin, repo, &["log", "-1", "--format=%H", "main", "--", e]);
+            let out = git(
+                &gitbin,
+                repo,
+                &["log", "-1", "--format=%H", "main", "--", e],
+            );
             String::from_utf8(out).unwrap().trim().to_string()
         })
         .collect();
@@ -224,7 +228,10 @@ pub fn run(args: &Args) {
         generate(w, &s)
     });
     if !args.smoke {
-        eprintln!("llcft: repository ready in {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "llcft: repository ready in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     let storage = repo.parent().unwrap();
     let rt = harness::runtime();
@@ -251,7 +258,9 @@ pub fn run(args: &Args) {
         s.repeats
     );
     println!();
-    println!("| commit-graph | ListLastCommitsForTree ({n} entries) | {n} × `git log -1` | speed-up |");
+    println!(
+        "| commit-graph | ListLastCommitsForTree ({n} entries) | {n} × `git log -1` | speed-up |"
+    );
     println!("|---|---|---|---|");
     println!(
         "| `--reachable` (no changed-path filters) | {} | {} | {plain:.1}x |",

@@ -22,7 +22,6 @@ fn req(w: &Work, rev: &str, path: &[u8], offset: i32, limit: i32) -> ListLastCom
 fn literal(mut r: ListLastCommitsForTreeRequest, on: bool) -> ListLastCommitsForTreeRequest {
     r.global_options = Some(GlobalOptions {
         literal_pathspecs: on,
-        ..Default::default()
     });
     r
 }

@@ -201,7 +201,7 @@ async fn commit_messages_whole_and_chunked() {
         }
     }
     let raw_message = |id: &str| {
-        let raw = run(&mut git_cmd(&w.path).args(["cat-file", "commit", id]));
+        let raw = run(git_cmd(&w.path).args(["cat-file", "commit", id]));
         let i = raw.windows(2).position(|x| x == b"\n\n").unwrap();
         raw[i + 2..].to_vec()
     };

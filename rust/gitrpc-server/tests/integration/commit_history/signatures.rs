@@ -54,7 +54,7 @@ async fn signatures(c: &mut Client, w: &Work, ids: &[&str]) -> Result<Vec<Signed
 /// What git itself says is signed and the signature: the raw commit without its
 /// `gpgsig*` header, and that header's value.
 pub fn git_split(w: &Work, id: &str) -> (Vec<u8>, Vec<u8>) {
-    let raw = run(&mut git_cmd(&w.path).args(["cat-file", "commit", id]));
+    let raw = run(git_cmd(&w.path).args(["cat-file", "commit", id]));
     let (mut text, mut sig) = (Vec::new(), Vec::new());
     let mut in_sig = false;
     let mut body = false;
@@ -190,7 +190,7 @@ async fn ssh_signed_commits_verify_over_the_signed_text() {
         assert_eq!(got[0].pieces, 1);
         assert!(got[1].pieces >= 3, "{}", got[1].pieces);
         // Raw commits of this hash: `gpgsig` for SHA-1, `gpgsig-sha256` for SHA-256.
-        let raw = run(&mut git_cmd(&w.path).args(["cat-file", "commit", &signed]));
+        let raw = run(git_cmd(&w.path).args(["cat-file", "commit", &signed]));
         let header: &[u8] = if format == "sha1" {
             b"\ngpgsig "
         } else {

@@ -15,8 +15,9 @@ module GitRPC
   # A blob's content; `size` is the whole blob's size even if `data` was limited.
   Blob = Struct.new(:id, :size, :data)
 
-  # An entry of a tree: `type` is :blob, :tree or :commit (a submodule).
-  TreeEntry = Struct.new(:type, :id, :mode, :size, :data)
+  # An entry of a tree: `type` is :blob, :tree or :commit (a submodule). A directory listing
+  # (Repository#tree) sets `path` (and `last_commit` if asked), not `size` and `data`.
+  TreeEntry = Struct.new(:type, :id, :mode, :size, :data, :path, :last_commit)
 
   # One ref update of a push.
   RefChange = Struct.new(:old_id, :new_id, :ref) do

@@ -39,6 +39,8 @@ RSpec.describe "GC compaction" do
         in_process_stream = native.client(10.0).list_commits("default", "p.git", ["main"])
         remote_stream = GitRPC::Native::Client.connect(address.dup, 10.0, nil, nil, 2).list_commits("default", "p.git", ["main"])
         remote = GitRPC::Native::Client.connect(+address, 10.0, +"", nil, 0)
+        # A FindCommits stream (repo.commits) and its client, held only by Rust.
+        history_stream = native.client(10.0).find_commits("default", "p.git", { revision: +"main", limit: 10 })
         # A smart-HTTP call whose client only Rust holds.
         http_call = GitRPC::Native::HTTPCall.start(GitRPC::Native::Client.connect(address.dup, 10.0, nil, nil, 0),
                                                    "info_refs", "git-upload-pack", "default", "p.git", nil, false,
@@ -70,6 +72,10 @@ RSpec.describe "GC compaction" do
           check(first.map(&:id) == [#{ids[:c3].dump}, #{ids[:c2].dump}, #{ids[:c1].dump}], "stream contents: \#{first.inspect}")
           check(stream.next_batch.nil?, "stream end")
         end
+        check(history_stream.client.server.equal?(native), "find_commits stream's client")
+        history = history_stream.next_batch
+        check(history.map(&:id) == [#{ids[:c3].dump}, #{ids[:c2].dump}, #{ids[:c1].dump}], "find_commits stream: \#{history.inspect}")
+        check(history_stream.next_batch.nil?, "find_commits stream end")
         check(inproc.find_commit("default", "p.git", "main~1").id == #{ids[:c2].dump}, "in-process call")
         check(remote.ref_exists("default", "p.git", "refs/heads/feature"), "remote call")
         check(http_call.failure.nil?, "smart-HTTP call started")

@@ -40,6 +40,8 @@ mod diffs;
 mod refs;
 mod repository;
 
+pub use commits::{CommitSignature, FindCommitsOptions};
+
 /// A cheap-to-clone client; clones share the transport, the default deadline and the
 /// retry budget.
 #[derive(Clone)]

@@ -23,6 +23,7 @@
 mod catfile;
 pub mod client_config;
 mod command;
+pub mod commitlog;
 mod description;
 mod error;
 mod executor;
@@ -50,7 +51,7 @@ pub use description::{
 };
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
-pub use failure::{ReadError, RefError};
+pub use failure::{log_revision_missing, BlameError, ReadError, RefError};
 pub use fill::fill;
 pub use observer::{LiveProcess, Observer, Processes, Usage};
 pub use process::{Output, Process, TERM_GRACE};

@@ -14,6 +14,10 @@ mod blob;
 mod client;
 /// CommitService: FindCommit, ListCommits, TreeEntry, ...
 mod commit;
+/// CommitService history (step 11): ListLastCommitsForTree, FindCommits, RawBlame,
+/// CountDivergingCommits, CommitStats, CheckObjectsExist, CommitsByMessage,
+/// ListCommitsByRefName, GetCommitSignatures, GetCommitMessages.
+mod commit_history;
 /// DiffService: RawDiff, RawPatch, CommitDelta, DiffStats.
 mod diff;
 /// Admission control: [[concurrency]] and [pack_objects_limiting] under overload.

@@ -29,6 +29,7 @@ const FILES: &[&str] = &[
     "packfile.proto",
     "ssh.proto",
     "smarthttp.proto",
+    "operations.proto",
 ];
 
 /// RPCs Gitaly removed upstream but that we still serve in their historical
@@ -93,6 +94,24 @@ const SERVICES: &[(&str, &[&str])] = &[
         &["RawDiff", "RawPatch", "CommitDelta", "DiffStats"],
     ),
     ("ServerService", &["ServerInfo"]),
+    (
+        "OperationService",
+        &[
+            "UserCreateBranch",
+            "UserUpdateBranch",
+            "UserDeleteBranch",
+            "UserCreateTag",
+            "UserDeleteTag",
+            "UserMergeToRef",
+            "UserRebaseToRef",
+            "UserMergeBranch",
+            "UserFFBranch",
+            "UserCherryPick",
+            "UserCommitFiles",
+            "UserRevert",
+            "UserSquash",
+        ],
+    ),
     (
         "SSHService",
         &[

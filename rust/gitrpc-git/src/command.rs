@@ -108,6 +108,23 @@ impl Command {
         self
     }
 
+    /// A constant short flag with its value stuck to it: `-p<oid>`, `-L1,5`. git's
+    /// parse-options takes the rest of the word as the value even if it starts with `-`
+    /// (`-p=x` would be the value `=x`). Any bytes but NUL.
+    pub fn short_flag_value(mut self, flag: &'static str, value: impl AsRef<[u8]>) -> Self {
+        use std::os::unix::ffi::OsStringExt;
+        let v = value.as_ref();
+        let short = flag.len() == 2 && flag.starts_with('-') && flag.as_bytes()[1] != b'-';
+        if !short || v.contains(&0) {
+            self.fail(Error::invalid(format!("invalid value for {flag}")));
+        } else {
+            let mut a = flag.as_bytes().to_vec();
+            a.extend_from_slice(v);
+            self.flags.push(OsString::from_vec(a));
+        }
+        self
+    }
+
     /// A constant flag, e.g. `--batch-check`.
     pub fn flag(mut self, flag: &'static str) -> Self {
         self.flags.push(flag.into());

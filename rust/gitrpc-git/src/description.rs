@@ -13,15 +13,21 @@ use crate::{validate, Error, Result};
 pub enum Subcommand {
     Archive,
     CatFile,
+    CommitTree,
     CountObjects,
     Diff,
     DiffTree,
+    Fetch,
     ForEachRef,
     FormatPatch,
+    HashObject,
     Init,
     Log,
     LsTree,
     MergeBase,
+    MergeTree,
+    Mktag,
+    Mktree,
     ReceivePack,
     RevList,
     RevParse,
@@ -118,20 +124,30 @@ impl Description {
 use Subcommand as S;
 
 /// In the order of [`Subcommand`] (a test checks it).
-static TABLE: [Description; 20] = [
+static TABLE: [Description; 26] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match"); its
     // revisions are still checked (no leading `-`), as Gitaly does.
     Description::new(S::Archive, "archive").no_end_of_options(),
     Description::new(S::CatFile, "cat-file"),
+    // Writes a commit object (operations, in a quarantine); parents go with `-p<oid>`.
+    Description::new(S::CommitTree, "commit-tree"),
     Description::new(S::CountObjects, "count-objects"),
     Description::new(S::Diff, "diff"),
     Description::new(S::DiffTree, "diff-tree"),
+    // Only from a local repository of a storage into a quarantine (start_repository of an
+    // operation), by object id, writing no refs and no FETCH_HEAD.
+    Description::new(S::Fetch, "fetch"),
     Description::new(S::ForEachRef, "for-each-ref"),
     Description::new(S::FormatPatch, "format-patch"),
+    Description::new(S::HashObject, "hash-object"),
     Description::new(S::Init, "init"),
     Description::new(S::Log, "log"),
     Description::new(S::LsTree, "ls-tree"),
     Description::new(S::MergeBase, "merge-base"),
+    // `--write-tree`: merges without a work tree or index; trees written as objects.
+    Description::new(S::MergeTree, "merge-tree"),
+    Description::new(S::Mktag, "mktag"),
+    Description::new(S::Mktree, "mktree"),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
     Description::new(S::ReceivePack, "receive-pack")
@@ -161,18 +177,24 @@ static TABLE: [Description; 20] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 20] = [
+    pub const ALL: [Subcommand; 26] = [
         S::Archive,
         S::CatFile,
+        S::CommitTree,
         S::CountObjects,
         S::Diff,
         S::DiffTree,
+        S::Fetch,
         S::ForEachRef,
         S::FormatPatch,
+        S::HashObject,
         S::Init,
         S::Log,
         S::LsTree,
         S::MergeBase,
+        S::MergeTree,
+        S::Mktag,
+        S::Mktree,
         S::ReceivePack,
         S::RevList,
         S::RevParse,

@@ -120,6 +120,13 @@ impl Git {
         }
     }
 
+    /// The variables of our environment every child gets (the allowlist) and the fixed ones.
+    pub(crate) fn allowed_env(&self) -> Vec<(OsString, OsString)> {
+        let mut env = self.inner.env.clone();
+        env.extend(ENV_FIXED.iter().map(|(k, v)| (k.into(), v.into())));
+        env
+    }
+
     /// The `-c` pairs every command of this git gets.
     pub fn config(&self) -> &[OsString] {
         &self.inner.config

@@ -14,6 +14,8 @@
 //! - [`RefTransaction`]: reference updates over `update-ref --stdin`; [`RefError`] and
 //!   [`ReadError`]: git's failures, classified once from its stderr.
 //! - [`refs`]: refs of `files`-backend repositories read natively.
+//! - [`tree_edit`]: trees edited in memory and written with `mktree`; [`merge`]:
+//!   `merge-tree --write-tree` run and parsed; [`hook`]: hook executables run like git.
 //! - [`lifetime`]: every git names the server process that started it, so git left running
 //!   after that process died can be found and killed; [`housekeeping`] finds what a git
 //!   killed mid-way leaves in a repository (ref locks, quarantine directories).
@@ -26,8 +28,10 @@ mod error;
 mod executor;
 mod failure;
 mod fill;
+pub mod hook;
 pub mod housekeeping;
 pub mod lifetime;
+pub mod merge;
 pub mod objects;
 pub mod pktline;
 mod process;
@@ -35,6 +39,7 @@ pub mod refs;
 pub mod spool;
 pub mod stats;
 mod transaction;
+pub mod tree_edit;
 pub mod validate;
 
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};

@@ -6,3 +6,4 @@
 mod common;
 mod transaction;
 mod trees;
+mod writes;

@@ -5,7 +5,7 @@
 
 use gitrpc_client::gitaly::{Branch, CommitAuthor, GitCommit};
 use gitrpc_client::{Blob, TreeEntry};
-use gitrpc_server::PreReceive;
+use gitrpc_server::HookEvent;
 use magnus::time::{Offset, Timespec};
 use magnus::value::{Lazy, ReprValue};
 use magnus::{prelude::*, Error, RArray, RClass, RModule, RString, Ruby, Value};
@@ -132,7 +132,7 @@ pub fn tree_entry(ruby: &Ruby, e: &TreeEntry) -> Result<Value, Error> {
 
 /// `GitRPC::PreReceive(storage, relative_path, changes, push_options)`, with frozen arrays of
 /// `GitRPC::RefChange(old_id, new_id, ref)` and option strings.
-pub fn pre_receive(ruby: &Ruby, p: &PreReceive) -> Result<Value, Error> {
+pub fn pre_receive(ruby: &Ruby, p: &HookEvent) -> Result<Value, Error> {
     let changes = ruby.ary_new_capa(p.changes.len());
     for c in &p.changes {
         changes.push(ruby.get_inner(&REF_CHANGE).new_instance((
@@ -145,8 +145,8 @@ pub fn pre_receive(ruby: &Ruby, p: &PreReceive) -> Result<Value, Error> {
     let options = RArray::from_iter(p.push_options.iter().map(|o| ruby.str_new(o)));
     options.freeze();
     ruby.get_inner(&PRE_RECEIVE).new_instance((
-        ruby.str_new(&p.storage),
-        ruby.str_new(&p.relative_path),
+        ruby.str_new(p.storage()),
+        ruby.str_new(p.relative_path()),
         changes,
         options,
     ))

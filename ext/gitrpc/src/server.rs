@@ -10,7 +10,7 @@
 use std::sync::Mutex;
 
 use gitrpc_client::embedded::{Embedded, StartError};
-use gitrpc_server::{Hooks, PreReceive, PreReceiveHook};
+use gitrpc_server::{HookEvent, HookFn, Hooks, Rejected};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
@@ -28,7 +28,7 @@ use crate::errors::{rpc, OrRaise};
 use crate::gc::Held;
 
 type Verdict = Result<(), String>;
-type HookCall = (PreReceive, oneshot::Sender<Verdict>);
+type HookCall = (HookEvent, oneshot::Sender<Verdict>);
 
 #[derive(TypedData)]
 #[magnus(
@@ -107,16 +107,17 @@ impl NativeServer {
         if !pre_receive.is_nil() {
             let (tx, rx) = mpsc::channel::<HookCall>(64);
             hooks_rx = Some(rx);
-            let hook: PreReceiveHook = std::sync::Arc::new(move |change| {
+            let hook: HookFn = std::sync::Arc::new(move |change| {
                 let tx = tx.clone();
                 Box::pin(async move {
                     let (reply, answer) = oneshot::channel();
                     if tx.send((change, reply)).await.is_err() {
-                        return Err("pre-receive handler is not running".to_string());
+                        return Err(Rejected::from("pre-receive handler is not running"));
                     }
                     answer
                         .await
                         .unwrap_or_else(|_| Err("pre-receive handler stopped".to_string()))
+                        .map_err(Rejected)
                 })
             });
             hooks.pre_receive = Some(hook);
@@ -217,7 +218,7 @@ impl NativeServer {
 
     /// Call the block. A `StandardError` rejects the push (a `GitRPC::PushRejected` with its
     /// message, others with their class name only); anything else (Interrupt, kill) is raised.
-    fn call_hook(&self, ruby: &Ruby, change: PreReceive) -> Result<Verdict, Error> {
+    fn call_hook(&self, ruby: &Ruby, change: HookEvent) -> Result<Verdict, Error> {
         let gitrpc: RModule = ruby.class_object().const_get("GitRPC")?;
         let rejected: RClass = gitrpc.const_get("PushRejected")?;
         let event = convert::pre_receive(ruby, &change)?;

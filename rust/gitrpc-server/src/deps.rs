@@ -15,7 +15,7 @@ use gitrpc_proto::gitaly::Repository;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::hooks::Hooks;
+use crate::hooks::{Executables, Hooks, HooksDir};
 use crate::locator::Locator;
 
 pub struct Deps {
@@ -28,6 +28,8 @@ pub struct Deps {
     pub hooks_dir: HooksDir,
     /// Hooks supplied in code by an embedder.
     pub hooks: Hooks,
+    /// The `[hooks]` executables, checked at start-up.
+    pub hook_executables: Executables,
     /// Where per-push hook bridges live (`<first storage>/+gitrpc/hooks-run`).
     pub bridge_dir: PathBuf,
     /// Admission control: `[[concurrency]]` and `[pack_objects_limiting]`.
@@ -42,63 +44,6 @@ pub struct Deps {
     pub housekeeping: crate::housekeeping::Task,
 }
 
-/// A per-server hooks directory, removed when the server's dependencies are dropped. Every
-/// git the server starts gets it as `core.hooksPath`, so repositories' own hooks never run.
-pub struct HooksDir {
-    path: PathBuf,
-    pre_receive: Option<PathBuf>,
-    bridged: bool,
-}
-
-impl HooksDir {
-    fn create(base: &Path, pre_receive: Option<&Path>, bridged: bool) -> std::io::Result<HooksDir> {
-        let hooks = HooksDir {
-            path: // Named after this process, so housekeeping can remove it once we are gone.
-            base.join(gitrpc_git::lifetime::owned_name(
-                "hooks",
-                &crate::tempdir::random_hex(6),
-            )),
-            pre_receive: pre_receive.map(|p| p.canonicalize()).transpose()?,
-            bridged,
-        };
-        hooks.fill()?;
-        Ok(hooks)
-    }
-
-    fn fill(&self) -> std::io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(&self.path)?;
-        let target = self.path.join("pre-receive");
-        if self.bridged {
-            std::fs::write(&target, crate::hooks::SCRIPT)?;
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
-        } else if let Some(exe) = &self.pre_receive {
-            std::os::unix::fs::symlink(exe, target)?;
-        }
-        Ok(())
-    }
-
-    /// Re-create the directory if it is gone (its storage was removed and recreated while
-    /// the server ran), so a configured pre-receive hook keeps deciding pushes.
-    pub fn ensure(&self) -> std::io::Result<()> {
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.fill(),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for HooksDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 impl Deps {
     /// Resolve git, create storage roots, start the cat-file pool. Needs a tokio runtime.
     pub async fn new(config: Config) -> Result<Arc<Deps>, String> {
@@ -108,11 +53,7 @@ impl Deps {
     /// [`Deps::new`] with hooks given in code.
     pub async fn with_hooks(config: Config, hooks: Hooks) -> Result<Arc<Deps>, String> {
         config.validate()?;
-        if hooks.pre_receive.is_some() && config.hooks.pre_receive.is_some() {
-            return Err(
-                "hooks.pre_receive is set in the config and in code; choose one".to_string(),
-            );
-        }
+        let hook_executables = Executables::from_config(&config.hooks, &hooks)?;
         let auth = crate::auth::Auth::from_config(&config.auth)?;
         let git = Git::discover(config.git.bin_path.as_deref())
             .await
@@ -123,12 +64,8 @@ impl Deps {
         crate::housekeeping::at_start(roots.clone(), &config.housekeeping).await;
         let (_, first_root) = locator.storages().next().ok_or("no storage")?;
         let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
-        let hooks_dir = HooksDir::create(
-            &internal,
-            config.hooks.pre_receive.as_deref(),
-            hooks.pre_receive.is_some(),
-        )
-        .map_err(|e| format!("hooks dir: {e}"))?;
+        let hooks_dir = HooksDir::create(&internal, &hook_executables, &hooks)
+            .map_err(|e| format!("hooks dir: {e}"))?;
         let git = git.with_hooks_path(hooks_dir.path());
         let catfile = CatFilePool::new(
             git.clone(),
@@ -169,17 +106,32 @@ impl Deps {
             spool,
             hooks_dir,
             hooks,
+            hook_executables,
             bridge_dir: internal.join("hooks-run"),
         }))
     }
 
-    /// An existing repository (`NOT_FOUND` otherwise).
+    /// An existing repository (`NOT_FOUND` otherwise), reading the object directories the
+    /// request names (only the repository's own quarantines: see [`crate::quarantine`]).
     pub fn repo(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
+        let path = self.locator.repo(r)?;
+        let objects = match r {
+            Some(r) => crate::quarantine::object_dirs(&path, r)?,
+            None => None,
+        };
         Ok(Repo {
-            path: self.locator.repo(r)?,
+            path,
             repository: r.cloned().unwrap_or_default(),
             deps: self,
+            objects,
         })
+    }
+
+    /// An existing repository for an RPC that writes: object directories are refused
+    /// (`quarantine configured on a mutator request`).
+    pub fn repo_for_write(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
+        crate::quarantine::refuse_on_mutator(r)?;
+        self.repo(r)
     }
 }
 
@@ -189,16 +141,33 @@ pub struct Repo<'a> {
     /// The request's `Repository` message.
     pub repository: Repository,
     pub deps: &'a Deps,
+    /// Object directories its git uses instead of its own (a quarantine).
+    pub objects: Option<crate::quarantine::ObjectDirs>,
 }
 
-impl Repo<'_> {
+impl<'a> Repo<'a> {
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// A git command that runs in this repository.
+    /// A git command that runs in this repository (with its object directories).
     pub fn cmd(&self, sub: Subcommand) -> Command {
-        Command::in_repo(&self.path, sub)
+        let mut cmd = Command::in_repo(&self.path, sub);
+        for (k, v) in self.objects.iter().flat_map(|o| o.env()) {
+            cmd = cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// This repository seen through quarantine `q`: its git commands write there and read
+    /// there and from the repository.
+    pub fn quarantined(&self, q: &crate::quarantine::Quarantine) -> Repo<'a> {
+        Repo {
+            path: self.path.clone(),
+            repository: self.repository.clone(),
+            deps: self.deps,
+            objects: Some(q.object_dirs()),
+        }
     }
 
     /// Start `cmd` (see [`Git::spawn`]).
@@ -220,8 +189,13 @@ impl Repo<'_> {
         self.deps.git.output_with_input(cmd, input).await
     }
 
+    /// A cat-file process: from the pool, or one of its own (dropped after use) when the
+    /// repository is read through other object directories.
     pub fn catfile(&self) -> Result<Lease> {
-        Ok(self.deps.catfile.get(&self.path)?)
+        match &self.objects {
+            None => Ok(self.deps.catfile.get(&self.path)?),
+            Some(o) => Ok(self.deps.catfile.dedicated(&self.path, o.env())?),
+        }
     }
 
     /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
@@ -253,7 +227,7 @@ impl Repo<'_> {
 
     /// Start a reference transaction in this repository.
     pub async fn ref_transaction(&self) -> gitrpc_git::Result<RefTransaction> {
-        RefTransaction::start(&self.deps.git, &self.path).await
+        RefTransaction::start_with(&self.deps.git, self.cmd(Subcommand::UpdateRef)).await
     }
 
     /// Native ref reader, or `None` for non-`files` backends.

@@ -84,3 +84,43 @@ impl From<std::io::Error> for Error {
         Error::Internal(e.to_string())
     }
 }
+
+/// `google.rpc.Status`, the payload of `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<prost_types::Any>,
+}
+
+/// An error with one structured detail, as Gitaly sends it: `message` with the `gitaly.<name>`
+/// message `detail` (the RPC's own `User...Error` wrapper) in `grpc-status-details-bin`.
+pub fn detailed(
+    code: Code,
+    message: impl Into<String>,
+    name: &str,
+    detail: &impl prost::Message,
+) -> Error {
+    let message = message.into();
+    let status = RpcStatus {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![prost_types::Any {
+            type_url: format!("type.googleapis.com/gitaly.{name}"),
+            value: detail.encode_to_vec(),
+        }],
+    };
+    Error::Status(Box::new(Status::with_details(
+        code,
+        message,
+        bytes::Bytes::from(prost::Message::encode_to_vec(&status)),
+    )))
+}
+
+/// An error with a code of our choosing and no detail.
+pub fn coded(code: Code, message: impl Into<String>) -> Error {
+    Error::Status(Box::new(Status::new(code, message.into())))
+}

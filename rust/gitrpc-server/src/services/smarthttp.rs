@@ -71,7 +71,8 @@ impl SmartHttpService for SmartHttpServiceImpl {
         &self,
         req: Request<InfoRefsRequest>,
     ) -> Result<Response<RpcStream<InfoRefsResponse>>, Status> {
-        self.info_refs(req.into_inner(), Service::ReceivePack, "git-receive-pack")
+        let service = Service::ReceivePack(transport::Pusher::default());
+        self.info_refs(req.into_inner(), service, "git-receive-pack")
     }
 
     async fn post_upload_pack(
@@ -123,10 +124,16 @@ impl SmartHttpService for SmartHttpServiceImpl {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("empty request stream"))?;
-        let repo = self.deps.repo(head.repository.as_ref())?;
+        let repo = self.deps.repo_for_write(head.repository.as_ref())?;
+        let pusher = transport::Pusher {
+            gl_id: head.gl_id.clone(),
+            gl_username: head.gl_username.clone(),
+            gl_repository: head.gl_repository.clone(),
+            protocol: crate::hooks::Protocol::Http,
+        };
         let process = transport::start(
             &repo,
-            Service::ReceivePack,
+            Service::ReceivePack(pusher),
             &head.git_config_options,
             &head.git_protocol,
             true,

@@ -95,10 +95,16 @@ impl SshService for SshServiceImpl {
         if !head.stdin.is_empty() {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
-        let repo = self.deps.repo(head.repository.as_ref())?;
+        let repo = self.deps.repo_for_write(head.repository.as_ref())?;
+        let pusher = transport::Pusher {
+            gl_id: head.gl_id.clone(),
+            gl_username: head.gl_username.clone(),
+            gl_repository: head.gl_repository.clone(),
+            protocol: crate::hooks::Protocol::Ssh,
+        };
         let process = transport::start(
             &repo,
-            Service::ReceivePack,
+            Service::ReceivePack(pusher),
             &head.git_config_options,
             &head.git_protocol,
             false,

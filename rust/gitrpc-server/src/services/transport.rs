@@ -28,7 +28,8 @@ use tonic::{Code, Status};
 use crate::admission::Limits;
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
-use crate::hooks::Bridge;
+use crate::hooks::bridge::{Bridge, Push};
+use crate::hooks::{Protocol, User};
 use crate::limiter::Permit;
 use crate::stream::Sink;
 
@@ -44,11 +45,22 @@ pub fn protocol(p: &str) -> Result<Option<&str>> {
 }
 
 /// Which git service to start.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub enum Service {
     UploadPack,
-    ReceivePack,
+    /// A push (or its ref advertisement), by whom.
+    ReceivePack(Pusher),
     UploadArchive,
+}
+
+/// Who pushes, from the request: `gl_id`, `gl_username`, `gl_repository` (Gitaly requires
+/// `gl_id`; we don't: pushes without one run the hooks with it empty).
+#[derive(Clone, Debug, Default)]
+pub struct Pusher {
+    pub gl_id: String,
+    pub gl_username: String,
+    pub gl_repository: String,
+    pub protocol: Protocol,
 }
 
 /// A started transport process and, for a push with a pre-receive hook in code, the bridge
@@ -82,27 +94,50 @@ pub fn start(
     let proto = protocol(git_protocol)?;
     let sub = match service {
         Service::UploadPack => Subcommand::UploadPack,
-        Service::ReceivePack => Subcommand::ReceivePack,
+        Service::ReceivePack(_) => Subcommand::ReceivePack,
         Service::UploadArchive => Subcommand::UploadArchive,
     };
     let mut cmd = repo.cmd(sub);
     // The subcommand's default config (what Gitaly sets for fetches and pushes) comes from
     // its description in gitrpc-git.
-    if let Service::ReceivePack = service {
+    if let (Service::ReceivePack(pusher), false) = (&service, advertise) {
         // Every git gets `core.hooksPath` (see `Deps`); the directory lives in the
         // storage, so put it back if the storage was removed and recreated meanwhile.
         repo.deps
             .hooks_dir
             .ensure()
             .map_err(|e| Error::internal(format!("hooks dir: {e}")))?;
-        if let Some(hook) = &repo.deps.hooks.pre_receive {
-            let b = Bridge::open(
-                &repo.deps.bridge_dir,
-                hook.clone(),
-                &repo.repository.storage_name,
-                &repo.repository.relative_path,
-            )
-            .map_err(|e| Error::internal(format!("pre-receive bridge: {e}")))?;
+        let gl_repository = match repo.repository.gl_repository.as_str() {
+            "" => pusher.gl_repository.clone(),
+            r => r.to_string(),
+        };
+        // What git passes on to every hook it runs (Gitaly's hook environment); push
+        // options reach the hooks only when advertised.
+        cmd = cmd
+            .config("receive.advertisePushOptions", "true")
+            .env("GL_ID", &pusher.gl_id)
+            .env("GL_USERNAME", &pusher.gl_username)
+            .env("GL_PROTOCOL", pusher.protocol.as_str())
+            .env("GL_REPOSITORY", &gl_repository)
+            .env("GL_PROJECT_PATH", &repo.repository.gl_project_path);
+        if repo.deps.hooks.any() {
+            let push = Push {
+                hooks: repo.deps.hooks.clone(),
+                timeout: repo.deps.config.hooks.timeout,
+                user: User {
+                    gl_id: pusher.gl_id.clone(),
+                    gl_username: pusher.gl_username.clone(),
+                    ..Default::default()
+                },
+                protocol: pusher.protocol,
+                repository: gitrpc_proto::gitaly::Repository {
+                    gl_repository,
+                    ..repo.repository.clone()
+                },
+                repo_path: repo.path.clone(),
+            };
+            let b = Bridge::open(&repo.deps.bridge_dir, push)
+                .map_err(|e| Error::internal(format!("hook bridge: {e}")))?;
             cmd = cmd.env("GITRPC_HOOK_DIR", b.dir().as_os_str().to_owned());
             bridge = Some(b);
         }

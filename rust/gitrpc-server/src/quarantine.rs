@@ -320,7 +320,7 @@ mod tests {
             .unwrap();
         let objects = repo.join("objects").canonicalize().unwrap();
         assert_eq!(ok.object_dir, Some(objects.join("tmp_objdir-incoming-a")));
-        assert_eq!(ok.alternates, [objects.clone()]);
+        assert_eq!(ok.alternates, std::slice::from_ref(&objects));
         assert!(ask("./objects//tmp_objdir-incoming-a", &[]).is_ok());
         assert!(ask("", &[]).unwrap().is_none());
         for bad in [

@@ -3,6 +3,7 @@
 mod blob;
 mod commit;
 mod diff;
+mod operations;
 mod r#ref;
 mod repository;
 mod server;
@@ -14,6 +15,7 @@ mod upload_pack_sidechannel;
 pub use blob::BlobServiceImpl;
 pub use commit::CommitServiceImpl;
 pub use diff::DiffServiceImpl;
+pub use operations::OperationServiceImpl;
 pub use r#ref::RefServiceImpl;
 pub use repository::RepositoryServiceImpl;
 pub use server::ServerServiceImpl;

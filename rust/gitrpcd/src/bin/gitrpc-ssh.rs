@@ -7,7 +7,8 @@
 //! where COMMAND is `git-upload-pack '/STORAGE/path'` (or receive-pack / upload-archive).
 //! The first path component names the storage. stdin/stdout are relayed through the
 //! SSHService RPCs, stderr is relayed, and the exit status is git's. `GIT_PROTOCOL` from the
-//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
+//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2. A push
+//! carries `$GL_ID`, `$GL_USERNAME` and `$GL_REPOSITORY` (the server's hooks see them).
 //!
 //! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection, as gitlab-shell
 //! does, when the server offers it: if that connection fails, or the call fails before
@@ -36,7 +37,8 @@ const USAGE: &str =
                   [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
 Use as GIT_SSH_COMMAND=\"gitrpc-ssh --address unix:/path/to.sock\". The address can also come
 from $GITRPC_ADDRESS (unix:/path, tcp://host:port, tls://host:port; several: comma-separated).
-The server's [auth] token comes from --token-file or $GITRPC_TOKEN.";
+The server's [auth] token comes from --token-file or $GITRPC_TOKEN. A push names its user to
+the server's hooks from $GL_ID, $GL_USERNAME and $GL_REPOSITORY (as gitlab-shell does).";
 
 #[derive(Debug, PartialEq)]
 struct Invocation {
@@ -279,9 +281,14 @@ async fn run(inv: Invocation) -> Result<i32, String> {
             .await
         }
         "git-receive-pack" => {
+            // Who pushes, for the server's hooks (what gitlab-shell passes on).
+            let env = |k: &str| std::env::var(k).unwrap_or_default();
             let first = SshReceivePackRequest {
                 repository,
                 git_protocol,
+                gl_id: env("GL_ID"),
+                gl_username: env("GL_USERNAME"),
+                gl_repository: env("GL_REPOSITORY"),
                 ..Default::default()
             };
             let input = stdin_stream(first, |stdin| SshReceivePackRequest {

@@ -18,6 +18,9 @@ mod diff;
 mod limits;
 /// Metrics and diagnostics on their own thread, also while gRPC is jammed.
 mod monitor;
+/// OperationService: branches, tags, file commits, merges, cherry-picks; hooks, quarantine,
+/// races, SHA-256, bad input.
+mod operations;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

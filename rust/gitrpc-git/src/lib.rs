@@ -30,14 +30,15 @@ mod failure;
 mod fill;
 pub mod hook;
 pub mod housekeeping;
+pub mod lastcommits;
 pub mod lifetime;
 pub mod merge;
 pub mod objects;
+pub mod observer;
 pub mod pktline;
 mod process;
 pub mod refs;
 pub mod spool;
-pub mod stats;
 mod transaction;
 pub mod tree_edit;
 pub mod validate;
@@ -45,11 +46,15 @@ pub mod validate;
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
 pub use client_config::ClientConfig;
 pub use command::{Command, MAX_ARG, MAX_ARGS_TOTAL};
-pub use description::{Description, Revisions, Subcommand, PSEUDO_REVISIONS};
+pub use description::{
+    is_pseudo_revision, ConfigValue, Description, Revisions, Subcommand, GLOBAL_CONFIG,
+    PSEUDO_REVISIONS, PSEUDO_REVISION_PREFIXES,
+};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
 pub use failure::{ReadError, RefError};
 pub use fill::fill;
+pub use observer::{LiveProcess, Observer, Processes, Usage};
 pub use process::{Output, Process, TERM_GRACE};
 pub use transaction::RefTransaction;
 

@@ -1,8 +1,9 @@
-//! Shared dependencies of every service: config, git executor, locator, cat-file pool.
+//! Shared dependencies of every service (config, git executor, locator, cat-file pool,
+//! limiters, metrics), made once per server from a valid config; and [`Repo`], a located
+//! repository with the call's git.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use gitrpc_git::objects::Commit;
 use gitrpc_git::refs::RefStore;
@@ -13,13 +14,19 @@ use gitrpc_git::{
 };
 use gitrpc_proto::gitaly::Repository;
 
-use crate::config::Config;
+use crate::accounting::{Call, Rpcs};
+use crate::config::{ConfigError, Valid};
 use crate::error::Result;
 use crate::hooks::{Executables, Hooks, HooksDir};
+use crate::limits::Limits;
 use crate::locator::Locator;
+use crate::metrics::{Families, Sources};
+use crate::startup::StartError;
 
 pub struct Deps {
-    pub config: Config,
+    pub config: Valid,
+    /// Reports every git it starts to the server's metrics; a call's `Repo` has a clone that
+    /// also records them for the call.
     pub git: Git,
     pub locator: Locator,
     pub catfile: CatFilePool,
@@ -33,9 +40,12 @@ pub struct Deps {
     /// Where per-push hook bridges live (`<first storage>/+gitrpc/hooks-run`).
     pub bridge_dir: PathBuf,
     /// Admission control: `[[concurrency]]` and `[pack_objects_limiting]`.
-    pub limits: Arc<crate::admission::Limits>,
-    /// RPC counts, latencies and calls in flight (for metrics and diagnostics).
-    pub rpcs: Arc<crate::monitor::Rpcs>,
+    pub limits: Arc<Limits>,
+    /// Calls in flight (diagnostics, log lines); finished ones go to the metrics.
+    pub rpcs: Arc<Rpcs>,
+    /// This server's metrics (`/metrics`), its own: another server in the process has its
+    /// own registry.
+    pub metrics: prometheus_client::registry::Registry,
     /// `[auth]`: the v2 token secret, if calls over listeners must carry one.
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// `[connections]`: the cap and counters of connections over listeners.
@@ -46,32 +56,38 @@ pub struct Deps {
 
 impl Deps {
     /// Resolve git, create storage roots, start the cat-file pool. Needs a tokio runtime.
-    pub async fn new(config: Config) -> Result<Arc<Deps>, String> {
+    pub async fn new(config: Valid) -> Result<Arc<Deps>, StartError> {
         Deps::with_hooks(config, Hooks::default()).await
     }
 
     /// [`Deps::new`] with hooks given in code.
-    pub async fn with_hooks(config: Config, hooks: Hooks) -> Result<Arc<Deps>, String> {
-        config.validate()?;
-        let hook_executables = Executables::from_config(&config.hooks, &hooks)?;
+    pub async fn with_hooks(config: Valid, hooks: Hooks) -> Result<Arc<Deps>, StartError> {
+        let hook_executables = Executables::from_config(&config.hooks, &hooks)
+            .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         let auth = crate::auth::Auth::from_config(&config.auth)?;
-        let git = Git::discover(config.git.bin_path.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
-        let locator = Locator::new(&config.storage).map_err(|e| format!("storage: {e}"))?;
+        let families = Families::default();
+        let git =
+            Git::discover_observed(config.git.bin_path.as_deref(), families.git_observer()).await?;
+        let locator = Locator::new(&config.storage)?;
         // What a crashed server left (its git, its private files) goes before we serve.
         let roots: Vec<PathBuf> = locator.storages().map(|(_, p)| p.to_path_buf()).collect();
         crate::housekeeping::at_start(roots.clone(), &config.housekeeping).await;
-        let (_, first_root) = locator.storages().next().ok_or("no storage")?;
+        // A valid config has at least one storage.
+        let first_root = roots.first().cloned().unwrap_or_default();
         let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
-        let hooks_dir = HooksDir::create(&internal, &hook_executables, &hooks)
-            .map_err(|e| format!("hooks dir: {e}"))?;
+        let hooks_dir =
+            HooksDir::create(&internal, &hook_executables, &hooks).map_err(|source| {
+                StartError::Io {
+                    what: "hooks directory",
+                    source,
+                }
+            })?;
         let git = git.with_hooks_path(hooks_dir.path());
         let catfile = CatFilePool::new(
             git.clone(),
             CatFilePoolConfig {
                 max_idle: config.catfile.max_idle,
-                idle_ttl: Duration::from_secs(config.catfile.idle_ttl),
+                idle_ttl: config.catfile.idle_ttl,
             },
         );
         let spool_dir = config
@@ -90,15 +106,24 @@ impl Deps {
             dir: spool_dir,
             budget: gitrpc_git::spool::Budget::new(config.spool.max_bytes),
         };
-        let limits = Arc::new(crate::admission::Limits::from_config(&config));
+        let limits = Arc::new(Limits::from_config(&config));
         let connections = crate::conn::Connections::new(&config.connections);
-        let housekeeping = crate::housekeeping::start(roots, config.housekeeping.clone());
+        let housekeeping =
+            crate::housekeeping::start(roots, config.housekeeping.clone(), git.processes().clone());
+        let metrics = families.registry(Sources {
+            limits: limits.clone(),
+            connections: connections.clone(),
+            catfile: catfile.clone(),
+            spool: spool.budget.clone(),
+            processes: git.processes().clone(),
+        });
         Ok(Arc::new(Deps {
             connections,
             housekeeping,
             auth,
             limits,
-            rpcs: Default::default(),
+            rpcs: Arc::new(Rpcs::new(families.rpc.clone())),
+            metrics,
             config,
             git,
             locator,
@@ -111,19 +136,26 @@ impl Deps {
         }))
     }
 
-    /// An existing repository (`NOT_FOUND` otherwise), reading the object directories the
-    /// request names (only the repository's own quarantines: see [`crate::quarantine`]).
+    /// An existing repository (`NOT_FOUND` otherwise), with the git of the call being
+    /// served ([`Call::git`]: its commands are recorded for the call's log line), reading
+    /// the object directories the request names (only the repository's own quarantines: see
+    /// [`crate::quarantine`]).
     pub fn repo(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
         let path = self.locator.repo(r)?;
         let objects = match r {
             Some(r) => crate::quarantine::object_dirs(&path, r)?,
             None => None,
         };
+        let git = match Call::current() {
+            Some(call) => call.git(&self.git),
+            None => self.git.clone(),
+        };
         Ok(Repo {
             path,
             repository: r.cloned().unwrap_or_default(),
             deps: self,
             objects,
+            git,
         })
     }
 
@@ -143,6 +175,8 @@ pub struct Repo<'a> {
     pub deps: &'a Deps,
     /// Object directories its git uses instead of its own (a quarantine).
     pub objects: Option<crate::quarantine::ObjectDirs>,
+    /// The server's git, observed for the call.
+    pub git: Git,
 }
 
 impl<'a> Repo<'a> {
@@ -167,17 +201,18 @@ impl<'a> Repo<'a> {
             repository: self.repository.clone(),
             deps: self.deps,
             objects: Some(q.object_dirs()),
+            git: self.git.clone(),
         }
     }
 
-    /// Start `cmd` (see [`Git::spawn`]).
+    /// Start `cmd` (see [`Git::spawn`]) with the call's git.
     pub fn spawn(&self, cmd: &Command) -> gitrpc_git::Result<Process> {
-        self.deps.git.spawn(cmd)
+        self.git.spawn(cmd)
     }
 
     /// Run `cmd` to completion and collect its (small) stdout.
     pub async fn output(&self, cmd: &Command) -> gitrpc_git::Result<Output> {
-        self.deps.git.output(cmd).await
+        self.git.output(cmd).await
     }
 
     /// Run `cmd` to completion with `input` on stdin and collect its (small) stdout.
@@ -186,15 +221,18 @@ impl<'a> Repo<'a> {
         cmd: &Command,
         input: &[u8],
     ) -> gitrpc_git::Result<Output> {
-        self.deps.git.output_with_input(cmd, input).await
+        self.git.output_with_input(cmd, input).await
     }
 
     /// A cat-file process: from the pool, or one of its own (dropped after use) when the
     /// repository is read through other object directories.
     pub fn catfile(&self) -> Result<Lease> {
         match &self.objects {
-            None => Ok(self.deps.catfile.get(&self.path)?),
-            Some(o) => Ok(self.deps.catfile.dedicated(&self.path, o.env())?),
+            None => Ok(self.deps.catfile.get_with(&self.git, &self.path)?),
+            Some(o) => Ok(self
+                .deps
+                .catfile
+                .dedicated(&self.git, &self.path, o.env())?),
         }
     }
 
@@ -212,8 +250,9 @@ impl<'a> Repo<'a> {
             other => return other,
         };
         let (path, grace) = (self.path.clone(), self.deps.config.housekeeping.lock_grace);
+        let processes = self.git.processes().clone();
         let removed = tokio::task::spawn_blocking(move || {
-            gitrpc_git::housekeeping::remove_stale_locks(&path, grace)
+            gitrpc_git::housekeeping::remove_stale_locks(&processes, &path, grace)
         })
         .await;
         match removed {
@@ -227,7 +266,7 @@ impl<'a> Repo<'a> {
 
     /// Start a reference transaction in this repository.
     pub async fn ref_transaction(&self) -> gitrpc_git::Result<RefTransaction> {
-        RefTransaction::start_with(&self.deps.git, self.cmd(Subcommand::UpdateRef)).await
+        RefTransaction::start_with(&self.git, self.cmd(Subcommand::UpdateRef)).await
     }
 
     /// Native ref reader, or `None` for non-`files` backends.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use gitrpc_proto::gitaly::Repository;
 
-pub use run::{run, HookRejected};
+pub use run::{run, HookContext, HookRejected};
 
 /// Which hook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -212,20 +212,24 @@ impl Executables {
     }
 
     /// The `[hooks]` executables, checked: each must be an executable regular file (its
-    /// canonical path is kept); none may also be given in code.
+    /// canonical path is kept); none may also be given in code. An error names the key
+    /// (`hooks.update`) and what is wrong.
     pub fn from_config(
         config: &crate::config::HooksConfig,
         code: &Hooks,
-    ) -> Result<Executables, String> {
-        let check = |kind: HookKind, path: &Option<PathBuf>| -> Result<Option<PathBuf>, String> {
+    ) -> Result<Executables, (String, String)> {
+        let check = |kind: HookKind, path: &Option<PathBuf>| {
             let Some(path) = path else { return Ok(None) };
-            let key = kind.config_key();
+            let key = format!("hooks.{}", kind.config_key());
             if code.get(kind).is_some() {
-                return Err(format!(
-                    "hooks.{key} is set in the config and in code; choose one"
-                ));
+                return Err((key, "set in the config and in code; choose one".to_string()));
             }
-            let not_exe = || format!("hooks.{key}: {} is not an executable file", path.display());
+            let not_exe = || {
+                (
+                    key.clone(),
+                    format!("{} is not an executable file", path.display()),
+                )
+            };
             let real = path.canonicalize().map_err(|_| not_exe())?;
             let meta = std::fs::metadata(&real).map_err(|_| not_exe())?;
             use std::os::unix::fs::PermissionsExt;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use gitrpc_git::hook::{HookCommand, HookOutcome};
 
-use super::{HookEvent, HookFn, HookKind};
-use crate::deps::Deps;
+use gitrpc_git::Git;
+
+use super::{Executables, HookEvent, HookFn, HookKind, Hooks};
 
 /// A hook refused the change (or failed, or timed out).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,25 +52,34 @@ fn timed_out(kind: HookKind, timeout: Duration) -> HookRejected {
     )
 }
 
+/// What runs the hooks of a server: its git, its hooks in code and in the config, and
+/// `[hooks] timeout`.
+pub struct HookContext<'a> {
+    pub git: &'a Git,
+    pub code: &'a Hooks,
+    pub executables: &'a Executables,
+    pub timeout: Duration,
+}
+
 /// Run the hook configured for `event.kind` (executable or callback); `Ok` if there is none.
 /// `repo` is the repository's path; `quarantine` the operation's quarantine directory, made
 /// visible to an executable's git (for `pre-receive` and `update`).
 pub async fn run(
-    deps: &Deps,
+    ctx: &HookContext<'_>,
     repo: &Path,
     event: HookEvent,
     quarantine: Option<&Path>,
 ) -> Result<(), HookRejected> {
-    let timeout = deps.config.hooks.timeout;
-    if let Some(f) = deps.hooks.get(event.kind) {
+    let timeout = ctx.timeout;
+    if let Some(f) = ctx.code.get(event.kind) {
         return run_callback(f, event, timeout).await;
     }
-    let Some(program) = deps.hook_executables.get(event.kind) else {
+    let Some(program) = ctx.executables.get(event.kind) else {
         return Ok(());
     };
     let kind = event.kind;
-    let cmd = command(deps, repo, program, &event, quarantine);
-    let out = match deps.git.run_hook(&cmd, timeout).await {
+    let cmd = command(ctx.git, repo, program, &event, quarantine);
+    let out = match ctx.git.run_hook(&cmd, timeout).await {
         Ok(out) => out,
         Err(e) => {
             return Err(HookRejected::new(
@@ -105,7 +115,7 @@ pub async fn run(
 
 /// The executable's command line and environment (Gitaly's `customHooksEnv`).
 fn command(
-    deps: &Deps,
+    git: &Git,
     repo: &Path,
     program: &Path,
     event: &HookEvent,
@@ -114,8 +124,7 @@ fn command(
     let mut env: Vec<(OsString, OsString)> = Vec::new();
     let mut set = |k: &str, v: OsString| env.push((k.into(), v));
     // git of the server first on PATH, so `git` in the hook is ours.
-    let mut path = deps
-        .git
+    let mut path = git
         .bin()
         .parent()
         .map(|d| d.as_os_str().to_os_string())

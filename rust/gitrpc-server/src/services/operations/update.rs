@@ -61,6 +61,12 @@ pub async fn update_with_hooks(
     u: &RefUpdate,
 ) -> Result<(), UpdateError> {
     let deps = repo.deps;
+    let ctx = hooks::HookContext {
+        git: &repo.git,
+        code: &deps.hooks,
+        executables: &deps.hook_executables,
+        timeout: deps.config.hooks.timeout,
+    };
     let event = |kind, repository| HookEvent {
         kind,
         user: user.clone(),
@@ -80,7 +86,7 @@ pub async fn update_with_hooks(
     let qdir = q.as_ref().map(|q| q.dir().to_path_buf());
     for kind in [HookKind::PreReceive, HookKind::Update] {
         hooks::run(
-            deps,
+            &ctx,
             &repo.path,
             event(kind, quarantined.clone()),
             qdir.as_deref(),
@@ -90,7 +96,7 @@ pub async fn update_with_hooks(
     }
     apply(repo, q, u).await?;
     let post = event(HookKind::PostReceive, repo.repository.clone());
-    if let Err(r) = hooks::run(deps, &repo.path, post, None).await {
+    if let Err(r) = hooks::run(&ctx, &repo.path, post, None).await {
         tracing::warn!(
             repo = %repo.path.display(),
             reference = %u.reference,

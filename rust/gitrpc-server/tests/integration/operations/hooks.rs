@@ -23,7 +23,7 @@ async fn with_scripts(scripts: &[(&str, &str)], timeout: Option<&str>) -> (Ops, 
         .iter()
         .map(|(n, b)| (n.to_string(), script(dir.path(), n, b)))
         .collect();
-    let timeout = timeout.map(|t| gitrpc_server::config::parse_duration(t).unwrap());
+    let timeout = timeout.map(|t| gitrpc_server::config::duration::parse(t).unwrap());
     let s = Ops::with(
         |c| {
             for (name, p) in paths {
@@ -543,8 +543,8 @@ async fn a_hook_in_the_config_and_in_code_is_refused_at_start() {
     .err()
     .unwrap();
     assert_eq!(
-        e,
-        "hooks.update is set in the config and in code; choose one"
+        e.to_string(),
+        "config: hooks.update: set in the config and in code; choose one"
     );
     config.hooks.update = Some(d.path().join("missing"));
     let e = gitrpc_server::Serving::start_with_hooks(config, Hooks::default())
@@ -552,9 +552,9 @@ async fn a_hook_in_the_config_and_in_code_is_refused_at_start() {
         .err()
         .unwrap();
     assert_eq!(
-        e,
+        e.to_string(),
         format!(
-            "hooks.update: {} is not an executable file",
+            "config: hooks.update: {} is not an executable file",
             d.path().join("missing").display()
         )
     );

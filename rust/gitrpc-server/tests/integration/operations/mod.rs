@@ -3,6 +3,7 @@
 //! checked with `git cat-file`, `git log`, `git ls-tree`, `git for-each-ref`.
 
 mod branches;
+mod client;
 mod commit_files;
 mod commit_files_input;
 mod hooks;

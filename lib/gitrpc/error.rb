@@ -109,4 +109,16 @@ module GitRPC
     def conflicting_paths = (detail && detail[:conflicting_paths]) || []
     def conflicting_commit_ids = (detail && detail[:conflicting_commit_ids]) || []
   end
+
+  # Raise this from GitRPC::SmartHTTP's `authorize` to ask the client for credentials: the
+  # answer is 401 with `WWW-Authenticate: Basic realm="…"` (git then asks its credential
+  # helper and retries); the message is the body.
+  class Unauthorized < Error
+    attr_reader :realm
+
+    def initialize(message = "HTTP Basic: Access denied", realm: nil)
+      super(message)
+      @realm = realm
+    end
+  end
 end

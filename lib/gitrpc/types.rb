@@ -29,7 +29,9 @@ module GitRPC
   # Who makes a change. Operations send it as the request's `User` (name, email and
   # timezone, an IANA name like "Europe/Paris", make the commit's author and committer);
   # hooks get it back on their event (for pushes: gl_id and gl_username, what the transport
-  # passed). `username:` is accepted for `gl_username`.
+  # passed). GitRPC::SmartHTTP's `authorize` may return one: its `gl_id` ("user-7"),
+  # `gl_username` and `gl_repository` ("project-1") reach the server's hooks as GL_ID,
+  # GL_USERNAME and GL_REPOSITORY. `username:` is accepted for `gl_username`.
   User = Struct.new(:gl_id, :gl_username, :name, :email, :timezone, :gl_repository,
                     keyword_init: true) do
     def initialize(username: nil, **fields)

@@ -26,6 +26,7 @@ mod gc;
 mod history;
 mod operations;
 mod server;
+mod smart_http;
 mod stream;
 
 #[magnus::init(name = "gitrpc_native")]
@@ -39,5 +40,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     operations::init(ruby, client, native)?;
     server::init(ruby, native)?;
     stream::init(ruby, native)?;
+    smart_http::init(ruby, native)?;
     Ok(())
 }

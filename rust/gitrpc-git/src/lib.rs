@@ -16,6 +16,8 @@
 //! - [`refs`]: refs of `files`-backend repositories read natively.
 //! - [`tree_edit`]: trees edited in memory and written with `mktree`; [`merge`]:
 //!   `merge-tree --write-tree` run and parsed; [`hook`]: hook executables run like git.
+//! - [`external`]: the same door for the few other programs gitrpc's tools run (an
+//!   operator's access-check executable).
 //! - [`lifetime`]: every git names the server process that started it, so git left running
 //!   after that process died can be found and killed; [`housekeeping`] finds what a git
 //!   killed mid-way leaves in a repository (ref locks, quarantine directories).
@@ -26,6 +28,7 @@ mod command;
 mod description;
 mod error;
 mod executor;
+pub mod external;
 mod failure;
 mod fill;
 pub mod hook;

@@ -28,9 +28,10 @@ use tonic::{Code, Status};
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::hooks::bridge::{Bridge, Push};
-use crate::hooks::{Protocol, User};
+use crate::hooks::User;
 use crate::limiter::Permit;
 use crate::limits::Limits;
+use crate::pusher::Pusher;
 use crate::stream::Sink;
 
 /// `git_protocol` → `GIT_PROTOCOL`: only `version=1` and `version=2`.
@@ -45,22 +46,11 @@ pub fn protocol(p: &str) -> Result<Option<&str>> {
 }
 
 /// Which git service to start.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub enum Service {
     UploadPack,
-    /// A push (or its ref advertisement), by whom.
-    ReceivePack(Pusher),
+    ReceivePack,
     UploadArchive,
-}
-
-/// Who pushes, from the request: `gl_id`, `gl_username`, `gl_repository` (Gitaly requires
-/// `gl_id`; we don't: pushes without one run the hooks with it empty).
-#[derive(Clone, Debug, Default)]
-pub struct Pusher {
-    pub gl_id: String,
-    pub gl_username: String,
-    pub gl_repository: String,
-    pub protocol: Protocol,
 }
 
 /// A started transport process and, for a push with a pre-receive hook in code, the bridge
@@ -78,60 +68,91 @@ struct PackGate {
     request: PackRequest,
 }
 
-/// Start a transport git process for `repo`. `stateless`/`advertise` select smart HTTP's
-/// `--stateless-rpc [--advertise-refs]`; SSH runs full duplex.
+/// How a transport git runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Flags {
+    /// Smart HTTP's `--stateless-rpc` (SSH runs full duplex).
+    pub stateless: bool,
+    /// `--advertise-refs` (smart HTTP's `info/refs`).
+    pub advertise: bool,
+    /// git's stderr is streamed to the caller (else captured for the error message).
+    pub relay_stderr: bool,
+}
+
+impl Flags {
+    /// SSHService: full duplex, stderr relayed.
+    pub const SSH: Flags = Flags {
+        stateless: false,
+        advertise: false,
+        relay_stderr: true,
+    };
+    /// `info/refs`.
+    pub const ADVERTISE: Flags = Flags {
+        stateless: true,
+        advertise: true,
+        relay_stderr: false,
+    };
+    /// A smart-HTTP POST.
+    pub const STATELESS: Flags = Flags {
+        stateless: true,
+        advertise: false,
+        relay_stderr: false,
+    };
+}
+
+/// Start a transport git process for `repo`. A push's `pusher` reaches its hooks through
+/// receive-pack's environment ([`Pusher::env`]).
 pub fn start(
     repo: &Repo<'_>,
     service: Service,
+    flags: Flags,
     config: &[String],
     git_protocol: &str,
-    stateless: bool,
-    advertise: bool,
-    relay_stderr: bool,
+    pusher: Option<&Pusher>,
 ) -> Result<Started> {
+    let Flags {
+        stateless,
+        advertise,
+        relay_stderr,
+    } = flags;
     let config = gitrpc_git::client_config::check(config)?;
     let mut bridge = None;
     let proto = protocol(git_protocol)?;
     let sub = match service {
         Service::UploadPack => Subcommand::UploadPack,
-        Service::ReceivePack(_) => Subcommand::ReceivePack,
+        Service::ReceivePack => Subcommand::ReceivePack,
         Service::UploadArchive => Subcommand::UploadArchive,
     };
     let mut cmd = repo.cmd(sub);
     // The subcommand's default config (what Gitaly sets for fetches and pushes) comes from
     // its description in gitrpc-git.
-    if let (Service::ReceivePack(pusher), false) = (&service, advertise) {
+    if let Service::ReceivePack = service {
         // Every git gets `core.hooksPath` (see `Deps`); the directory lives in the
         // storage, so put it back if the storage was removed and recreated meanwhile.
         repo.deps
             .hooks_dir
             .ensure()
             .map_err(|e| Error::internal(format!("hooks dir: {e}")))?;
-        let gl_repository = match repo.repository.gl_repository.as_str() {
-            "" => pusher.gl_repository.clone(),
-            r => r.to_string(),
-        };
+    }
+    if let (Service::ReceivePack, false, Some(pusher)) = (service, advertise, pusher) {
         // What git passes on to every hook it runs (Gitaly's hook environment); push
         // options reach the hooks only when advertised.
-        cmd = cmd
-            .config("receive.advertisePushOptions", "true")
-            .env("GL_ID", &pusher.gl_id)
-            .env("GL_USERNAME", &pusher.gl_username)
-            .env("GL_PROTOCOL", pusher.protocol.as_str())
-            .env("GL_REPOSITORY", &gl_repository)
-            .env("GL_PROJECT_PATH", &repo.repository.gl_project_path);
+        cmd = cmd.config("receive.advertisePushOptions", "true");
+        for (key, value) in pusher.env() {
+            cmd = cmd.env(key, value);
+        }
         if repo.deps.hooks.any() {
             let push = Push {
                 hooks: repo.deps.hooks.clone(),
                 timeout: repo.deps.config.hooks.timeout,
                 user: User {
                     gl_id: pusher.gl_id.clone(),
-                    gl_username: pusher.gl_username.clone(),
+                    gl_username: pusher.username.clone(),
                     ..Default::default()
                 },
                 protocol: pusher.protocol,
                 repository: gitrpc_proto::gitaly::Repository {
-                    gl_repository,
+                    gl_repository: pusher.gl_repository.clone(),
                     ..repo.repository.clone()
                 },
                 repo_path: repo.path.clone(),

@@ -25,6 +25,8 @@ const LAYERS: &[&[&str]] = &[
         "hooks",
         "quarantine",
         "signature",
+        "pusher",
+        "ratelimit",
     ],
     &["locator", "auth", "limits", "batch", "tls"],
     &["metrics", "housekeeping", "mux"],

@@ -23,6 +23,8 @@ mod monitor;
 /// OperationService: branches, tags, file commits, merges, cherry-picks; hooks, quarantine,
 /// races, SHA-256, bad input.
 mod operations;
+/// `[[rate_limiting]]` on tokio's paused clock: exact delays, counts, refusals, metrics.
+mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

@@ -157,9 +157,14 @@ pub fn hook_event(ruby: &Ruby, p: &HookEvent, repository: Value) -> Result<Value
     let gl_repository = &p.repository.gl_repository;
     fields.aset(
         ruby.to_symbol("gl_repository"),
-        opt(ruby, (!gl_repository.is_empty()).then(|| ruby.str_new(gl_repository).as_value())),
+        opt(
+            ruby,
+            (!gl_repository.is_empty()).then(|| ruby.str_new(gl_repository).as_value()),
+        ),
     )?;
-    let user: Value = ruby.get_inner(&USER).new_instance((magnus::KwArgs(fields),))?;
+    let user: Value = ruby
+        .get_inner(&USER)
+        .new_instance((magnus::KwArgs(fields),))?;
     let kind = p.kind.as_str().replace('-', "_");
     ruby.get_inner(&HOOK_EVENT).new_instance((
         ruby.to_symbol(kind),

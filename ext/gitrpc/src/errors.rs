@@ -36,7 +36,11 @@ fn detail(ruby: &Ruby, status: &Status) -> Result<Value, Error> {
             set("conflicting_commit_ids", ids.as_value())?;
             "merge_conflict"
         }
-        D::CustomHook { kind, stdout, stderr } => {
+        D::CustomHook {
+            kind,
+            stdout,
+            stderr,
+        } => {
             set("hook_type", sym(&kind.replace('-', "_")).as_value())?;
             set("stdout", bin(&stdout).as_value())?;
             set("stderr", bin(&stderr).as_value())?;
@@ -46,7 +50,11 @@ fn detail(ruby: &Ruby, status: &Status) -> Result<Value, Error> {
             set("message", ruby.str_new(&message).as_value())?;
             "access_check"
         }
-        D::ReferenceUpdate { reference, old_oid, new_oid } => {
+        D::ReferenceUpdate {
+            reference,
+            old_oid,
+            new_oid,
+        } => {
             set("reference", bin(&reference).as_value())?;
             set("old_oid", ruby.str_new(&old_oid).as_value())?;
             set("new_oid", ruby.str_new(&new_oid).as_value())?;
@@ -86,8 +94,10 @@ pub fn rpc(ruby: &Ruby, status: Status) -> Error {
         Ok(d) => d,
         Err(e) => return e,
     };
-    let built: Result<Exception, Error> =
-        class.funcall("from_status", (status.code() as i32, status.message(), detail));
+    let built: Result<Exception, Error> = class.funcall(
+        "from_status",
+        (status.code() as i32, status.message(), detail),
+    );
     match built {
         Ok(e) => Error::from(e),
         Err(e) => e,

@@ -8,9 +8,13 @@
 
 use std::sync::Mutex;
 
-use gitrpc_client::gitaly::{Repository, User, UserMergeToRefRequest, UserRebaseToRefRequest, UserSquashRequest};
+use gitrpc_client::gitaly::{
+    Repository, User, UserMergeToRefRequest, UserRebaseToRefRequest, UserSquashRequest,
+};
 use gitrpc_client::runtime::Owned;
-use gitrpc_client::{BranchUpdate, CommitFiles, FileAction, MergeBranch, MergeProposal, PickRevert};
+use gitrpc_client::{
+    BranchUpdate, CommitFiles, FileAction, MergeBranch, MergeProposal, PickRevert,
+};
 use magnus::value::Lazy;
 use magnus::{
     method, prelude::*, DataTypeFunctions, Error, RArray, RClass, RHash, RModule, RString, Ruby,
@@ -36,10 +40,15 @@ fn arg_error(ruby: &Ruby, msg: impl Into<String>) -> Error {
 
 fn user(ruby: &Ruby, a: RArray) -> Result<User, Error> {
     if a.len() != 5 {
-        return Err(arg_error(ruby, "user must be [gl_id, gl_username, name, email, timezone]"));
+        return Err(arg_error(
+            ruby,
+            "user must be [gl_id, gl_username, name, email, timezone]",
+        ));
     }
     let s = |i: isize| -> Result<Vec<u8>, Error> {
-        Ok(a.entry::<Option<RString>>(i)?.map(bytes).unwrap_or_default())
+        Ok(a.entry::<Option<RString>>(i)?
+            .map(bytes)
+            .unwrap_or_default())
     };
     let text = |i: isize| -> Result<String, Error> {
         String::from_utf8(s(i)?).map_err(|_| arg_error(ruby, "user fields must be UTF-8"))
@@ -63,18 +72,19 @@ fn opt_bytes(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<Vec<u8>>, Error>
 }
 
 fn timestamp(ruby: &Ruby, h: RHash) -> Result<Option<prost_types::Timestamp>, Error> {
-    Ok(opt::<i64>(ruby, h, "timestamp")?.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }))
+    Ok(opt::<i64>(ruby, h, "timestamp")?
+        .map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }))
 }
 
 /// `start_repository: [storage, relative_path]`.
 fn start_repository(ruby: &Ruby, h: RHash) -> Result<Option<Repository>, Error> {
-    Ok(opt::<RArray>(ruby, h, "start_repository")?
+    opt::<RArray>(ruby, h, "start_repository")?
         .map(|a| -> Result<Repository, Error> {
             let storage: String = a.entry(0)?;
             let path: String = a.entry(1)?;
             Ok(gitrpc_client::client::repository(&storage, &path))
         })
-        .transpose()?)
+        .transpose()
 }
 
 fn action(ruby: &Ruby, a: RArray) -> Result<FileAction, Error> {
@@ -85,11 +95,20 @@ fn action(ruby: &Ruby, a: RArray) -> Result<FileAction, Error> {
     let executable: bool = a.entry(4)?;
     let content_or_empty = || content.map(bytes).unwrap_or_default();
     Ok(match kind.name()?.as_ref() {
-        "create" => FileAction::Create { path, content: content_or_empty(), executable },
+        "create" => FileAction::Create {
+            path,
+            content: content_or_empty(),
+            executable,
+        },
         "create_dir" => FileAction::CreateDir { path },
-        "update" => FileAction::Update { path, content: content_or_empty() },
+        "update" => FileAction::Update {
+            path,
+            content: content_or_empty(),
+        },
         "move" => FileAction::Move {
-            from: prev.map(bytes).ok_or_else(|| arg_error(ruby, "move needs previous_path:"))?,
+            from: prev
+                .map(bytes)
+                .ok_or_else(|| arg_error(ruby, "move needs previous_path:"))?,
             to: path,
             content: content.map(bytes),
         },
@@ -100,8 +119,11 @@ fn action(ruby: &Ruby, a: RArray) -> Result<FileAction, Error> {
 }
 
 fn branch_update(ruby: &Ruby, u: BranchUpdate) -> Result<Value, Error> {
-    ruby.get_inner(&BRANCH_UPDATE)
-        .new_instance((ruby.str_new(&u.commit_id), u.repo_created, u.branch_created))
+    ruby.get_inner(&BRANCH_UPDATE).new_instance((
+        ruby.str_new(&u.commit_id),
+        u.repo_created,
+        u.branch_created,
+    ))
 }
 
 impl NativeClient {
@@ -142,7 +164,9 @@ impl NativeClient {
     ) -> Result<Value, Error> {
         let repo = rb_self.repo(&storage, &path);
         let (user, name, start) = (user(ruby, u)?, bytes(name), bytes(start));
-        let b = rb_self.run(ruby, |c| async move { c.create_branch(&repo, &user, &name, &start).await })?;
+        let b = rb_self.run(ruby, |c| async move {
+            c.create_branch(&repo, &user, &name, &start).await
+        })?;
         let full = [&b"refs/heads/"[..], &b.name].concat();
         convert::branch(ruby, &gitrpc_client::gitaly::Branch { name: full, ..b })
     }
@@ -157,7 +181,9 @@ impl NativeClient {
     ) -> Result<(), Error> {
         let repo = rb_self.repo(&storage, &path);
         let (user, name) = (user(ruby, u)?, bytes(name));
-        rb_self.run(ruby, |c| async move { c.update_branch(&repo, &user, &name, &newrev, &oldrev).await })
+        rb_self.run(ruby, |c| async move {
+            c.update_branch(&repo, &user, &name, &newrev, &oldrev).await
+        })
     }
 
     fn delete_ref(
@@ -174,7 +200,10 @@ impl NativeClient {
         rb_self.run(ruby, |c| async move {
             match tag {
                 true => c.delete_tag(&repo, &user, &name, expected.as_deref()).await,
-                false => c.delete_branch(&repo, &user, &name, expected.as_deref()).await,
+                false => {
+                    c.delete_branch(&repo, &user, &name, expected.as_deref())
+                        .await
+                }
             }
         })
     }
@@ -189,12 +218,22 @@ impl NativeClient {
         time: Option<i64>,
     ) -> Result<Value, Error> {
         let repo = rb_self.repo(&storage, &path);
-        let (user, name, target, message) = (user(ruby, u)?, bytes(name), bytes(target), message.map(bytes));
+        let (user, name, target, message) = (
+            user(ruby, u)?,
+            bytes(name),
+            bytes(target),
+            message.map(bytes),
+        );
         let ts = time.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 });
         let t = rb_self.run(ruby, |c| async move {
-            c.create_tag(&repo, &user, &name, &target, message.as_deref(), ts).await
+            c.create_tag(&repo, &user, &name, &target, message.as_deref(), ts)
+                .await
         })?;
-        let target_id = t.target_commit.as_ref().map(|c| c.id.clone()).unwrap_or_else(|| t.id.clone());
+        let target_id = t
+            .target_commit
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| t.id.clone());
         ruby.get_inner(&TAG).new_instance((
             convert::text(ruby, &t.name),
             ruby.str_new(&t.id),
@@ -212,7 +251,10 @@ impl NativeClient {
         o: RHash,
     ) -> Result<Value, Error> {
         let repo = rb_self.repo(&storage, &path);
-        let author = match (opt_bytes(ruby, o, "author_name")?, opt_bytes(ruby, o, "author_email")?) {
+        let author = match (
+            opt_bytes(ruby, o, "author_name")?,
+            opt_bytes(ruby, o, "author_email")?,
+        ) {
             (Some(n), Some(e)) => Some((n, e)),
             _ => None,
         };
@@ -249,7 +291,8 @@ impl NativeClient {
         let repo = rb_self.repo(&storage, &path);
         let (user, branch) = (user(ruby, u)?, bytes(branch));
         let u = rb_self.run(ruby, |c| async move {
-            c.ff_branch(&repo, &user, &branch, &commit_id, expected.as_deref()).await
+            c.ff_branch(&repo, &user, &branch, &commit_id, expected.as_deref())
+                .await
         })?;
         branch_update(ruby, u)
     }
@@ -357,7 +400,11 @@ impl NativeMergeProposal {
     }
 
     fn take(&self, ruby: &Ruby) -> Result<MergeProposal, Error> {
-        let taken = self.proposal.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let taken = self
+            .proposal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         match taken.map(Owned::into_inner) {
             Some(Ok(p)) => Ok(p),
             Some(Err(_)) => Err(crate::errors::rpc(

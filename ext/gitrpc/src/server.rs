@@ -18,8 +18,8 @@ use gitrpc_server::{ConfigError, HookEvent, HookFn, HookKind, Hooks, Rejected, S
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
-    function, method, prelude::*, DataTypeFunctions, Error, RArray, RClass, RHash, RModule,
-    Ruby, TypedData, Value,
+    function, method, prelude::*, DataTypeFunctions, Error, RArray, RClass, RHash, RModule, Ruby,
+    TypedData, Value,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;

@@ -99,12 +99,20 @@ fn git_commit_file(gitbin: &Path, repo: &Path, scratch: &Path, i: usize) {
     let wt = scratch.join(format!("wt-{i}"));
     let wt_s = wt.to_str().unwrap();
     let old = git(gitbin, repo, &["rev-parse", "refs/heads/main"]);
-    git(gitbin, repo, &["worktree", "add", "-q", "--detach", wt_s, &old]);
+    git(
+        gitbin,
+        repo,
+        &["worktree", "add", "-q", "--detach", wt_s, &old],
+    );
     let file = format!("bench/op-{i}.txt");
     std::fs::create_dir_all(wt.join("bench")).unwrap();
     std::fs::write(wt.join(&file), format!("change {i}\n")).unwrap();
     git(gitbin, &wt, &["add", "--", &file]);
-    git(gitbin, &wt, &["commit", "-q", "--no-verify", "-m", "Add a file"]);
+    git(
+        gitbin,
+        &wt,
+        &["commit", "-q", "--no-verify", "-m", "Add a file"],
+    );
     let new = git(gitbin, &wt, &["rev-parse", "HEAD"]);
     git(gitbin, repo, &["update-ref", "refs/heads/main", &new, &old]);
     git(gitbin, repo, &["worktree", "remove", "--force", wt_s]);
@@ -145,10 +153,22 @@ async fn main() {
     for name in ["rpc.git", "git.git"] {
         let dst = storage.join(name);
         let (src, dst) = (source.to_str().unwrap(), dst.to_str().unwrap());
-        git(&gitbin, scratch.path(), &["clone", "-q", "--bare", src, dst]);
-        git(&gitbin, Path::new(dst), &["commit-graph", "write", "--reachable"]);
+        git(
+            &gitbin,
+            scratch.path(),
+            &["clone", "-q", "--bare", src, dst],
+        );
+        git(
+            &gitbin,
+            Path::new(dst),
+            &["commit-graph", "write", "--reachable"],
+        );
     }
-    let commits = git(&gitbin, &storage.join("git.git"), &["rev-list", "--count", "main"]);
+    let commits = git(
+        &gitbin,
+        &storage.join("git.git"),
+        &["rev-list", "--count", "main"],
+    );
 
     let socket = scratch.path().join("g.sock");
     let config = Config::from_toml(&format!(

@@ -11,8 +11,21 @@ use tonic::metadata::MetadataMap;
 
 use crate::error::{Error, Result};
 
-/// The door a push came through (`GL_PROTOCOL`: `ssh` or `http`; operations are `web`).
-pub use crate::hooks::Protocol;
+/// The door a push came through (`GL_PROTOCOL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Ssh,
+    Http,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Ssh => "ssh",
+            Protocol::Http => "http",
+        }
+    }
+}
 
 /// The pusher of one push.
 #[derive(Clone, Debug, PartialEq, Eq)]

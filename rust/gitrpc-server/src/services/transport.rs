@@ -150,7 +150,10 @@ pub fn start(
                     gl_username: pusher.username.clone(),
                     ..Default::default()
                 },
-                protocol: pusher.protocol,
+                protocol: match pusher.protocol {
+                    crate::pusher::Protocol::Ssh => crate::hooks::Protocol::Ssh,
+                    crate::pusher::Protocol::Http => crate::hooks::Protocol::Http,
+                },
                 repository: gitrpc_proto::gitaly::Repository {
                     gl_repository: pusher.gl_repository.clone(),
                     ..repo.repository.clone()

@@ -2,7 +2,7 @@
 
 require "spec_helper"
 
-# Every VALUE the extension holds (a server's config and pre-receive block, a client's
+# Every VALUE the extension holds (a server's config and hook blocks, a client's
 # address and server, a stream's client, a smart-HTTP call's client) must be marked and, if movable, updated when
 # GC.compact moves it. Each one here is reachable *only* through the Rust object, on a
 # fragmented heap, so compaction moves it; then every held object is read back and used.
@@ -29,9 +29,14 @@ RSpec.describe "GC compaction" do
         seen = []
         hook = ->(push) { seen << push.changes.map(&:ref); push.changes.none? { |c| c.ref.end_with?("/no") } }
         hook_id = hook.object_id
+        updates = []
+        update = ->(ev) { updates << [ev.kind, ev.change.ref, ev.repository.find_commit(ev.change.new_id).subject, ev.user.gl_id] }
+        update_id = update.object_id
+        posted = []
+        post = ->(ev) { posted << ev.changes.map(&:ref) }
         config = GitRPC::Config.build(storages: { "default" => storage }, listen: [address])
-        native = GitRPC::Native::Server.new(Marshal.load(Marshal.dump(config)), hook)
-        hook = nil
+        native = GitRPC::Native::Server.new(Marshal.load(Marshal.dump(config)), hook, update, post)
+        hook = update = post = nil
         hooks = Thread.new { native.run_hooks }
         keep << fragment
 
@@ -61,7 +66,10 @@ RSpec.describe "GC compaction" do
         GC.start
 
         check(native.config == config && !native.config.equal?(config), "server config Hash")
-        check(native.pre_receive.object_id == hook_id && native.pre_receive.lambda?, "pre-receive block")
+        pre, upd, post = native.hooks
+        check(pre.object_id == hook_id && pre.lambda?, "pre-receive block")
+        check(upd.object_id == update_id && upd.lambda?, "update block")
+        check(post.lambda? && post.arity == 1, "post-receive block")
         check(remote.address == address, "remote client address")
         inproc = in_process_stream.client
         check(inproc.server.equal?(native), "in-process client's server")
@@ -96,6 +104,15 @@ RSpec.describe "GC compaction" do
           check(ok.success? && !no.success? && err.include?("rejected"), "push verdicts: \#{err}")
         end
         check(seen == [["refs/heads/yes"], ["refs/heads/no"]], "hook saw \#{seen.inspect}")
+
+        # An operation runs all three held blocks; update reads the quarantined commit.
+        user = ["user-9", "ada", "Ada", "ada@example.com", ""]
+        done = inproc.commit_files(["default", "p.git", user, "main", "compacted"],
+                                   [[:create, "gc.txt", nil, "gc\n", false]], {})
+        GC.compact
+        check(done.commit_id == inproc.find_commit("default", "p.git", "main").id, "operation's branch update")
+        check(updates.last == [:update, "refs/heads/main", "compacted", "user-9"], "update saw \#{updates.inspect}")
+        check(posted.last == ["refs/heads/main"], "post-receive saw \#{posted.inspect}")
 
         GC.compact
         check(native.stop == true, "stop")

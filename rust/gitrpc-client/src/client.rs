@@ -36,7 +36,9 @@ use gitrpc_proto::MAX_MESSAGE;
 // first ones).
 mod blobs;
 mod commits;
+pub mod details;
 mod diffs;
+pub mod operations;
 mod refs;
 mod repository;
 

@@ -15,16 +15,22 @@ pub enum Subcommand {
     Blame,
     CatFile,
     CheckAttr,
+    CommitTree,
     CountObjects,
     Diff,
     DiffTree,
+    Fetch,
     ForEachRef,
     FormatPatch,
     Grep,
+    HashObject,
     Init,
     Log,
     LsTree,
     MergeBase,
+    MergeTree,
+    Mktag,
+    Mktree,
     PatchId,
     ReceivePack,
     RevList,
@@ -187,7 +193,7 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 24] = [
+static TABLE: [Description; 30] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
@@ -198,15 +204,21 @@ static TABLE: [Description; 24] = [
     Description::new(S::CheckAttr, "check-attr")
         .no_end_of_options()
         .config(&[ATTR_HEAD]),
+    // Writes a commit object (operations, in a quarantine); parents go with `-p<oid>`.
+    Description::new(S::CommitTree, "commit-tree"),
     Description::new(S::CountObjects, "count-objects"),
     // `diff.noprefix` of a repository would change the patch headers our parsers read.
     Description::new(S::Diff, "diff").config(&[ATTR_HEAD, ("diff.noprefix", Fixed("false"))]),
     Description::new(S::DiffTree, "diff-tree"),
+    // Only from a local repository of a storage into a quarantine (start_repository of an
+    // operation), by object id, writing no refs and no FETCH_HEAD.
+    Description::new(S::Fetch, "fetch"),
     Description::new(S::ForEachRef, "for-each-ref"),
     Description::new(S::FormatPatch, "format-patch").config(&[ATTR_HEAD]),
     Description::new(S::Grep, "grep")
         .no_end_of_options()
         .config(&[("grep.threads", Threads)]),
+    Description::new(S::HashObject, "hash-object"),
     Description::new(S::Init, "init"),
     // A repository's `log.showSignature` / `log.follow` would change what our parsers read.
     Description::new(S::Log, "log").config(&[
@@ -216,6 +228,10 @@ static TABLE: [Description; 24] = [
     ]),
     Description::new(S::LsTree, "ls-tree"),
     Description::new(S::MergeBase, "merge-base"),
+    // `--write-tree`: merges without a work tree or index; trees written as objects.
+    Description::new(S::MergeTree, "merge-tree"),
+    Description::new(S::Mktag, "mktag"),
+    Description::new(S::Mktree, "mktree"),
     Description::new(S::PatchId, "patch-id").no_end_of_options(),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
@@ -246,21 +262,27 @@ static TABLE: [Description; 24] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 24] = [
+    pub const ALL: [Subcommand; 30] = [
         S::Archive,
         S::Blame,
         S::CatFile,
         S::CheckAttr,
+        S::CommitTree,
         S::CountObjects,
         S::Diff,
         S::DiffTree,
+        S::Fetch,
         S::ForEachRef,
         S::FormatPatch,
         S::Grep,
+        S::HashObject,
         S::Init,
         S::Log,
         S::LsTree,
         S::MergeBase,
+        S::MergeTree,
+        S::Mktag,
+        S::Mktree,
         S::PatchId,
         S::ReceivePack,
         S::RevList,

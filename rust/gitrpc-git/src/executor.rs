@@ -140,6 +140,13 @@ impl Git {
         }
     }
 
+    /// The variables of our environment every child gets (the allowlist) and the fixed ones.
+    pub(crate) fn allowed_env(&self) -> Vec<(OsString, OsString)> {
+        let mut env = self.inner.env.clone();
+        env.extend(ENV_FIXED.iter().map(|(k, v)| (k.into(), v.into())));
+        env
+    }
+
     /// This git with its processes reported to `observer` instead (e.g. one that also
     /// records them for one call). They stay in the same [`Processes`] table.
     pub fn with_observer(&self, observer: Arc<dyn Observer>) -> Git {

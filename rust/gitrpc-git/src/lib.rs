@@ -14,6 +14,8 @@
 //! - [`RefTransaction`]: reference updates over `update-ref --stdin`; [`RefError`] and
 //!   [`ReadError`]: git's failures, classified once from its stderr.
 //! - [`refs`]: refs of `files`-backend repositories read natively.
+//! - [`tree_edit`]: trees edited in memory and written with `mktree`; [`merge`]:
+//!   `merge-tree --write-tree` run and parsed; [`hook`]: hook executables run like git.
 //! - [`external`]: the same door for the few other programs gitrpc's tools run (an
 //!   operator's access-check executable).
 //! - [`lifetime`]: every git names the server process that started it, so git left running
@@ -30,9 +32,11 @@ mod executor;
 pub mod external;
 mod failure;
 mod fill;
+pub mod hook;
 pub mod housekeeping;
 pub mod lastcommits;
 pub mod lifetime;
+pub mod merge;
 pub mod objects;
 pub mod observer;
 pub mod pktline;
@@ -40,6 +44,7 @@ mod process;
 pub mod refs;
 pub mod spool;
 mod transaction;
+pub mod tree_edit;
 pub mod validate;
 
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};

@@ -29,6 +29,7 @@ const FILES: &[&str] = &[
     "packfile.proto",
     "ssh.proto",
     "smarthttp.proto",
+    "operations.proto",
 ];
 
 /// RPCs Gitaly removed upstream but that we still serve in their historical
@@ -135,6 +136,24 @@ const SERVICES: &[(&str, &[&str])] = &[
         ],
     ),
     ("ServerService", &["ServerInfo"]),
+    (
+        "OperationService",
+        &[
+            "UserCreateBranch",
+            "UserUpdateBranch",
+            "UserDeleteBranch",
+            "UserCreateTag",
+            "UserDeleteTag",
+            "UserMergeToRef",
+            "UserRebaseToRef",
+            "UserMergeBranch",
+            "UserFFBranch",
+            "UserCherryPick",
+            "UserCommitFiles",
+            "UserRevert",
+            "UserSquash",
+        ],
+    ),
     (
         "SSHService",
         &[

@@ -10,3 +10,4 @@ mod lastcommits;
 mod reads;
 mod transaction;
 mod trees;
+mod writes;

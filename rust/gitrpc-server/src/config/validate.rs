@@ -85,6 +85,7 @@ impl Config {
             ("connections.keepalive_interval", c.keepalive_interval),
             ("connections.keepalive_timeout", c.keepalive_timeout),
             ("transport.idle_timeout", self.transport.idle_timeout),
+            ("hooks.timeout", self.hooks.timeout),
         ] {
             if d.is_zero() {
                 return Err(invalid(key, "must be more than zero"));

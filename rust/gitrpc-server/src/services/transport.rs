@@ -27,7 +27,8 @@ use tonic::{Code, Status};
 
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
-use crate::hooks::Bridge;
+use crate::hooks::bridge::{Bridge, Push};
+use crate::hooks::User;
 use crate::limiter::Permit;
 use crate::limits::Limits;
 use crate::pusher::Pusher;
@@ -132,19 +133,37 @@ pub fn start(
             .hooks_dir
             .ensure()
             .map_err(|e| Error::internal(format!("hooks dir: {e}")))?;
-        if let Some(hook) = &repo.deps.hooks.pre_receive {
-            let b = Bridge::open(
-                &repo.deps.bridge_dir,
-                hook.clone(),
-                &repo.repository.storage_name,
-                &repo.repository.relative_path,
-            )
-            .map_err(|e| Error::internal(format!("pre-receive bridge: {e}")))?;
+    }
+    if let (Service::ReceivePack, false, Some(pusher)) = (service, advertise, pusher) {
+        // What git passes on to every hook it runs (Gitaly's hook environment); push
+        // options reach the hooks only when advertised.
+        cmd = cmd.config("receive.advertisePushOptions", "true");
+        for (key, value) in pusher.env() {
+            cmd = cmd.env(key, value);
+        }
+        if repo.deps.hooks.any() {
+            let push = Push {
+                hooks: repo.deps.hooks.clone(),
+                timeout: repo.deps.config.hooks.timeout,
+                user: User {
+                    gl_id: pusher.gl_id.clone(),
+                    gl_username: pusher.username.clone(),
+                    ..Default::default()
+                },
+                protocol: match pusher.protocol {
+                    crate::pusher::Protocol::Ssh => crate::hooks::Protocol::Ssh,
+                    crate::pusher::Protocol::Http => crate::hooks::Protocol::Http,
+                },
+                repository: gitrpc_proto::gitaly::Repository {
+                    gl_repository: pusher.gl_repository.clone(),
+                    ..repo.repository.clone()
+                },
+                repo_path: repo.path.clone(),
+            };
+            let b = Bridge::open(&repo.deps.bridge_dir, push)
+                .map_err(|e| Error::internal(format!("hook bridge: {e}")))?;
             cmd = cmd.env("GITRPC_HOOK_DIR", b.dir().as_os_str().to_owned());
             bridge = Some(b);
-        }
-        for (key, value) in pusher.map(Pusher::env).into_iter().flatten() {
-            cmd = cmd.env(key, value);
         }
     }
     cmd = cmd.client_config(&config);

@@ -23,6 +23,8 @@ const LAYERS: &[&[&str]] = &[
         "conn",
         "adaptive",
         "hooks",
+        "quarantine",
+        "signature",
         "pusher",
         "ratelimit",
     ],

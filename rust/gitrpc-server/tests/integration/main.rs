@@ -24,6 +24,9 @@ mod diff;
 mod limits;
 /// Metrics and diagnostics on their own thread, also while gRPC is jammed.
 mod monitor;
+/// OperationService: branches, tags, file commits, merges, cherry-picks; hooks, quarantine,
+/// races, SHA-256, bad input.
+mod operations;
 /// `[[rate_limiting]]` on tokio's paused clock: exact delays, counts, refusals, metrics.
 mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.

@@ -7,7 +7,8 @@
 //! where COMMAND is `git-upload-pack '/STORAGE/path'` (or receive-pack / upload-archive).
 //! The first path component names the storage. stdin/stdout are relayed through the
 //! SSHService RPCs, stderr is relayed, and the exit status is git's. `GIT_PROTOCOL` from the
-//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
+//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2;
+//! `GL_ID`, `GL_USERNAME` and `GL_REPOSITORY` become the push's identity (its hooks see them).
 //!
 //! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection when the server
 //! offers it, else the streaming `SSHUploadPack`; `--no-sidechannel` forces the latter. The
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 use gitrpc_client::relay::{self, Session};
 use gitrpc_client::sshcmd::{self, Action};
 use gitrpc_proto::gitaly::Repository;
+use gitrpc_proto::identity::Identity;
 
 const USAGE: &str =
     "usage: gitrpc-ssh [--address ADDR[,ADDR...]] [--token-file PATH] [--tls-ca-file PEM]
@@ -118,6 +120,7 @@ async fn run(inv: Invocation) -> Result<i32, String> {
         ),
         None => std::env::var("GITRPC_TOKEN").ok(),
     };
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
     let session = Session {
         address: inv.address.clone(),
         options: gitrpc_client::Options {
@@ -132,7 +135,13 @@ async fn run(inv: Invocation) -> Result<i32, String> {
             ..Default::default()
         },
         git_protocol: std::env::var("GIT_PROTOCOL").unwrap_or_default(),
-        identity: Default::default(),
+        // Who pushes, for the server's hooks (what gitlab-shell passes on).
+        identity: Identity {
+            gl_id: env("GL_ID"),
+            username: env("GL_USERNAME"),
+            gl_repository: env("GL_REPOSITORY"),
+            ..Default::default()
+        },
         sidechannel: inv.sidechannel,
         limit_rate: inv.limit_rate,
     };

@@ -743,7 +743,11 @@ fn matches_upstream_gitaly() {
         report.problems.join("\n  ")
     );
     // Guard against the comparison silently checking nothing.
-    assert!(report.fields > 200 && report.enum_values > 40 && report.methods == 86, "{} RPCs compared", report.methods);
+    assert!(
+        report.fields > 200 && report.enum_values > 40 && report.methods == 86,
+        "{} RPCs compared",
+        report.methods
+    );
     eprintln!(
         "compared {} messages ({} fields), {} enums ({} values), {} RPCs with upstream",
         report.messages, report.fields, report.enums, report.enum_values, report.methods

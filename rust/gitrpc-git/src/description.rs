@@ -22,6 +22,7 @@ pub enum Subcommand {
     Log,
     LsTree,
     MergeBase,
+    PackObjects,
     ReceivePack,
     RevList,
     RevParse,
@@ -118,7 +119,7 @@ impl Description {
 use Subcommand as S;
 
 /// In the order of [`Subcommand`] (a test checks it).
-static TABLE: [Description; 20] = [
+static TABLE: [Description; 21] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match"); its
     // revisions are still checked (no leading `-`), as Gitaly does.
     Description::new(S::Archive, "archive").no_end_of_options(),
@@ -132,6 +133,11 @@ static TABLE: [Description; 20] = [
     Description::new(S::Log, "log"),
     Description::new(S::LsTree, "ls-tree"),
     Description::new(S::MergeBase, "merge-base"),
+    // Only the pack-objects cache runs it, with the flags upload-pack asked its hook for
+    // (checked by `crate::packobjects`); what to pack comes on stdin, never on argv.
+    Description::new(S::PackObjects, "pack-objects")
+        .no_end_of_options()
+        .revisions(Revisions::None),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
     Description::new(S::ReceivePack, "receive-pack")
@@ -161,7 +167,7 @@ static TABLE: [Description; 20] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 20] = [
+    pub const ALL: [Subcommand; 21] = [
         S::Archive,
         S::CatFile,
         S::CountObjects,
@@ -173,6 +179,7 @@ impl Subcommand {
         S::Log,
         S::LsTree,
         S::MergeBase,
+        S::PackObjects,
         S::ReceivePack,
         S::RevList,
         S::RevParse,

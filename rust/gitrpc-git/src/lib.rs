@@ -14,6 +14,7 @@
 //! - [`RefTransaction`]: reference updates over `update-ref --stdin`; [`RefError`] and
 //!   [`ReadError`]: git's failures, classified once from its stderr.
 //! - [`refs`]: refs of `files`-backend repositories read natively.
+//! - [`packobjects`]: what upload-pack asks of `pack-objects` through its hook, checked.
 //! - [`lifetime`]: every git names the server process that started it, so git left running
 //!   after that process died can be found and killed; [`housekeeping`] finds what a git
 //!   killed mid-way leaves in a repository (ref locks, quarantine directories).
@@ -29,6 +30,7 @@ mod fill;
 pub mod housekeeping;
 pub mod lifetime;
 pub mod objects;
+pub mod packobjects;
 pub mod pktline;
 mod process;
 pub mod refs;

@@ -7,10 +7,12 @@ use serde::Deserialize;
 
 mod duration;
 mod limits;
+mod packcache;
 mod resources;
 pub use duration::parse_duration;
 pub(crate) use duration::{de_duration, de_duration_req};
-pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting};
+pub use limits::{AdaptiveLimiting, ConcurrencyConfig, LimitKey, PackObjectsLimiting};
+pub use packcache::PackObjectsCacheConfig;
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -58,6 +60,10 @@ pub struct Config {
     /// `[pack_objects_limiting]`: git processes generating packs at once (all repositories).
     #[serde(default)]
     pub pack_objects_limiting: Option<PackObjectsLimiting>,
+    /// `[pack_objects_cache]`: one `pack-objects` per distinct fetch, shared by identical
+    /// ones (see `packcache`).
+    #[serde(default)]
+    pub pack_objects_cache: PackObjectsCacheConfig,
     /// `[adaptive_limiting]`: how adaptive `[[concurrency]]` limits read pressure.
     #[serde(default)]
     pub adaptive_limiting: AdaptiveLimiting,
@@ -128,6 +134,7 @@ impl Default for Config {
             housekeeping: Default::default(),
             concurrency: Vec::new(),
             pack_objects_limiting: None,
+            pack_objects_cache: Default::default(),
             adaptive_limiting: AdaptiveLimiting::default(),
             graceful_restart_timeout: default_graceful_timeout(),
             max_message_bytes: resources::default_max_message_bytes(),
@@ -359,6 +366,7 @@ impl Config {
                 );
             }
         }
+        self.pack_objects_cache.validate(&self.storage)?;
         Ok(())
     }
 }

@@ -251,8 +251,9 @@ struct gitrpc_error *gitrpc_call_server_streaming(const struct gitrpc_client *cl
 
 // Start a server from a TOML config, the same format as `gitrpcd --config` (at least one
 // `[[storage]]`; `socket_path` and/or `listen_addr` to accept connections; with neither it
-// serves only in-process clients). A bad config is INVALID_ARGUMENT; a listener that cannot
-// be bound UNAVAILABLE. On success `*out` receives the server; free it with
+// serves only in-process clients). A bad config is INVALID_ARGUMENT (naming the key), an
+// address another process listens on ALREADY_EXISTS, anything else that keeps it from
+// starting UNAVAILABLE. On success `*out` receives the server; free it with
 // `gitrpc_server_free`.
 struct gitrpc_error *gitrpc_server_start(const char *config_toml, struct gitrpc_server **out);
 

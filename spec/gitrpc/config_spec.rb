@@ -38,7 +38,7 @@ RSpec.describe GitRPC::Config do
       { spool: { bogus: 1 } } => /spool.bogus: unknown field `bogus`/,
       { concurrency: [{ rpc: "/gitaly.RefService/RefExists", max_concurrency: 1, nope: 2 }] } =>
         /concurrency\[0\].nope: unknown field `nope`/,
-      { graceful_restart_timeout: "soon" } => /graceful_restart_timeout: invalid type: string "soon"/,
+      { graceful_restart_timeout: "soon" } => /graceful_restart_timeout: invalid duration "soon"/,
       { spool: { threshold: -1 } } => /spool.threshold: invalid value/,
       { spool: { threshold: Object.new } } => /spool.threshold: unsupported value #<Object/,
       { spool: { 1 => 2 } } => /spool: keys must be Strings or Symbols/,

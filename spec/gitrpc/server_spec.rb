@@ -46,6 +46,17 @@ RSpec.describe GitRPC::Server do
     expect { server.client }.to raise_error(GitRPC::UnavailableError)
   end
 
+  it "reports an address another server listens on as AlreadyExistsError" do
+    described_class.start(storages: { "default" => storage }, listen: ["unix:#{socket}", "tcp://127.0.0.1:0"]) do |first|
+      expect { described_class.start(storages: { "default" => storage }, listen: ["unix:#{socket}"]) }
+        .to raise_error(GitRPC::AlreadyExistsError, /another server is listening/)
+      port = first.addresses.find { _1.start_with?("tcp://") }.split(":").last
+      expect { described_class.start(storages: { "default" => storage }, listen: ["tcp://127.0.0.1:#{port}"]) }
+        .to raise_error(GitRPC::AlreadyExistsError, /listen_addr/)
+      expect(File.socket?(socket)).to be(true)
+    end
+  end
+
   it "reports a socket it cannot bind clearly" do
     File.write(File.join(@dir, "plain-file"), "")
     expect { described_class.start(storages: { "default" => storage }, listen: ["unix:#{@dir}/plain-file/s.sock"]) }

@@ -5,38 +5,55 @@
 //! wrong type is an error naming it (`config: spool: unknown field `bogus`, ...`).
 //! `lib/gitrpc/config.rb` turns the Ruby keywords (`storages:`, `listen:`) into this shape.
 
-use gitrpc_client::embedded::StartError;
-use gitrpc_server::Config;
+use gitrpc_server::{Config, ConfigError};
 use magnus::value::{Qfalse, Qtrue, ReprValue};
 use magnus::{Error, Float, Integer, RArray, RHash, RString, Ruby, Symbol, Value};
 use serde_json::{Map, Number, Value as Json};
 
-/// The config a Hash describes; a `StartError::Config` naming the key if it is wrong.
-pub fn from_hash(ruby: &Ruby, hash: RHash) -> Result<Result<Config, StartError>, Error> {
+/// The config a Hash describes; a `ConfigError` naming the key if it is wrong (not yet
+/// validated: `Config::validate` or starting a server does that).
+pub fn from_hash(ruby: &Ruby, hash: RHash) -> Result<Result<Config, ConfigError>, Error> {
     let json = match table(ruby, hash, "") {
         Ok(j) => j,
-        Err(Bad(msg)) => return Ok(Err(StartError::Config(msg))),
+        Err(Bad { key, message }) => {
+            return Ok(Err(ConfigError::Parse {
+                key,
+                line: None,
+                message,
+            }))
+        }
     };
     Ok(match serde_path_to_error::deserialize::<_, Config>(json) {
         Ok(c) => Ok(c),
         Err(e) => {
             let path = e.path().to_string();
-            let inner = e.into_inner();
-            Err(StartError::Config(if path == "." {
-                format!("config: {inner}")
-            } else {
-                format!("config: {path}: {inner}")
-            }))
+            Err(ConfigError::Parse {
+                key: if path == "." { String::new() } else { path },
+                line: None,
+                message: e.into_inner().to_string(),
+            })
         }
     })
 }
 
-/// A value the config cannot hold, with a message naming where it is.
-struct Bad(String);
+/// A value the config cannot hold: where it is (empty: the top) and what is wrong.
+struct Bad {
+    key: String,
+    message: String,
+}
+
+impl Bad {
+    fn at(key: &str, message: String) -> Bad {
+        Bad {
+            key: key.to_string(),
+            message,
+        }
+    }
+}
 
 impl From<Error> for Bad {
     fn from(e: Error) -> Bad {
-        Bad(format!("config: {e}"))
+        Bad::at("", e.to_string())
     }
 }
 
@@ -55,11 +72,10 @@ fn table(ruby: &Ruby, hash: RHash, path: &str) -> Result<Json, Bad> {
         let key = match key(k) {
             Some(k) => k,
             None => {
-                bad = Some(Bad(format!(
-                    "config: {}: keys must be Strings or Symbols, not {}",
-                    if path.is_empty() { "." } else { path },
-                    k.inspect()
-                )));
+                bad = Some(Bad::at(
+                    path,
+                    format!("keys must be Strings or Symbols, not {}", k.inspect()),
+                ));
                 return Ok(magnus::r_hash::ForEach::Stop);
             }
         };
@@ -104,7 +120,7 @@ fn value(ruby: &Ruby, v: Value, path: &str) -> Result<Json, Bad> {
         return s
             .to_string()
             .map(Json::String)
-            .map_err(|_| Bad(format!("config: {path}: not valid UTF-8")));
+            .map_err(|_| Bad::at(path, "not valid UTF-8".to_string()));
     }
     if let Some(s) = Symbol::from_value(v) {
         return Ok(Json::String(s.name()?.into_owned()));
@@ -113,13 +129,13 @@ fn value(ruby: &Ruby, v: Value, path: &str) -> Result<Json, Bad> {
         return match (i.to_i64(), i.to_u64()) {
             (Ok(n), _) => Ok(Json::Number(n.into())),
             (_, Ok(n)) => Ok(Json::Number(n.into())),
-            _ => Err(Bad(format!("config: {path}: {} is too large", v.inspect()))),
+            _ => Err(Bad::at(path, format!("{} is too large", v.inspect()))),
         };
     }
     if let Some(f) = Float::from_value(v) {
         return Number::from_f64(f.to_f64())
             .map(Json::Number)
-            .ok_or_else(|| Bad(format!("config: {path}: {} is not finite", v.inspect())));
+            .ok_or_else(|| Bad::at(path, format!("{} is not finite", v.inspect())));
     }
     if let Some(a) = RArray::from_value(v) {
         // By index, so every element stays referenced by the Array while we convert.
@@ -139,8 +155,5 @@ fn value(ruby: &Ruby, v: Value, path: &str) -> Result<Json, Bad> {
         let p: RString = v.funcall("to_path", ())?;
         return value(ruby, p.as_value(), path);
     }
-    Err(Bad(format!(
-        "config: {path}: unsupported value {}",
-        v.inspect()
-    )))
+    Err(Bad::at(path, format!("unsupported value {}", v.inspect())))
 }

@@ -9,8 +9,8 @@
 
 use std::sync::Mutex;
 
-use gitrpc_client::embedded::{Embedded, StartError};
-use gitrpc_server::{Hooks, PreReceive, PreReceiveHook};
+use gitrpc_client::embedded::Embedded;
+use gitrpc_server::{ConfigError, Hooks, PreReceive, PreReceiveHook, Rejected, StartError};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
@@ -69,18 +69,23 @@ impl Drop for NativeServer {
     }
 }
 
-/// The one place a server that did not start becomes a Ruby exception: a bad config is an
-/// `ArgumentError` (naming the key), anything else (a listener that cannot bind, ...) a
-/// `GitRPC::UnavailableError`.
-fn start_error(ruby: &Ruby, e: StartError) -> Error {
-    match e {
-        StartError::Config(_) => Error::new(ruby.exception_arg_error(), e.to_string()),
-        StartError::Start(_) => rpc(ruby, Status::unavailable(e.to_string())),
+/// The one place a server that did not start becomes a Ruby exception, by the code
+/// `StartError::code` gives: a bad config (`INVALID_ARGUMENT`) is Ruby's own `ArgumentError`
+/// (naming the key), anything else the `GitRPC::RPCError` of its code (an address another
+/// process listens on: `GitRPC::AlreadyExistsError`; a socket that cannot be bound:
+/// `GitRPC::UnavailableError`).
+fn start_error(ruby: &Ruby, e: impl Into<StartError>) -> Error {
+    let status = Status::from(e.into());
+    match status.code() {
+        tonic::Code::InvalidArgument => {
+            Error::new(ruby.exception_arg_error(), status.message().to_string())
+        }
+        _ => rpc(ruby, status),
     }
 }
 
 fn config(ruby: &Ruby, hash: RHash) -> Result<gitrpc_server::Config, Error> {
-    crate::config::from_hash(ruby, hash)?.map_err(|e| start_error(ruby, e))
+    crate::config::from_hash(ruby, hash)?.map_err(|e: ConfigError| start_error(ruby, e))
 }
 
 impl NativeServer {
@@ -90,7 +95,8 @@ impl NativeServer {
         let config = config(ruby, hash)?;
         config
             .validate()
-            .map_err(|e| start_error(ruby, StartError::Config(e)))
+            .map(drop)
+            .map_err(|e| start_error(ruby, e))
     }
 
     /// `Native::Server.new(config_hash, pre_receive_or_nil)`: starts serving.
@@ -112,11 +118,12 @@ impl NativeServer {
                 Box::pin(async move {
                     let (reply, answer) = oneshot::channel();
                     if tx.send((change, reply)).await.is_err() {
-                        return Err("pre-receive handler is not running".to_string());
+                        return Err("pre-receive handler is not running".into());
                     }
                     answer
                         .await
                         .unwrap_or_else(|_| Err("pre-receive handler stopped".to_string()))
+                        .map_err(Rejected)
                 })
             });
             hooks.pre_receive = Some(hook);

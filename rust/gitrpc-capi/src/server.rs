@@ -4,8 +4,8 @@
 use std::ffi::{c_char, CString};
 use std::time::Duration;
 
-use ::gitrpc_client::embedded::{Embedded, StartError};
-use ::gitrpc_server::{Config, Hooks};
+use ::gitrpc_client::embedded::Embedded;
+use ::gitrpc_server::{Config, Hooks, StartError};
 
 use crate::client::{block_on, gitrpc_client, GITRPC_DEFAULT_TIMEOUT_MS};
 use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error};
@@ -17,19 +17,18 @@ pub struct gitrpc_server {
     address: Option<CString>,
 }
 
-/// The one place a server that did not start becomes a C error: a bad config is
-/// INVALID_ARGUMENT, anything else (a listener that cannot bind, ...) UNAVAILABLE.
-fn start_error(e: StartError) -> Error {
-    match e {
-        StartError::Config(_) => Error::invalid(e.to_string()),
-        StartError::Start(_) => Error::new(tonic::Code::Unavailable, e.to_string()),
-    }
+/// The one place a server that did not start becomes a C error, with the code
+/// `StartError::code` gives.
+fn start_error(e: impl Into<StartError>) -> Error {
+    let status = tonic::Status::from(e.into());
+    Error::new(status.code(), status.message())
 }
 
 /// Start a server from a TOML config, the same format as `gitrpcd --config` (at least one
 /// `[[storage]]`; `socket_path` and/or `listen_addr` to accept connections; with neither it
-/// serves only in-process clients). A bad config is INVALID_ARGUMENT; a listener that cannot
-/// be bound UNAVAILABLE. On success `*out` receives the server; free it with
+/// serves only in-process clients). A bad config is INVALID_ARGUMENT (naming the key), an
+/// address another process listens on ALREADY_EXISTS, anything else that keeps it from
+/// starting UNAVAILABLE. On success `*out` receives the server; free it with
 /// `gitrpc_server_free`.
 #[no_mangle]
 pub unsafe extern "C" fn gitrpc_server_start(
@@ -39,9 +38,7 @@ pub unsafe extern "C" fn gitrpc_server_start(
     guard(|| {
         let toml = arg_str(config_toml, "config_toml")?;
         arg_ptr(out, "out")?;
-        let config = Config::from_toml(toml)
-            .map_err(StartError::Config)
-            .map_err(start_error)?;
+        let config = Config::from_toml(toml).map_err(start_error)?;
         let embedded = block_on(Embedded::start(config, Hooks::default())).map_err(start_error)?;
         let address = embedded
             .addresses()

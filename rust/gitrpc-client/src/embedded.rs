@@ -7,7 +7,11 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use gitrpc_server::{Config, Hooks, Serving};
+use gitrpc_server::config::Valid;
+use gitrpc_server::{Hooks, Serving};
+
+/// Why a server did not start (typed, with the one gRPC code mapping adapters use).
+pub use gitrpc_server::StartError;
 use tonic::Status;
 
 use crate::runtime::Owned;
@@ -21,39 +25,19 @@ pub struct Embedded {
     grace: Duration,
 }
 
-/// Why a server did not start. Each adapter turns it into its own error in one function.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartError {
-    /// The configuration is wrong: unparsable, an unknown key, a value of the wrong type, or
-    /// a failed check (no storage, duplicate names, ...).
-    Config(String),
-    /// The configuration is fine but serving failed: a listener could not bind, a storage
-    /// could not be created, a TLS key could not be read, ...
-    Start(String),
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::Config(e) => f.write_str(e),
-            StartError::Start(e) => write!(f, "start server: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
 const FORKED: &str = "server was started before fork(); it runs only in the parent process";
 
 impl Embedded {
     /// Check `config` and start serving. Await it on this process's runtime
     /// ([`crate::runtime::block_on`], or an adapter's own wait on that runtime).
-    pub async fn start(config: Config, hooks: Hooks) -> Result<Embedded, StartError> {
-        config.validate().map_err(StartError::Config)?;
-        let grace = Duration::from_secs(config.graceful_restart_timeout);
-        let serving = Serving::start_with_hooks(config, hooks)
-            .await
-            .map_err(StartError::Start)?;
+    pub async fn start<C>(config: C, hooks: Hooks) -> Result<Embedded, StartError>
+    where
+        C: TryInto<Valid>,
+        StartError: From<C::Error>,
+    {
+        let config: Valid = config.try_into()?;
+        let grace = config.graceful_restart_timeout;
+        let serving = Serving::start_valid(config, hooks).await?;
         Ok(Embedded {
             addresses: serving.addresses().to_vec(),
             serving: Mutex::new(Some(Owned::new(serving))),

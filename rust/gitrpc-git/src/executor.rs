@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crate::command::Command;
 use crate::description::Subcommand;
+use crate::observer::{LiveProcess, Observer, Processes, Tracked, Unobserved};
 use crate::process::{Output, Process};
-use crate::{lifetime, stats, Error, Result};
+use crate::{lifetime, Error, Result};
 
 /// Environment variables passed through from our own environment to git; everything else
 /// is cleared. Names ending in `*` are prefixes.
@@ -37,10 +38,12 @@ const ENV_FIXED: &[(&str, &str)] = &[
     ("GIT_ADVICE", "0"),
 ];
 
-/// A resolved git installation. Cheap to clone; shared by every service.
+/// A resolved git installation. Cheap to clone; shared by every service. Every process it
+/// starts is in its [`Processes`] table until reaped, and reported to its [`Observer`].
 #[derive(Clone)]
 pub struct Git {
     inner: Arc<Inner>,
+    observer: Arc<dyn Observer>,
 }
 
 struct Inner {
@@ -49,6 +52,8 @@ struct Inner {
     version: String,
     /// `key=value` given with `-c` to every command, before the command's own.
     config: Vec<OsString>,
+    /// Shared by every `Git` made from this one (`with_hooks_path`, `with_observer`).
+    processes: Processes,
 }
 
 impl std::fmt::Debug for Git {
@@ -62,8 +67,13 @@ impl std::fmt::Debug for Git {
 
 impl Git {
     /// Resolve git once: `bin` if given (must be absolute), else the first `git` on PATH.
-    /// Runs `git version` to check it works.
+    /// Runs `git version` to check it works. Nobody observes its processes.
     pub async fn discover(bin: Option<&Path>) -> Result<Git> {
+        Git::discover_observed(bin, Arc::new(Unobserved)).await
+    }
+
+    /// [`Git::discover`], every process (`git version` included) reported to `observer`.
+    pub async fn discover_observed(bin: Option<&Path>, observer: Arc<dyn Observer>) -> Result<Git> {
         let bin = match bin {
             Some(p) if p.is_absolute() => p.to_path_buf(),
             Some(p) => {
@@ -81,7 +91,9 @@ impl Git {
                 env,
                 version: String::new(),
                 config: Vec::new(),
+                processes: Processes::default(),
             }),
+            observer,
         };
         let out = git.output(&Command::new(Subcommand::Version)).await?;
         let version = String::from_utf8_lossy(&out.stdout)
@@ -116,8 +128,28 @@ impl Git {
                 env: self.inner.env.clone(),
                 version: self.inner.version.clone(),
                 config,
+                processes: self.inner.processes.clone(),
             }),
+            observer: self.observer.clone(),
         }
+    }
+
+    /// This git with its processes reported to `observer` instead (e.g. one that also
+    /// records them for one call). They stay in the same [`Processes`] table.
+    pub fn with_observer(&self, observer: Arc<dyn Observer>) -> Git {
+        Git {
+            inner: self.inner.clone(),
+            observer,
+        }
+    }
+
+    pub fn observer(&self) -> &Arc<dyn Observer> {
+        &self.observer
+    }
+
+    /// The processes this git (and every `Git` made from it) started and hasn't reaped.
+    pub fn processes(&self) -> &Processes {
+        &self.inner.processes
     }
 
     /// The `-c` pairs every command of this git gets.
@@ -170,9 +202,15 @@ impl Git {
             subcommand: sub.as_str(),
             source,
         })?;
-        stats::record_spawn(sub.as_str(), started.elapsed());
-        tracing::debug!(git = ?args, "spawned git");
-        Ok(Process::new(child, sub, args, !cmd.stderr_to_caller))
+        let info = LiveProcess {
+            pid: child.id().map(|p| p as i32).unwrap_or(0),
+            subcommand: sub.as_str(),
+            args,
+            started: std::time::Instant::now(),
+        };
+        let tracked = Tracked::start(self.processes(), &self.observer, info, started.elapsed());
+        tracing::debug!(git = ?tracked.info.args, "spawned git");
+        Ok(Process::new(child, sub, tracked, !cmd.stderr_to_caller))
     }
 
     /// Run `cmd` to completion and collect stdout (for commands with small output). Fails

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use crate::stats;
+use crate::observer::Processes;
 
 /// Gitaly's `ReferenceLockfileGracePeriod` (and `packedRefsLockGracePeriod`): a lock younger
 /// than this may belong to a git that is still running somewhere.
@@ -28,9 +28,10 @@ pub const TMP_OBJDIR_GRACE: Duration = Duration::from_secs(72 * 3600);
 /// Lock files outside `refs/` that writing refs takes.
 const TOP_LOCKS: &[&str] = &["packed-refs.lock", "HEAD.lock", "config.lock"];
 
-/// Is a git of ours, other than `cat-file` (which only reads), working in `repo` now?
-pub fn busy(repo: &Path) -> bool {
-    stats::live_processes().iter().any(|p| {
+/// Is a git of ours (one in `processes`), other than `cat-file` (which only reads), working
+/// in `repo` now?
+pub fn busy(processes: &Processes, repo: &Path) -> bool {
+    processes.list().iter().any(|p| {
         p.subcommand != "cat-file"
             && p.args.iter().any(|a| {
                 a.to_str()
@@ -129,9 +130,13 @@ static CLEANING: Mutex<()> = Mutex::new(());
 
 /// Remove lock files of `repo`'s ref store older than `grace` (none while [`busy`]).
 /// Blocking file-system work: call it off the async runtime.
-pub fn remove_stale_locks(repo: &Path, grace: Duration) -> io::Result<Vec<PathBuf>> {
+pub fn remove_stale_locks(
+    processes: &Processes,
+    repo: &Path,
+    grace: Duration,
+) -> io::Result<Vec<PathBuf>> {
     let _one = CLEANING.lock().unwrap_or_else(|p| p.into_inner());
-    if busy(repo) {
+    if busy(processes, repo) {
         return Ok(Vec::new());
     }
     remove_locks(repo, grace)
@@ -151,10 +156,10 @@ fn remove_locks(repo: &Path, grace: Duration) -> io::Result<Vec<PathBuf>> {
 
 /// Remove stale locks and quarantine directories of `repo` (nothing while [`busy`]).
 /// Blocking file-system work: call it off the async runtime.
-pub fn clean_repository(repo: &Path, grace: Grace) -> io::Result<Cleaned> {
+pub fn clean_repository(processes: &Processes, repo: &Path, grace: Grace) -> io::Result<Cleaned> {
     let _one = CLEANING.lock().unwrap_or_else(|p| p.into_inner());
     let mut cleaned = Cleaned::default();
-    if busy(repo) {
+    if busy(processes, repo) {
         return Ok(cleaned);
     }
     cleaned.locks = remove_locks(repo, grace.locks)?;
@@ -206,7 +211,7 @@ mod tests {
             locks,
             [repo.join("HEAD.lock"), repo.join("refs/heads/a/b.lock")]
         );
-        let cleaned = clean_repository(repo, Grace::default()).unwrap();
+        let cleaned = clean_repository(&Processes::default(), repo, Grace::default()).unwrap();
         assert_eq!(cleaned.locks.len(), 2);
         assert_eq!(
             cleaned.tmp_objdirs,

@@ -30,12 +30,12 @@ mod fill;
 pub mod housekeeping;
 pub mod lifetime;
 pub mod objects;
+pub mod observer;
 pub mod packobjects;
 pub mod pktline;
 mod process;
 pub mod refs;
 pub mod spool;
-pub mod stats;
 mod transaction;
 pub mod validate;
 
@@ -47,6 +47,7 @@ pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
 pub use failure::{ReadError, RefError};
 pub use fill::fill;
+pub use observer::{LiveProcess, Observer, Processes, Usage};
 pub use process::{Output, Process, TERM_GRACE};
 pub use transaction::RefTransaction;
 

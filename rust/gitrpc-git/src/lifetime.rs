@@ -30,7 +30,7 @@ pub struct Owner {
     pub start: u64,
 }
 
-/// What `/proc/<pid>/stat` says about a process.
+/// What `/proc/<pid>/stat` says about a process (read with the `procfs` crate).
 struct Stat {
     zombie: bool,
     pgrp: i32,
@@ -38,16 +38,19 @@ struct Stat {
 }
 
 fn stat(pid: i32) -> Option<Stat> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain anything: split after it.
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // `rest` starts at field 3 (state): field N is f[N - 3].
+    let s = procfs::process::Process::new(pid).ok()?.stat().ok()?;
     Some(Stat {
-        zombie: matches!(f.first()?.as_bytes().first(), Some(b'Z' | b'X')),
-        pgrp: f.get(2)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
+        zombie: matches!(s.state, 'Z' | 'X' | 'x'),
+        pgrp: s.pgrp,
+        start: s.starttime,
     })
+}
+
+/// The pids of every process (`/proc/<pid>`).
+fn all_pids() -> Vec<i32> {
+    procfs::process::all_processes()
+        .map(|all| all.flatten().map(|p| p.pid()).collect())
+        .unwrap_or_default()
 }
 
 impl Owner {
@@ -97,15 +100,13 @@ impl Owner {
 
 /// The owner named in a process's environment, if any.
 fn owner_of_process(pid: i32) -> Option<Owner> {
-    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let prefix = format!("{OWNER_ENV}=");
-    env.split(|&b| b == 0)
-        .find_map(|kv| kv.strip_prefix(prefix.as_bytes()))
-        .and_then(|v| Owner::parse(std::str::from_utf8(v).ok()?))
+    let env = procfs::process::Process::new(pid).ok()?.environ().ok()?;
+    Owner::parse(env.get(std::ffi::OsStr::new(OWNER_ENV))?.to_str()?)
 }
 
 fn is_git(pid: i32) -> bool {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.exe())
         .ok()
         .and_then(|p| Some(p.file_name()?.to_string_lossy().starts_with("git")))
         .unwrap_or(false)
@@ -130,13 +131,7 @@ pub fn find_orphans() -> Vec<Orphan> {
     // SAFETY: getpgrp(2) can't fail.
     let my_group = unsafe { libc::getpgrp() };
     let mut out: Vec<Orphan> = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
+    for pid in all_pids() {
         let Some(owner) = owner_of_process(pid) else {
             continue;
         };
@@ -170,12 +165,9 @@ pub fn find_orphans() -> Vec<Orphan> {
 }
 
 fn cmdline(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .trim_end_matches('\0')
-                .replace('\0', " ")
-        })
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.cmdline())
+        .map(|args| args.join(" "))
         .unwrap_or_default()
 }
 
@@ -212,16 +204,10 @@ fn group_has_live(pgid: i32) -> bool {
     if !group_alive(pgid) {
         return false;
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.flatten().any(|e| {
-        e.file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-            .and_then(stat)
-            .is_some_and(|s| s.pgrp == pgid && !s.zombie)
-    })
+    all_pids()
+        .into_iter()
+        .filter_map(stat)
+        .any(|s| s.pgrp == pgid && !s.zombie)
 }
 
 /// The owner encoded in a name we made with [`owned_name`]: `<prefix>-<pid>.<start>-<rest>`.

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 
-use crate::{stats, Error, Result, Subcommand};
+use crate::observer::{Tracked, Usage};
+use crate::{Error, Result, Subcommand};
 
 /// How much of git's stderr we keep for error messages.
 pub const STDERR_CAP: usize = 10 * 1024;
@@ -32,6 +33,8 @@ pub struct Process {
     subcommand: &'static str,
     args: Vec<OsString>,
     started: Instant,
+    /// Its row in its `Git`'s process table and its observer; finished when reaped.
+    tracked: Option<Tracked>,
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
     stderr_pipe: Option<ChildStderr>,
@@ -55,11 +58,11 @@ impl Process {
     pub(crate) fn new(
         mut child: Child,
         sub: Subcommand,
-        args: Vec<OsString>,
+        tracked: Tracked,
         capture_stderr: bool,
     ) -> Self {
-        let pid = child.id().map(|p| p as i32).unwrap_or(0);
-        let subcommand = sub.as_str();
+        let pid = tracked.info.pid;
+        let (subcommand, args) = (tracked.info.subcommand, tracked.info.args.clone());
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut stderr_pipe = child.stderr.take();
         let stderr_task = if capture_stderr {
@@ -70,8 +73,8 @@ impl Process {
         } else {
             None
         };
-        stats::process_started(pid, subcommand, &args);
         Process {
+            tracked: Some(tracked),
             pidfd: pidfd_open(pid),
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
@@ -164,7 +167,7 @@ impl Process {
         drop(self.stdin.take());
         // The child stays in `self` while we wait: if this future is dropped (the caller gave
         // up), `Drop` still finds it and kills the group.
-        record_exit_usage(self.pidfd.take(), self.subcommand, self.pid).await;
+        let usage = exit_usage(self.pidfd.take(), self.pid).await;
         let status = self
             .child
             .as_mut()
@@ -174,7 +177,9 @@ impl Process {
         self.child = None;
         // The group may hold children of git (e.g. pack-objects): make sure none outlive it.
         kill_group(self.pid, libc::SIGKILL);
-        stats::process_finished(self.subcommand, self.pid);
+        if let Some(t) = self.tracked.take() {
+            t.finish(usage);
+        }
         let status = status.map_err(|e| self.io_err(e))?;
         if let Some(t) = self.stderr_task.take() {
             let _ = t.await;
@@ -203,6 +208,7 @@ impl Drop for Process {
         let pid = self.pid;
         let sub = self.subcommand;
         let pidfd = self.pidfd.take();
+        let tracked = self.tracked.take();
         drop(self.stdin.take());
         drop(self.stdout.take());
         drop(self.stderr_pipe.take());
@@ -220,9 +226,11 @@ impl Drop for Process {
                     }
                     kill_group(pid, libc::SIGKILL);
                     // A cancelled git's CPU and memory count too (it is dead: no wait here).
-                    record_exit_usage(pidfd, sub, pid).await;
+                    let usage = exit_usage(pidfd, pid).await;
                     let _ = child.wait().await;
-                    stats::process_finished(sub, pid);
+                    if let Some(t) = tracked {
+                        t.finish(usage);
+                    }
                 });
             }
             Err(_) => {
@@ -230,7 +238,9 @@ impl Drop for Process {
                 let mut status = 0;
                 // SAFETY: plain waitpid on our own child, which was just SIGKILLed.
                 unsafe { libc::waitpid(pid, &mut status, 0) };
-                stats::process_finished(sub, pid);
+                if let Some(t) = tracked {
+                    t.finish(None);
+                }
             }
         }
     }
@@ -247,18 +257,11 @@ fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
     (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// Once our child `pid` has exited, record its rusage under `sub` (nothing without a pidfd).
-async fn record_exit_usage(pidfd: Option<std::os::fd::OwnedFd>, sub: &'static str, pid: i32) {
-    let Some(fd) = pidfd else { return };
-    if let Some(usage) = exit_usage(fd, pid).await {
-        stats::record_usage(sub, pid, usage);
-    }
-}
-
 /// Wait (asynchronously) for our child `pid` to exit and read its rusage without reaping it,
-/// so tokio's own wait still reaps it normally. The rusage comes from the raw waitid(2)
-/// syscall, whose fifth argument glibc's wrapper doesn't expose.
-async fn exit_usage(pidfd: std::os::fd::OwnedFd, pid: i32) -> Option<stats::Usage> {
+/// so tokio's own wait still reaps it normally (`None` without a pidfd). The rusage comes
+/// from the raw waitid(2) syscall, whose fifth argument glibc's wrapper doesn't expose.
+async fn exit_usage(pidfd: Option<std::os::fd::OwnedFd>, pid: i32) -> Option<Usage> {
+    let pidfd = pidfd?;
     // SAFETY: an OwnedFd, moved in: it stays open and the same until the AsyncFd drops it.
     let fd = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
@@ -285,7 +288,7 @@ async fn exit_usage(pidfd: std::os::fd::OwnedFd, pid: i32) -> Option<stats::Usag
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
     };
-    Some(stats::Usage {
+    Some(Usage {
         user: tv(ru.ru_utime),
         system: tv(ru.ru_stime),
         max_rss: ru.ru_maxrss.max(0) as u64 * 1024,

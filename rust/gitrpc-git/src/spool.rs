@@ -37,11 +37,29 @@ pub struct SpoolConfig {
     pub budget: Arc<Budget>,
 }
 
-/// A server-wide bound on spooled bytes (memory and disk).
+/// A server's spooling: the bound on spooled bytes (memory and disk) that all its responses
+/// share, and its counters (read by the server's metrics).
 #[derive(Debug)]
 pub struct Budget {
     max: u64,
     used: AtomicU64,
+    in_memory: AtomicI64,
+    on_disk: AtomicI64,
+    spills: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+/// What a [`Budget`] counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpoolStats {
+    /// Bytes held in memory now.
+    pub in_memory: i64,
+    /// Bytes in spill files now.
+    pub on_disk: i64,
+    /// Responses that spilled to a temp file.
+    pub spills: u64,
+    /// Spill files that could not be created or written (the rest streamed directly).
+    pub fallbacks: u64,
 }
 
 impl Budget {
@@ -49,7 +67,20 @@ impl Budget {
         Arc::new(Budget {
             max,
             used: AtomicU64::new(0),
+            in_memory: AtomicI64::new(0),
+            on_disk: AtomicI64::new(0),
+            spills: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
         })
+    }
+
+    pub fn stats(&self) -> SpoolStats {
+        SpoolStats {
+            in_memory: self.in_memory.load(Ordering::Relaxed),
+            on_disk: self.on_disk.load(Ordering::Relaxed),
+            spills: self.spills.load(Ordering::Relaxed),
+            fallbacks: self.fallbacks.load(Ordering::Relaxed),
+        }
     }
 
     pub fn max(&self) -> u64 {
@@ -69,12 +100,6 @@ impl Budget {
         self.used.fetch_sub(n, Ordering::Relaxed);
     }
 }
-
-/// Process-wide spool gauges, for metrics.
-pub static BYTES_IN_MEMORY: AtomicI64 = AtomicI64::new(0);
-pub static BYTES_ON_DISK: AtomicI64 = AtomicI64::new(0);
-pub static SPILLS: AtomicU64 = AtomicU64::new(0);
-pub static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 
 /// Unread output, in order: chunks in memory and regions of the spill file.
 enum Segment {
@@ -127,8 +152,10 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        BYTES_IN_MEMORY.fetch_sub(st.mem_bytes as i64, Ordering::Relaxed);
-        BYTES_ON_DISK.fetch_sub(st.written as i64, Ordering::Relaxed);
+        let b = &self.budget;
+        b.in_memory
+            .fetch_sub(st.mem_bytes as i64, Ordering::Relaxed);
+        b.on_disk.fetch_sub(st.written as i64, Ordering::Relaxed);
         self.budget.sub(st.mem_bytes as u64 + st.written);
     }
 }
@@ -185,7 +212,10 @@ fn place(shared: &Shared, chunk: &Bytes) -> Place {
     if st.file_unread == 0 && st.written > 0 {
         if let Some(f) = &st.file {
             if f.set_len(0).is_ok() {
-                BYTES_ON_DISK.fetch_sub(st.written as i64, Ordering::Relaxed);
+                shared
+                    .budget
+                    .on_disk
+                    .fetch_sub(st.written as i64, Ordering::Relaxed);
                 shared.budget.sub(st.written);
                 st.written = 0;
             }
@@ -199,7 +229,10 @@ fn place(shared: &Shared, chunk: &Bytes) -> Place {
     if st.mem_bytes + n <= shared.threshold || unread == 0 {
         st.queue.push_back(Segment::Mem(chunk.clone()));
         st.mem_bytes += n;
-        BYTES_IN_MEMORY.fetch_add(n as i64, Ordering::Relaxed);
+        shared
+            .budget
+            .in_memory
+            .fetch_add(n as i64, Ordering::Relaxed);
         shared.budget.add(n as u64);
         return Place::Stored;
     }
@@ -209,11 +242,11 @@ fn place(shared: &Shared, chunk: &Bytes) -> Place {
     if st.file.is_none() {
         match (shared.open)(&shared.dir) {
             Ok(f) => {
-                SPILLS.fetch_add(1, Ordering::Relaxed);
+                shared.budget.spills.fetch_add(1, Ordering::Relaxed);
                 st.file = Some(Arc::new(f));
             }
             Err(e) => {
-                FALLBACKS.fetch_add(1, Ordering::Relaxed);
+                shared.budget.fallbacks.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(dir = %shared.dir.display(), error = %e, "spool dir unusable; streaming directly");
                 st.direct = true;
                 return Place::Wait;
@@ -250,7 +283,7 @@ async fn drain<R: AsyncRead + Unpin>(mut src: R, shared: Arc<Shared>) {
                         Ok(()) => {
                             st.written += n as u64;
                             st.file_unread += n as u64;
-                            BYTES_ON_DISK.fetch_add(n as i64, Ordering::Relaxed);
+                            shared.budget.on_disk.fetch_add(n as i64, Ordering::Relaxed);
                             shared.budget.add(n as u64);
                             match st.queue.back_mut() {
                                 Some(Segment::File { at: a, len }) if *a + *len == at => {
@@ -262,7 +295,7 @@ async fn drain<R: AsyncRead + Unpin>(mut src: R, shared: Arc<Shared>) {
                         }
                         Err(e) => {
                             // What was written stays readable; the rest streams directly.
-                            FALLBACKS.fetch_add(1, Ordering::Relaxed);
+                            shared.budget.fallbacks.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(dir = %shared.dir.display(), error = %e, "spool write failed; streaming the rest directly");
                             st.direct = true;
                         }
@@ -295,7 +328,10 @@ impl SpoolReader {
                             unreachable!()
                         };
                         st.mem_bytes -= c.len();
-                        BYTES_IN_MEMORY.fetch_sub(c.len() as i64, Ordering::Relaxed);
+                        shared
+                            .budget
+                            .in_memory
+                            .fetch_sub(c.len() as i64, Ordering::Relaxed);
                         shared.budget.sub(c.len() as u64);
                         drop(st);
                         shared.space.notify_one();

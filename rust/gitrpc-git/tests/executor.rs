@@ -212,11 +212,26 @@ async fn abandoning_a_wait_kills_git() {
     }
 }
 
+/// An observer that keeps what it is told.
+#[derive(Default)]
+struct Recorder {
+    spawned: std::sync::Mutex<Vec<&'static str>>,
+    exited: std::sync::Mutex<Vec<(&'static str, Option<gitrpc_git::Usage>)>>,
+}
+
+impl gitrpc_git::Observer for Recorder {
+    fn spawned(&self, p: &gitrpc_git::LiveProcess, _latency: Duration) {
+        self.spawned.lock().unwrap().push(p.subcommand);
+    }
+    fn exited(&self, p: &gitrpc_git::LiveProcess, usage: Option<gitrpc_git::Usage>) {
+        self.exited.lock().unwrap().push((p.subcommand, usage));
+    }
+}
+
 /// A finished git's CPU time and peak memory are read from its rusage (children it waited
-/// for included) before it is reaped, per subcommand.
+/// for included) before it is reaped, and reported to its `Git`'s observer.
 #[tokio::test]
-async fn usage_of_finished_commands_is_recorded() {
-    use gitrpc_git::stats::{command_usage, RSS_BUCKETS};
+async fn usage_of_finished_commands_is_reported() {
     let (d, gd) = repo();
     // The external diff touches a 64 MiB buffer (dd reads zeros into it).
     let script = d.path().join("big-diff.sh");
@@ -226,24 +241,13 @@ async fn usage_of_finished_commands_is_recorded() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let big = |usage: &[(&str, std::sync::Arc<gitrpc_git::stats::CommandUsage>)]| {
-        let i = RSS_BUCKETS
-            .iter()
-            .position(|b| *b >= 32.0 * 1048576.0)
-            .unwrap();
-        usage
-            .iter()
-            .find(|(s, _)| *s == "diff")
-            .map_or((0, 0.0), |(_, u)| {
-                let (counts, _) = u.max_rss.cumulative();
-                (
-                    counts.last().unwrap() - counts[i],
-                    u.user_seconds() + u.system_seconds(),
-                )
-            })
-    };
-    let (before, cpu_before) = big(&command_usage());
-    let git = Git::discover(None).await.unwrap();
+    let seen = std::sync::Arc::new(Recorder::default());
+    let git = Git::discover_observed(None, seen.clone()).await.unwrap();
+    assert_eq!(
+        *seen.spawned.lock().unwrap(),
+        ["version"],
+        "discover's git version"
+    );
     git.output(
         &Command::in_repo(&gd, Subcommand::Diff)
             .config("diff.external", script.to_str().unwrap())
@@ -253,28 +257,32 @@ async fn usage_of_finished_commands_is_recorded() {
     )
     .await
     .unwrap();
-    let (after, cpu_after) = big(&command_usage());
-    assert!(after > before, "a diff over 32 MiB peak was recorded");
-    assert!(cpu_after > cpu_before, "its CPU time was recorded");
+    let exited = seen.exited.lock().unwrap().clone();
+    let (_, usage) = exited.iter().find(|(s, _)| *s == "diff").unwrap();
+    let usage = usage.expect("rusage read through the pidfd");
+    assert!(
+        usage.max_rss > 32 << 20,
+        "a diff over 32 MiB peak: {usage:?}"
+    );
+    assert!(
+        !(usage.user + usage.system).is_zero(),
+        "its CPU time: {usage:?}"
+    );
+    assert!(
+        git.processes().list().is_empty(),
+        "reaped, out of the table"
+    );
 }
 
 /// A git killed because its caller gave up is accounted for too: its rusage is read before it
-/// is reaped, like a finished one's.
+/// is reaped, like a finished one's; and it is in its `Git`'s process table until then (not
+/// in another `Git`'s).
 #[tokio::test]
-async fn usage_of_cancelled_commands_is_recorded() {
-    use gitrpc_git::stats::command_usage;
+async fn usage_of_cancelled_commands_is_reported() {
     let (_d, gd) = repo();
-    // No other test of this binary runs cat-file, so its count moves only here.
-    let finished = || {
-        command_usage()
-            .iter()
-            .find(|(s, _)| *s == "cat-file")
-            .map_or(0, |(_, u)| {
-                u.finished.load(std::sync::atomic::Ordering::Relaxed)
-            })
-    };
-    let before = finished();
-    let git = Git::discover(None).await.unwrap();
+    let seen = std::sync::Arc::new(Recorder::default());
+    let git = Git::discover_observed(None, seen.clone()).await.unwrap();
+    let other = Git::discover(None).await.unwrap();
     // cat-file --batch waits on its stdin for ever: only cancelling ends it.
     let p = git
         .spawn(
@@ -284,20 +292,32 @@ async fn usage_of_cancelled_commands_is_recorded() {
         )
         .unwrap();
     let git_pid = p.pid();
+    let listed = git.processes().list();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].pid, listed[0].subcommand), (git_pid, "cat-file"));
+    assert_eq!(other.processes().count(), 0, "another Git's table");
     tokio::time::sleep(Duration::from_millis(50)).await;
     drop(p);
+    let finished = || {
+        seen.exited
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, u)| *s == "cat-file" && u.is_some())
+            .count()
+    };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while finished() == before || alive(git_pid) {
+    while finished() == 0 || alive(git_pid) {
         assert!(
             Instant::now() < deadline,
-            "cancelled cat-file: finished {} → {}, alive {}",
-            before,
+            "cancelled cat-file: finished {}, alive {}",
             finished(),
             alive(git_pid)
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(finished(), before + 1);
+    assert_eq!(finished(), 1);
+    assert_eq!(git.processes().count(), 0);
 }
 
 #[tokio::test]

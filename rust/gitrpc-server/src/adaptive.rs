@@ -44,13 +44,13 @@ pub struct Pressure {
     pub memory: Option<f64>,
 }
 
-/// `some avg10=` of a PSI file's text.
+/// `some avg10=` of a PSI file's text (parsed by `procfs`; the `full` line is ignored, and
+/// older kernels' `cpu.pressure` has none).
 pub fn parse_psi(text: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with("some "))?;
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix("avg10="))?
-        .parse()
-        .ok()
+    let record = procfs::parse_pressure_record(line).ok()?;
+    // avg10 has two decimals; through f32 it would read 12.31 as 12.3100004.
+    format!("{:.2}", record.avg10).parse().ok()
 }
 
 /// Where PSI is read: `dir/cpu.pressure` and `dir/memory.pressure` for a cgroup v2 directory,

@@ -18,6 +18,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use crate::config::AuthConfig;
+use crate::startup::StartError;
 
 /// The checked secret of one server.
 pub struct Auth {
@@ -26,15 +27,17 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// `None` when no token is configured (every call is accepted).
-    pub fn from_config(c: &AuthConfig) -> Result<Option<Arc<Auth>>, String> {
+    /// `None` when no token is configured (every call is accepted). The config is valid
+    /// (not both `token` and `token_file`); the file is read here.
+    pub fn from_config(c: &AuthConfig) -> Result<Option<Arc<Auth>>, StartError> {
         let secret = match (&c.token, &c.token_file) {
-            (Some(_), Some(_)) => {
-                return Err("auth: set token or token_file, not both".to_string());
+            (Some(t), _) => t.clone(),
+            (None, Some(path)) => {
+                auth::read_secret_file(path).map_err(|source| StartError::TokenFile {
+                    path: path.clone(),
+                    source,
+                })?
             }
-            (Some(t), None) => t.clone(),
-            (None, Some(path)) => auth::read_secret_file(path)
-                .map_err(|e| format!("auth.token_file {}: {e}", path.display()))?,
             (None, None) => return Ok(None),
         };
         if secret.is_empty() {

@@ -1,8 +1,9 @@
-//! Shared dependencies of every service: config, git executor, locator, cat-file pool.
+//! Shared dependencies of every service (config, git executor, locator, cat-file pool,
+//! limiters, metrics), made once per server from a valid config; and [`Repo`], a located
+//! repository with the call's git.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use gitrpc_git::objects::Commit;
 use gitrpc_git::refs::RefStore;
@@ -13,13 +14,19 @@ use gitrpc_git::{
 };
 use gitrpc_proto::gitaly::Repository;
 
-use crate::config::Config;
+use crate::accounting::{Call, Rpcs};
+use crate::config::{ConfigError, Valid};
 use crate::error::Result;
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, HooksDir};
+use crate::limits::Limits;
 use crate::locator::Locator;
+use crate::metrics::{Families, Sources};
+use crate::startup::StartError;
 
 pub struct Deps {
-    pub config: Config,
+    pub config: Valid,
+    /// Reports every git it starts to the server's metrics; a call's `Repo` has a clone that
+    /// also records them for the call.
     pub git: Git,
     pub locator: Locator,
     pub catfile: CatFilePool,
@@ -31,9 +38,12 @@ pub struct Deps {
     /// Where per-push hook bridges live (`<first storage>/+gitrpc/hooks-run`).
     pub bridge_dir: PathBuf,
     /// Admission control: `[[concurrency]]` and `[pack_objects_limiting]`.
-    pub limits: Arc<crate::admission::Limits>,
-    /// RPC counts, latencies and calls in flight (for metrics and diagnostics).
-    pub rpcs: Arc<crate::monitor::Rpcs>,
+    pub limits: Arc<Limits>,
+    /// Calls in flight (diagnostics, log lines); finished ones go to the metrics.
+    pub rpcs: Arc<Rpcs>,
+    /// This server's metrics (`/metrics`), its own: another server in the process has its
+    /// own registry.
+    pub metrics: prometheus_client::registry::Registry,
     /// `[auth]`: the v2 token secret, if calls over listeners must carry one.
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// `[connections]`: the cap and counters of connections over listeners.
@@ -42,99 +52,47 @@ pub struct Deps {
     pub housekeeping: crate::housekeeping::Task,
 }
 
-/// A per-server hooks directory, removed when the server's dependencies are dropped. Every
-/// git the server starts gets it as `core.hooksPath`, so repositories' own hooks never run.
-pub struct HooksDir {
-    path: PathBuf,
-    pre_receive: Option<PathBuf>,
-    bridged: bool,
-}
-
-impl HooksDir {
-    fn create(base: &Path, pre_receive: Option<&Path>, bridged: bool) -> std::io::Result<HooksDir> {
-        let hooks = HooksDir {
-            path: // Named after this process, so housekeeping can remove it once we are gone.
-            base.join(gitrpc_git::lifetime::owned_name(
-                "hooks",
-                &crate::tempdir::random_hex(6),
-            )),
-            pre_receive: pre_receive.map(|p| p.canonicalize()).transpose()?,
-            bridged,
-        };
-        hooks.fill()?;
-        Ok(hooks)
-    }
-
-    fn fill(&self) -> std::io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(&self.path)?;
-        let target = self.path.join("pre-receive");
-        if self.bridged {
-            std::fs::write(&target, crate::hooks::SCRIPT)?;
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
-        } else if let Some(exe) = &self.pre_receive {
-            std::os::unix::fs::symlink(exe, target)?;
-        }
-        Ok(())
-    }
-
-    /// Re-create the directory if it is gone (its storage was removed and recreated while
-    /// the server ran), so a configured pre-receive hook keeps deciding pushes.
-    pub fn ensure(&self) -> std::io::Result<()> {
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.fill(),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for HooksDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 impl Deps {
     /// Resolve git, create storage roots, start the cat-file pool. Needs a tokio runtime.
-    pub async fn new(config: Config) -> Result<Arc<Deps>, String> {
+    pub async fn new(config: Valid) -> Result<Arc<Deps>, StartError> {
         Deps::with_hooks(config, Hooks::default()).await
     }
 
     /// [`Deps::new`] with hooks given in code.
-    pub async fn with_hooks(config: Config, hooks: Hooks) -> Result<Arc<Deps>, String> {
-        config.validate()?;
+    pub async fn with_hooks(config: Valid, hooks: Hooks) -> Result<Arc<Deps>, StartError> {
         if hooks.pre_receive.is_some() && config.hooks.pre_receive.is_some() {
-            return Err(
-                "hooks.pre_receive is set in the config and in code; choose one".to_string(),
-            );
+            return Err(ConfigError::Invalid {
+                key: "hooks.pre_receive".into(),
+                message: "set in the config and in code; choose one".into(),
+            }
+            .into());
         }
         let auth = crate::auth::Auth::from_config(&config.auth)?;
-        let git = Git::discover(config.git.bin_path.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
-        let locator = Locator::new(&config.storage).map_err(|e| format!("storage: {e}"))?;
+        let families = Families::default();
+        let git =
+            Git::discover_observed(config.git.bin_path.as_deref(), families.git_observer()).await?;
+        let locator = Locator::new(&config.storage)?;
         // What a crashed server left (its git, its private files) goes before we serve.
         let roots: Vec<PathBuf> = locator.storages().map(|(_, p)| p.to_path_buf()).collect();
         crate::housekeeping::at_start(roots.clone(), &config.housekeeping).await;
-        let (_, first_root) = locator.storages().next().ok_or("no storage")?;
+        // A valid config has at least one storage.
+        let first_root = roots.first().cloned().unwrap_or_default();
         let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
         let hooks_dir = HooksDir::create(
             &internal,
             config.hooks.pre_receive.as_deref(),
             hooks.pre_receive.is_some(),
         )
-        .map_err(|e| format!("hooks dir: {e}"))?;
+        .map_err(|source| StartError::Io {
+            what: "hooks directory",
+            source,
+        })?;
         let git = git.with_hooks_path(hooks_dir.path());
         let catfile = CatFilePool::new(
             git.clone(),
             CatFilePoolConfig {
                 max_idle: config.catfile.max_idle,
-                idle_ttl: Duration::from_secs(config.catfile.idle_ttl),
+                idle_ttl: config.catfile.idle_ttl,
             },
         );
         let spool_dir = config
@@ -153,15 +111,24 @@ impl Deps {
             dir: spool_dir,
             budget: gitrpc_git::spool::Budget::new(config.spool.max_bytes),
         };
-        let limits = Arc::new(crate::admission::Limits::from_config(&config));
+        let limits = Arc::new(Limits::from_config(&config));
         let connections = crate::conn::Connections::new(&config.connections);
-        let housekeeping = crate::housekeeping::start(roots, config.housekeeping.clone());
+        let housekeeping =
+            crate::housekeeping::start(roots, config.housekeeping.clone(), git.processes().clone());
+        let metrics = families.registry(Sources {
+            limits: limits.clone(),
+            connections: connections.clone(),
+            catfile: catfile.clone(),
+            spool: spool.budget.clone(),
+            processes: git.processes().clone(),
+        });
         Ok(Arc::new(Deps {
             connections,
             housekeeping,
             auth,
             limits,
-            rpcs: Default::default(),
+            rpcs: Arc::new(Rpcs::new(families.rpc.clone())),
+            metrics,
             config,
             git,
             locator,
@@ -173,12 +140,18 @@ impl Deps {
         }))
     }
 
-    /// An existing repository (`NOT_FOUND` otherwise).
+    /// An existing repository (`NOT_FOUND` otherwise), with the git of the call being
+    /// served ([`Call::git`]: its commands are recorded for the call's log line).
     pub fn repo(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
+        let git = match Call::current() {
+            Some(call) => call.git(&self.git),
+            None => self.git.clone(),
+        };
         Ok(Repo {
             path: self.locator.repo(r)?,
             repository: r.cloned().unwrap_or_default(),
             deps: self,
+            git,
         })
     }
 }
@@ -189,6 +162,8 @@ pub struct Repo<'a> {
     /// The request's `Repository` message.
     pub repository: Repository,
     pub deps: &'a Deps,
+    /// The server's git, observed for the call.
+    pub git: Git,
 }
 
 impl Repo<'_> {
@@ -201,14 +176,14 @@ impl Repo<'_> {
         Command::in_repo(&self.path, sub)
     }
 
-    /// Start `cmd` (see [`Git::spawn`]).
+    /// Start `cmd` (see [`Git::spawn`]) with the call's git.
     pub fn spawn(&self, cmd: &Command) -> gitrpc_git::Result<Process> {
-        self.deps.git.spawn(cmd)
+        self.git.spawn(cmd)
     }
 
     /// Run `cmd` to completion and collect its (small) stdout.
     pub async fn output(&self, cmd: &Command) -> gitrpc_git::Result<Output> {
-        self.deps.git.output(cmd).await
+        self.git.output(cmd).await
     }
 
     /// Run `cmd` to completion with `input` on stdin and collect its (small) stdout.
@@ -217,11 +192,11 @@ impl Repo<'_> {
         cmd: &Command,
         input: &[u8],
     ) -> gitrpc_git::Result<Output> {
-        self.deps.git.output_with_input(cmd, input).await
+        self.git.output_with_input(cmd, input).await
     }
 
     pub fn catfile(&self) -> Result<Lease> {
-        Ok(self.deps.catfile.get(&self.path)?)
+        Ok(self.deps.catfile.get_with(&self.git, &self.path)?)
     }
 
     /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
@@ -238,8 +213,9 @@ impl Repo<'_> {
             other => return other,
         };
         let (path, grace) = (self.path.clone(), self.deps.config.housekeeping.lock_grace);
+        let processes = self.git.processes().clone();
         let removed = tokio::task::spawn_blocking(move || {
-            gitrpc_git::housekeeping::remove_stale_locks(&path, grace)
+            gitrpc_git::housekeeping::remove_stale_locks(&processes, &path, grace)
         })
         .await;
         match removed {
@@ -253,7 +229,7 @@ impl Repo<'_> {
 
     /// Start a reference transaction in this repository.
     pub async fn ref_transaction(&self) -> gitrpc_git::Result<RefTransaction> {
-        RefTransaction::start(&self.deps.git, &self.path).await
+        RefTransaction::start(&self.git, &self.path).await
     }
 
     /// Native ref reader, or `None` for non-`files` backends.

@@ -38,9 +38,26 @@ pub struct PreReceive {
     pub push_options: Vec<String>,
 }
 
-/// Accepts (`Ok`) or rejects (`Err(message for the pusher)`) a push.
+/// A pre-receive hook's refusal: the message shown to the pusher (empty: a generic one).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
+impl From<String> for Rejected {
+    fn from(message: String) -> Rejected {
+        Rejected(message)
+    }
+}
+
+impl From<&str> for Rejected {
+    fn from(message: &str) -> Rejected {
+        Rejected(message.to_string())
+    }
+}
+
+/// Accepts (`Ok`) or rejects (`Err`, with the message for the pusher) a push.
 pub type PreReceiveHook =
-    Arc<dyn Fn(PreReceive) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+    Arc<dyn Fn(PreReceive) -> BoxFuture<'static, Result<(), Rejected>> + Send + Sync>;
 
 /// Hooks an embedder supplies in code.
 #[derive(Clone, Default)]
@@ -185,16 +202,16 @@ async fn answer(
         }
     }
     let verdict = match malformed {
-        Some(line) => Err(format!("gitrpc: malformed hook input {line:?}")),
+        Some(line) => Err(Rejected(format!("gitrpc: malformed hook input {line:?}"))),
         // A panicking hook rejects the push rather than leaving the script waiting.
         None => match tokio::spawn(hook(event)).await {
             Ok(v) => v,
-            Err(_) => Err("pre-receive hook failed".to_string()),
+            Err(_) => Err(Rejected::from("pre-receive hook failed")),
         },
     };
     let reply = match verdict {
         Ok(()) => "ok\n.\n".to_string(),
-        Err(msg) => {
+        Err(Rejected(msg)) => {
             let mut msg = if msg.is_empty() {
                 "push rejected by pre-receive hook".to_string()
             } else {
@@ -221,4 +238,65 @@ async fn answer(
     // before the script has read would discard the verdict.
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// A per-server hooks directory, removed when the server's dependencies are dropped. Every
+/// git the server starts gets it as `core.hooksPath`, so repositories' own hooks never run.
+pub struct HooksDir {
+    path: PathBuf,
+    pre_receive: Option<PathBuf>,
+    bridged: bool,
+}
+
+impl HooksDir {
+    pub(crate) fn create(
+        base: &Path,
+        pre_receive: Option<&Path>,
+        bridged: bool,
+    ) -> std::io::Result<HooksDir> {
+        let hooks = HooksDir {
+            path: // Named after this process, so housekeeping can remove it once we are gone.
+            base.join(gitrpc_git::lifetime::owned_name(
+                "hooks",
+                &crate::tempdir::random_hex(6),
+            )),
+            pre_receive: pre_receive.map(|p| p.canonicalize()).transpose()?,
+            bridged,
+        };
+        hooks.fill()?;
+        Ok(hooks)
+    }
+
+    fn fill(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.path)?;
+        let target = self.path.join("pre-receive");
+        if self.bridged {
+            std::fs::write(&target, SCRIPT)?;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+        } else if let Some(exe) = &self.pre_receive {
+            std::os::unix::fs::symlink(exe, target)?;
+        }
+        Ok(())
+    }
+
+    /// Re-create the directory if it is gone (its storage was removed and recreated while
+    /// the server ran), so a configured pre-receive hook keeps deciding pushes.
+    pub fn ensure(&self) -> std::io::Result<()> {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.fill(),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for HooksDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }

@@ -26,66 +26,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use gitrpc_git::housekeeping::{self as git_hk, Grace};
-use gitrpc_git::lifetime;
-use serde::Deserialize;
+use gitrpc_git::housekeeping as git_hk;
+use gitrpc_git::{lifetime, Processes};
 
+pub use crate::config::HousekeepingConfig;
 use crate::tempdir::INTERNAL_DIR;
-
-/// `[housekeeping]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HousekeepingConfig {
-    /// How often the background pass runs (`"0"`: only the one at start-up).
-    #[serde(
-        default = "default_interval",
-        deserialize_with = "crate::config::de_duration_req"
-    )]
-    pub interval: Duration,
-    /// Ref lock files younger than this may belong to a running git and are kept (Gitaly's
-    /// `ReferenceLockfileGracePeriod`).
-    #[serde(
-        default = "default_lock_grace",
-        deserialize_with = "crate::config::de_duration_req"
-    )]
-    pub lock_grace: Duration,
-    /// Quarantine directories (and private temp entries without an owner) younger than this
-    /// are kept (Gitaly's grace for `tmp_objdir` directories).
-    #[serde(
-        default = "default_tmp_grace",
-        deserialize_with = "crate::config::de_duration_req"
-    )]
-    pub tmp_grace: Duration,
-}
-
-fn default_interval() -> Duration {
-    Duration::from_secs(3600)
-}
-fn default_lock_grace() -> Duration {
-    git_hk::LOCK_GRACE
-}
-fn default_tmp_grace() -> Duration {
-    git_hk::TMP_OBJDIR_GRACE
-}
-
-impl Default for HousekeepingConfig {
-    fn default() -> Self {
-        HousekeepingConfig {
-            interval: default_interval(),
-            lock_grace: default_lock_grace(),
-            tmp_grace: default_tmp_grace(),
-        }
-    }
-}
-
-impl HousekeepingConfig {
-    pub fn grace(&self) -> Grace {
-        Grace {
-            locks: self.lock_grace,
-            tmp_objdirs: self.tmp_grace,
-        }
-    }
-}
 
 /// How long orphaned git gets between SIGTERM and SIGKILL (git removes its temporary files
 /// and quarantine on SIGTERM).
@@ -118,13 +63,15 @@ pub async fn at_start(storages: Vec<PathBuf>, config: &HousekeepingConfig) {
 }
 
 /// Start the background passes over `storages`.
-pub fn start(storages: Vec<PathBuf>, config: HousekeepingConfig) -> Task {
+/// `processes`: the server's git, so a repository one of them works in is left alone.
+pub fn start(storages: Vec<PathBuf>, config: HousekeepingConfig, processes: Processes) -> Task {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
     let task = tokio::spawn(async move {
         loop {
             let (roots, c, stop) = (storages.clone(), config.clone(), stopped.clone());
-            let _ = tokio::task::spawn_blocking(move || pass(&roots, &c, &stop)).await;
+            let procs = processes.clone();
+            let _ = tokio::task::spawn_blocking(move || pass(&roots, &c, &procs, &stop)).await;
             if config.interval.is_zero() {
                 return;
             }
@@ -149,7 +96,12 @@ fn kill_orphans() {
 }
 
 /// One background pass (until `stop`).
-fn pass(storages: &[PathBuf], config: &HousekeepingConfig, stop: &AtomicBool) {
+fn pass(
+    storages: &[PathBuf],
+    config: &HousekeepingConfig,
+    processes: &Processes,
+    stop: &AtomicBool,
+) {
     let started = Instant::now();
     kill_orphans();
     let (mut repos, mut locks, mut dirs, mut private) = (0, 0, 0, 0);
@@ -157,7 +109,7 @@ fn pass(storages: &[PathBuf], config: &HousekeepingConfig, stop: &AtomicBool) {
         private += clean_private(&root.join(INTERNAL_DIR), config.tmp_grace);
         for_each_repository(root, stop, |repo| {
             repos += 1;
-            match git_hk::clean_repository(repo, config.grace()) {
+            match git_hk::clean_repository(processes, repo, config.grace()) {
                 Ok(c) => {
                     for p in c.locks.iter().chain(&c.tmp_objdirs) {
                         tracing::warn!(path = %p.display(), "removed stale leftover of a git that died");

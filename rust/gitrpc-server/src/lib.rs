@@ -1,21 +1,24 @@
-//! gitrpc's gRPC server: Gitaly-compatible services over the `gitrpc-git` executor.
+//! gitrpc's gRPC server: Gitaly-compatible services over the `gitrpc-git` executor. The
+//! modules form layers (ARCHITECTURE.md; a test keeps imports pointing down):
 //!
-//! - [`config`]: the TOML config shared by `gitrpcd`, the C API and the Ruby gem.
-//! - [`locator`]: repository → path, with the storage-escape checks.
-//! - [`services`]: one file per gRPC service; [`server::routes`] wires them with health and
-//!   reflection; [`server::run`] serves them on any incoming stream until `shutdown`.
-//! - [`serving`]: a started server (listeners bound from the config) and in-process dispatch.
-//! - [`limiter`], [`admission`]: concurrency limits with bounded queues, applied per RPC and
-//!   repository before handlers run, and to pack generation.
-//! - [`auth`]: Gitaly's v2 token, checked on every call that comes over a listener.
-//! - [`unknown`]: `UNIMPLEMENTED` with a message for methods and services we don't have.
-//! - [`monitor`]: Prometheus metrics and diagnostics on their own thread and listener.
-//! - [`conn`], [`frames`]: resource bounds on clients: the connection cap, handshake and idle
-//!   deadlines, and the request message size limit.
+//! - [`config`]: the TOML config shared by `gitrpcd`, the C API and the Ruby gem, checked
+//!   once into [`config::Valid`]; [`startup`]: why a server did not start, and its code.
+//! - [`deps`]: the server's shared parts; [`locator`]: repository → path, with the
+//!   storage-escape checks.
+//! - [`layers`]: the stack every call passes — [`rpclog`] (with [`accounting`]),
+//!   [`deadline`], [`unknown`], [`auth`], [`admission`] (with [`limits`], [`limiter`],
+//!   [`frames`]) — then [`server::routes`] and [`services`], one file per gRPC service.
+//! - [`server::run`] serves on any incoming stream until `shutdown` ([`conn`]: the connection
+//!   cap and deadlines); [`serving`]: a started server (listeners bound from the config) and
+//!   in-process dispatch.
+//! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
+//!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
+//!   what crashes leave behind.
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
 
+pub mod accounting;
 pub mod adaptive;
 pub mod admission;
 pub mod auth;
@@ -23,29 +26,35 @@ pub mod batch;
 pub mod config;
 pub mod conn;
 pub mod convert;
+pub mod deadline;
 pub mod deps;
 pub mod error;
 pub mod frames;
 pub mod hooks;
 pub mod housekeeping;
+pub mod layers;
 pub mod limiter;
+pub mod limits;
 pub mod locator;
+pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
-mod rpclog;
+pub mod rpclog;
 pub mod server;
 pub mod services;
 pub mod serving;
 pub mod sidechannel;
+pub mod startup;
 pub mod stream;
 pub mod tempdir;
 pub mod tls;
 pub mod unknown;
 
-pub use config::Config;
+pub use config::{Config, ConfigError};
 pub use deps::Deps;
 pub use error::Error;
-pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange};
+pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange, Rejected};
 pub use server::{routes, run, run_tls};
 pub use serving::{InProcess, Serving};
+pub use startup::{ServeError, StartError};

@@ -7,6 +7,7 @@ use gitrpc_proto::gitaly::Repository;
 
 use crate::config::Storage;
 use crate::error::{Error, Result};
+use crate::startup::StartError;
 use crate::tempdir::INTERNAL_DIR;
 
 #[derive(Clone, Debug)]
@@ -16,11 +17,17 @@ pub struct Locator {
 
 impl Locator {
     /// Storage roots are created if missing and canonicalized once.
-    pub fn new(storages: &[Storage]) -> std::io::Result<Locator> {
+    pub fn new(storages: &[Storage]) -> std::result::Result<Locator, StartError> {
         let mut out = Vec::new();
         for s in storages {
-            std::fs::create_dir_all(&s.path)?;
-            out.push((s.name.clone(), s.path.canonicalize()?));
+            let root = std::fs::create_dir_all(&s.path)
+                .and_then(|()| s.path.canonicalize())
+                .map_err(|source| StartError::Storage {
+                    name: s.name.clone(),
+                    path: s.path.clone(),
+                    source,
+                })?;
+            out.push((s.name.clone(), root));
         }
         Ok(Locator { storages: out })
     }

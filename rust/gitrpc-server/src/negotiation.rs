@@ -9,7 +9,8 @@
 
 use gitrpc_proto::gitaly::PackfileNegotiationStatistics;
 
-use crate::sidechannel::MAX_PKT;
+/// The largest pkt-line (header included), as git's.
+pub const MAX_PKT: usize = 65520;
 
 /// An incremental parser of a negotiation (see the module docs).
 #[derive(Debug, Default)]

@@ -1,25 +1,20 @@
-//! A tower layer that writes one log line per RPC: method, gRPC code, duration and the git
-//! subcommands it ran. The line is written when the response ends (trailers seen) or is
-//! dropped (client went away), so streaming RPCs are logged with their real duration.
-//!
-//! It also enforces the client's `grpc-timeout` on the response *body*: tonic applies the
-//! deadline only until the response headers, so a streaming RPC (an upload-pack waiting on a
-//! silent client) would otherwise outlive it. When the deadline passes mid-stream the body
-//! ends with `DEADLINE_EXCEEDED` and the handler's stream is dropped, which kills its git.
+//! The outermost layer: every call is accounted for ([`crate::accounting`]: in flight, then
+//! counted in the metrics) and logged in one line — method, gRPC code, duration,
+//! repository and the git subcommands it ran. The line is written when the response ends
+//! (trailers seen) or is dropped (client went away), so streaming RPCs are logged with their
+//! real duration.
 
-use std::future::Future as _;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http_body::{Body, Frame};
 use tonic::body::Body as TonicBody;
 use tower::{Layer, Service};
 
-use crate::monitor::{CallGuard, Rpcs};
+use crate::accounting::{CallGuard, Rpcs};
 
-/// Also counts each call in the server's [`Rpcs`] (metrics, in-flight table).
 #[derive(Clone)]
 pub struct RpcLogLayer {
     rpcs: Arc<Rpcs>,
@@ -48,12 +43,10 @@ pub struct RpcLog<S> {
 }
 
 struct Entry {
-    method: String,
     start: Instant,
-    commands: Arc<Mutex<Vec<&'static str>>>,
     code: Option<String>,
     rpcs: Arc<Rpcs>,
-    _call: CallGuard,
+    call: CallGuard,
     /// Keeps the call's connection from being closed as idle while it runs.
     _stream: Option<crate::conn::StreamGuard>,
 }
@@ -62,18 +55,15 @@ impl Drop for Entry {
     fn drop(&mut self) {
         let code = self.code.as_deref().unwrap_or("1");
         let code_name = tonic::Code::from_i32(code.parse().unwrap_or(2));
+        let call = &self.call.call;
         self.rpcs
-            .finish(&self.method, code_name, self.start.elapsed());
-        let git = self
-            .commands
-            .lock()
-            .map(|c| c.join(","))
-            .unwrap_or_default();
+            .finish(&call.method, code_name, self.start.elapsed());
         tracing::info!(
-            grpc.method = %self.method,
+            grpc.method = %call.method,
             grpc.code = ?code_name,
             duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
-            git = %git,
+            repository = call.repository().unwrap_or(""),
+            git = %call.commands().join(","),
             "finished rpc"
         );
     }
@@ -95,42 +85,27 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let call = self.rpcs.begin(req.uri().path());
-        // The admission layer fills in the repository once it has read the request.
-        req.extensions_mut().insert(call.repository.clone());
-        let deadline = req
-            .headers()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_timeout)
-            .map(|d| tokio::time::Instant::now() + d);
-        let commands = Arc::new(Mutex::new(Vec::new()));
+        let guard = self.rpcs.begin(req.uri().path());
+        let call = guard.call.clone();
+        // Inner layers (admission records the repository) and handlers read it here.
+        req.extensions_mut().insert(call.clone());
         let mut entry = Entry {
-            method: req.uri().path().to_string(),
             start: Instant::now(),
-            commands: commands.clone(),
             code: None,
             rpcs: self.rpcs.clone(),
-            _call: call,
+            call: guard,
             _stream: req
                 .extensions()
                 .get::<crate::conn::ConnInfo>()
                 .map(|c| c.stream()),
         };
-        let fut = gitrpc_git::stats::COMMANDS.scope(commands, self.inner.call(req));
+        let fut = call.scope(self.inner.call(req));
         Box::pin(async move {
             let resp = fut.await?;
             if let Some(code) = resp.headers().get("grpc-status") {
                 entry.code = code.to_str().ok().map(str::to_string);
             }
-            Ok(resp.map(|body| {
-                TonicBody::new(LoggedBody {
-                    inner: body,
-                    entry,
-                    deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-                    expired: false,
-                })
-            }))
+            Ok(resp.map(|body| TonicBody::new(LoggedBody { inner: body, entry })))
         })
     }
 }
@@ -138,36 +113,6 @@ where
 struct LoggedBody {
     inner: TonicBody,
     entry: Entry,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    expired: bool,
-}
-
-/// `grpc-timeout`: at most 8 digits and a unit (H, M, S, m, u, n).
-fn parse_timeout(v: &str) -> Option<Duration> {
-    if v.len() < 2 || v.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = v.split_at(v.len() - 1);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
-fn deadline_trailers() -> http::HeaderMap {
-    let mut t = http::HeaderMap::new();
-    t.insert("grpc-status", http::HeaderValue::from_static("4"));
-    t.insert(
-        "grpc-message",
-        http::HeaderValue::from_static("deadline%20exceeded"),
-    );
-    t
 }
 
 impl Body for LoggedBody {
@@ -178,59 +123,20 @@ impl Body for LoggedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        if this.expired {
-            return Poll::Ready(None);
-        }
-        let res = Pin::new(&mut this.inner).poll_frame(cx);
-        if res.is_pending() {
-            if let Some(sleep) = this.deadline.as_mut() {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    // Replace the handler's body so its stream (and git) is dropped now.
-                    this.expired = true;
-                    this.inner = TonicBody::empty();
-                    this.entry.code = Some("4".into());
-                    return Poll::Ready(Some(Ok(Frame::trailers(deadline_trailers()))));
-                }
-            }
-        }
+        let res = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &res {
             if let Some(code) = frame.trailers_ref().and_then(|t| t.get("grpc-status")) {
-                this.entry.code = code.to_str().ok().map(str::to_string);
+                self.entry.code = code.to_str().ok().map(str::to_string);
             }
-        }
-        if let Poll::Ready(None) = &res {
-            this.deadline = None;
         }
         res
     }
 
     fn is_end_stream(&self) -> bool {
-        self.expired || self.inner.is_end_stream()
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_units() {
-        assert_eq!(parse_timeout("700m"), Some(Duration::from_millis(700)));
-        assert_eq!(parse_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_timeout("5u"), Some(Duration::from_micros(5)));
-        assert_eq!(
-            parse_timeout("99999999n"),
-            Some(Duration::from_nanos(99999999))
-        );
-        assert_eq!(parse_timeout("123456789S"), None);
-        assert_eq!(parse_timeout("10x"), None);
-        assert_eq!(parse_timeout("S"), None);
-        assert_eq!(parse_timeout("-1S"), None);
     }
 }

@@ -1,7 +1,6 @@
 //! Wiring: every service, health and reflection in one router; `run(incoming, shutdown)`
 //! (and `run_tls`), with the listener mux in front (plain HTTP/2 or backchannel sessions,
-//! TLS terminated by it; see `mux`) and the layers every call over a listener passes: RPC
-//! log, unknown methods, auth, admission.
+//! TLS terminated by it; see `mux`) and the layers every call passes (`layers.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,15 +18,13 @@ use tokio_stream::Stream;
 use tonic::service::Routes;
 use tonic::transport::server::Connected;
 
-use crate::admission::AdmissionLayer;
-use crate::auth::AuthLayer;
 use crate::config::TlsConfig;
 use crate::deps::Deps;
+use crate::layers::Layers;
 use crate::mux::SplitInfoLayer;
-use crate::rpclog::RpcLogLayer;
 use crate::services::*;
+use crate::startup::StartError;
 use crate::tls::ServerTls;
-use crate::unknown::UnknownMethodLayer;
 
 /// Responses are bounded by [`gitrpc_proto::MAX_MESSAGE`] (blobs are streamed in smaller
 /// pieces); requests by `max_message_bytes` (checked before tonic decodes, see `frames.rs`).
@@ -114,7 +111,7 @@ where
 
 /// The TLS settings of `[tls]`: the PEM files are read and parsed here, so a bad
 /// certificate or key fails at start-up with the file named.
-pub fn tls_config(c: &TlsConfig) -> Result<ServerTls, String> {
+pub fn tls_config(c: &TlsConfig) -> Result<ServerTls, StartError> {
     crate::tls::server_config(c)
 }
 
@@ -130,7 +127,6 @@ where
     IE: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: Future<Output = ()>,
 {
-    let limits = deps.limits.clone();
     let c = &deps.config.connections;
     // Under the server's connection cap, with handshake and idle deadlines (see `conn.rs`).
     let incoming = crate::conn::Limited::new(incoming, deps.connections.clone());
@@ -142,10 +138,7 @@ where
         // Outermost: the mux's connection info becomes the connection's own again (what
         // the RPC log counts calls on), plus the session's sidechannel opener.
         .layer(SplitInfoLayer::<crate::conn::ConnInfo>::new())
-        .layer(RpcLogLayer::new(deps.rpcs.clone()))
-        .layer(UnknownMethodLayer)
-        .layer(AuthLayer::new(deps.auth.clone()))
-        .layer(AdmissionLayer::new(limits, deps.config.max_message_bytes))
+        .layer(Layers::listener(&deps))
         .add_routes(routes(deps))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

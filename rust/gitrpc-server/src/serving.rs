@@ -1,4 +1,4 @@
-//! A server you can hold: [`Serving::start`] builds the dependencies from a [`Config`], binds
+//! A server you can hold: [`Serving::start`] builds the dependencies from a [`crate::Config`], binds
 //! its unix socket and/or TCP address and serves on the current tokio runtime until
 //! [`Serving::stop`] (or drop). `gitrpcd`, the C API and the Ruby gem all start servers
 //! this way; [`Serving::in_process`] gives embedders a tower service that dispatches straight
@@ -17,12 +17,11 @@ use tokio::task::JoinSet;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tower::{Layer, Service};
 
-use crate::admission::{Admission, AdmissionLayer};
-use crate::config::Config;
+use crate::config::Valid;
 use crate::deps::Deps;
 use crate::hooks::Hooks;
-use crate::rpclog::{RpcLog, RpcLogLayer};
-use crate::unknown::{UnknownMethod, UnknownMethodLayer};
+use crate::layers::{Layers, Stack};
+use crate::startup::{ServeError, StartError};
 
 type ServeResult = Result<(), tonic::transport::Error>;
 
@@ -40,14 +39,28 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Build the dependencies and bind every configured listener (`socket_path`,
+    /// Check the config (a [`crate::Config`] is validated here, a [`Valid`] one taken as
+    /// it is), build the dependencies and bind every configured listener (`socket_path`,
     /// `listen_addr`; none is fine for in-process use). Must run inside a tokio runtime.
-    pub async fn start(config: Config) -> Result<Serving, String> {
+    pub async fn start<C>(config: C) -> Result<Serving, StartError>
+    where
+        C: TryInto<Valid>,
+        StartError: From<C::Error>,
+    {
         Serving::start_with_hooks(config, Hooks::default()).await
     }
 
     /// [`Serving::start`] with hooks given in code (e.g. a pre-receive closure).
-    pub async fn start_with_hooks(config: Config, hooks: Hooks) -> Result<Serving, String> {
+    pub async fn start_with_hooks<C>(config: C, hooks: Hooks) -> Result<Serving, StartError>
+    where
+        C: TryInto<Valid>,
+        StartError: From<C::Error>,
+    {
+        Serving::start_valid(config.try_into()?, hooks).await
+    }
+
+    /// [`Serving::start_with_hooks`] for a config already validated.
+    pub async fn start_valid(config: Valid, hooks: Hooks) -> Result<Serving, StartError> {
         let socket = config.socket_path.clone();
         let listen = config.listen_addr.clone();
         let tls_listen = config.tls_listen_addr.clone();
@@ -55,7 +68,7 @@ impl Serving {
             (Some(_), Some(c)) => Some(crate::server::tls_config(c)?),
             _ => None,
         };
-        let socket_mode = config.socket_mode()?;
+        let socket_mode = config.socket_mode.bits();
         let prometheus = config.prometheus_listen_addr.clone();
         let adaptive_config = config.adaptive_limiting.clone();
         let deps = Deps::with_hooks(config, hooks).await?;
@@ -65,29 +78,22 @@ impl Serving {
         };
         let mut tasks = JoinSet::new();
         let mut addresses = Vec::new();
-        // Bind everything before serving anything, so a failure leaves nothing running.
+        // Bind everything before serving anything, so a failure leaves nothing running; the
+        // unix socket last, as its file would outlive a failure after it.
         let monitor = match &prometheus {
             Some(addr) => Some(crate::monitor::MonitorServer::start(addr, &deps)?),
             None => None,
         };
-        let unix = match &socket {
-            Some(path) => Some(bind_unix(path, socket_mode)?),
-            None => None,
-        };
         let tcp = match &listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("bind {addr}: {e}"))?,
-            ),
+            Some(addr) => Some(bind_tcp("listen_addr", addr).await?),
             None => None,
         };
         let tls_tcp = match &tls_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("bind {addr}: {e}"))?,
-            ),
+            Some(addr) => Some(bind_tcp("tls_listen_addr", addr).await?),
+            None => None,
+        };
+        let unix = match &socket {
+            Some(path) => Some(bind_unix(path, socket_mode)?),
             None => None,
         };
         if let (Some(l), Some(path)) = (unix, &socket) {
@@ -99,7 +105,7 @@ impl Serving {
             ));
         }
         if let Some(l) = tcp {
-            let local = l.local_addr().map_err(|e| format!("tcp listener: {e}"))?;
+            let local = local_addr(&l, "listen_addr")?;
             addresses.push(format!("tcp://{local}"));
             tasks.spawn(crate::run(
                 deps.clone(),
@@ -108,7 +114,7 @@ impl Serving {
             ));
         }
         if let (Some(l), Some(tls)) = (tls_tcp, tls) {
-            let local = l.local_addr().map_err(|e| format!("tls listener: {e}"))?;
+            let local = local_addr(&l, "tls_listen_addr")?;
             addresses.push(format!("tls://{local}"));
             tasks.spawn(crate::run_tls(
                 deps.clone(),
@@ -154,26 +160,18 @@ impl Serving {
     /// server stops, its calls answer `UNAVAILABLE`.
     pub fn in_process(&self) -> InProcess {
         InProcess {
-            inner: RpcLogLayer::new(self.deps.rpcs.clone()).layer(
-                UnknownMethodLayer.layer(
-                    AdmissionLayer::new(
-                        self.deps.limits.clone(),
-                        self.deps.config.max_message_bytes,
-                    )
-                    .layer(crate::routes(self.deps.clone())),
-                ),
-            ),
+            inner: Layers::in_process(&self.deps).layer(crate::routes(self.deps.clone())),
             live: self.live.clone(),
         }
     }
 
     /// Resolves when a listener fails (it never does on its own otherwise).
-    pub async fn failed(&mut self) -> String {
+    pub async fn failed(&mut self) -> ServeError {
         loop {
             match self.tasks.join_next().await {
                 Some(Ok(Ok(()))) => continue,
-                Some(Ok(Err(e))) => return format!("server: {e}"),
-                Some(Err(e)) => return format!("server task: {e}"),
+                Some(Ok(Err(e))) => return e.into(),
+                Some(Err(e)) => return e.into(),
                 None => std::future::pending::<()>().await,
             }
         }
@@ -210,6 +208,24 @@ impl Drop for Serving {
     }
 }
 
+async fn bind_tcp(key: &'static str, addr: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            key,
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+fn local_addr(l: &TcpListener, key: &'static str) -> Result<std::net::SocketAddr, StartError> {
+    l.local_addr().map_err(|source| StartError::Bind {
+        key,
+        addr: "?".into(),
+        source,
+    })
+}
+
 /// A TCP listener's connections with `TCP_NODELAY`: backchannel sessions send small frames
 /// (window updates, a sidechannel's `ok`) that Nagle's algorithm would hold back.
 fn nodelay(
@@ -224,34 +240,47 @@ fn nodelay(
 }
 
 /// Bind a unix socket with permissions `mode`, replacing a stale socket file (one nobody
-/// listens on). The socket is bound inside a fresh private directory, given its mode there and
-/// then renamed into place, so it is never reachable with looser permissions.
-fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, String> {
+/// listens on; one a server listens on is `AddrInUse`). The socket is bound inside a fresh
+/// private directory, given its mode there and then renamed into place, so it is never
+/// reachable with looser permissions.
+fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, StartError> {
+    use std::io::{Error, ErrorKind};
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let fail = |source: Error| StartError::Bind {
+        key: "socket_path",
+        addr: path.display().to_string(),
+        source,
+    };
+    let context = |what: &str, p: &Path, e: Error| {
+        Error::new(e.kind(), format!("{what} {}: {e}", p.display()))
+    };
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!("{}: another server is listening", path.display()));
+            return Err(fail(Error::new(
+                ErrorKind::AddrInUse,
+                "another server is listening",
+            )));
         }
-        std::fs::remove_file(path).map_err(|e| format!("remove stale {}: {e}", path.display()))?;
+        std::fs::remove_file(path).map_err(|e| fail(context("remove stale", path, e)))?;
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| fail(context("create", &dir, e)))?;
     let private = dir.join(format!(".sock-{}", crate::tempdir::random_hex(6)));
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&private)
-        .map_err(|e| format!("{}: {e}", private.display()))?;
+        .map_err(|e| fail(context("create", &private, e)))?;
     let staged = private.join("s");
     let bound = (|| {
-        let l = UnixListener::bind(&staged).map_err(|e| format!("bind {}: {e}", path.display()))?;
-        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-        std::fs::rename(&staged, path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+        let l = UnixListener::bind(&staged)?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&staged, path)?;
         Ok(l)
-    })();
+    })()
+    .map_err(fail);
     let _ = std::fs::remove_file(&staged);
     let _ = std::fs::remove_dir(&private);
     bound
@@ -260,7 +289,7 @@ fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, String> {
 /// In-process dispatch to a [`Serving`]'s handlers (see [`Serving::in_process`]).
 #[derive(Clone)]
 pub struct InProcess {
-    inner: RpcLog<UnknownMethod<Admission<tonic::service::Routes>>>,
+    inner: Stack<tonic::service::Routes>,
     live: Arc<AtomicBool>,
 }
 

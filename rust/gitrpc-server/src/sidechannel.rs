@@ -24,7 +24,7 @@ pub const MAGIC: &[u8; 11] = b"sidechannel";
 /// How long opening a sidechannel (until the client's `ok`) may take, as Gitaly.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest pkt-line (header included), as git's.
-pub const MAX_PKT: usize = 65520;
+pub use crate::negotiation::MAX_PKT;
 /// Payload of a side-band packet: a pkt-line less its header and band byte.
 pub const MAX_SIDEBAND_DATA: usize = MAX_PKT - 5;
 

@@ -45,18 +45,13 @@ where
 {
     let (tx, rx) = mpsc::channel(16);
     let fut = producer(Sink { tx: tx.clone() });
-    let commands = gitrpc_git::stats::COMMANDS.try_with(|c| c.clone()).ok();
-    let task = async move {
+    tokio::spawn(async move {
         tokio::select! {
             _ = tx.closed() => {}
             res = fut => if let Err(e) = res {
                 let _ = tx.send(Err(e.into())).await;
             }
         }
-    };
-    match commands {
-        Some(c) => tokio::spawn(gitrpc_git::stats::COMMANDS.scope(c, task)),
-        None => tokio::spawn(task),
-    };
+    });
     Response::new(Box::pin(ReceiverStream::new(rx)))
 }

@@ -3,82 +3,84 @@
 //! ```text
 //! gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--prometheus-listen HOST:PORT] [--storage NAME=PATH]...
 //! ```
+//! (parsed by `clap`; bad flags exit 2, as does a config that can't be served).
 //! Flags override the config file. With neither a config nor a storage, it serves the
 //! embedded default: storage `default` at `./gitrpc-data/repositories`, socket
 //! `./gitrpc-data/gitrpc.sock`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use gitrpc_server::config::{Config, Storage};
-use gitrpc_server::Serving;
-
-const USAGE: &str =
-    "usage: gitrpcd [--config FILE] [--socket PATH] [--listen HOST:PORT] [--prometheus-listen HOST:PORT] [--storage NAME=PATH]...
-
-Serves Gitaly-compatible gRPC. Flags override the config file. With no config and no
---storage, serves the embedded default: storage \"default\" in ./gitrpc-data/repositories
-on the socket ./gitrpc-data/gitrpc.sock.";
+use clap::Parser;
+use gitrpc_server::config::{Config, ConfigError, LogFormat, Storage, Valid};
+use gitrpc_server::{ServeError, Serving, StartError};
 
 const DEFAULT_DIR: &str = "gitrpc-data";
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Config, String> {
-    let mut config_file: Option<PathBuf> = None;
-    let mut socket: Option<PathBuf> = None;
-    let mut listen: Option<String> = None;
-    let mut prometheus: Option<String> = None;
-    let mut storages: Vec<Storage> = Vec::new();
-    let mut args = args.peekable();
-    while let Some(a) = args.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (a.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            "-V" | "--version" => return Err(format!("gitrpcd {}", env!("CARGO_PKG_VERSION"))),
-            "-c" | "--config" => config_file = Some(value()?.into()),
-            "--socket" => socket = Some(value()?.into()),
-            "--listen" => listen = Some(value()?),
-            "--prometheus-listen" => prometheus = Some(value()?),
-            "--storage" => {
-                let v = value()?;
-                let (name, path) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--storage wants NAME=PATH, got {v:?}"))?;
-                storages.push(Storage {
-                    name: name.to_string(),
-                    path: path.into(),
-                });
-            }
-            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
-        }
+/// Serves Gitaly-compatible gRPC. Flags override the config file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gitrpcd",
+    version,
+    after_help = "With no config and no --storage, serves the embedded default: storage \"default\" in\n./gitrpc-data/repositories on the socket ./gitrpc-data/gitrpc.sock."
+)]
+struct Args {
+    /// TOML config file (Gitaly's key names).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Unix socket to serve on (`socket_path`).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// TCP address to serve on, plaintext (`listen_addr`).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Address for /metrics and /diagnostics (`prometheus_listen_addr`).
+    #[arg(long, value_name = "HOST:PORT")]
+    prometheus_listen: Option<String>,
+    /// A storage; repeat for several (replaces the config's storage of that name).
+    #[arg(long, value_name = "NAME=PATH", value_parser = parse_storage)]
+    storage: Vec<Storage>,
+}
+
+fn parse_storage(v: &str) -> Result<Storage, &'static str> {
+    match v.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok(Storage {
+            name: name.to_string(),
+            path: path.into(),
+        }),
+        _ => Err("want NAME=PATH"),
     }
-    let mut config = match &config_file {
-        Some(f) => Config::from_file(f)?,
+}
+
+/// Why gitrpcd stopped with an error.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The config file (if any) with the flags applied, checked.
+fn config(args: Args) -> Result<Valid, ConfigError> {
+    let mut config = match &args.config {
+        Some(f) => Config::read(f)?,
         None => Config::default(),
     };
-    if socket.is_some() {
-        config.socket_path = socket;
+    if args.socket.is_some() {
+        config.socket_path = args.socket;
     }
-    if listen.is_some() {
-        config.listen_addr = listen;
+    if args.listen.is_some() {
+        config.listen_addr = args.listen;
     }
-    if prometheus.is_some() {
-        config.prometheus_listen_addr = prometheus;
+    if args.prometheus_listen.is_some() {
+        config.prometheus_listen_addr = args.prometheus_listen;
     }
-    for s in storages {
+    for s in args.storage {
         config.storage.retain(|x| x.name != s.name);
         config.storage.push(s);
     }
-    if config_file.is_none() && config.storage.is_empty() {
+    if args.config.is_none() && config.storage.is_empty() {
         config.storage.push(Storage {
             name: "default".into(),
             path: Path::new(DEFAULT_DIR).join("repositories"),
@@ -88,22 +90,23 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Config, String> {
         }
     }
     if config.socket_path.is_none() && config.listen_addr.is_none() {
-        return Err(
-            "nothing to listen on: set socket_path/--socket or listen_addr/--listen".into(),
-        );
+        return Err(ConfigError::Invalid {
+            key: "socket_path".into(),
+            message: "nothing to listen on: set socket_path/--socket or listen_addr/--listen"
+                .into(),
+        });
     }
-    config.validate()?;
-    Ok(config)
+    config.validate()
 }
 
-fn init_logging(config: &Config) {
+fn init_logging(config: &Valid) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GITRPC_LOG")
         .unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if config.logging.format == "json" {
+    if config.logging.format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -120,8 +123,8 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
-    let grace = Duration::from_secs(config.graceful_restart_timeout);
+async fn serve(config: Valid) -> Result<(), Failure> {
+    let grace = config.graceful_restart_timeout;
     let mut server = Serving::start(config).await?;
     for addr in server.addresses() {
         tracing::info!(address = %addr, git = server.deps().git.version(), "listening");
@@ -135,21 +138,18 @@ async fn serve(config: Config) -> Result<(), String> {
             server.stop(grace).await;
             Ok(())
         }
-        e = server.failed() => Err(e),
+        e = server.failed() => Err(e.into()),
     }
 }
 
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
+    // Bad flags, --help and --version exit here (2, 0, 0).
+    let args = Args::parse();
+    let config = match config(args) {
         Ok(c) => c,
-        Err(msg) => {
-            let help = msg.starts_with("usage:") || msg.starts_with("gitrpcd ");
-            eprintln!("{msg}");
-            return if help {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
+        Err(e) => {
+            eprintln!("gitrpcd: {e}");
+            return ExitCode::from(2);
         }
     };
     init_logging(&config);
@@ -185,8 +185,10 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Config, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
+    fn parse(args: &[&str]) -> Result<Valid, String> {
+        let args = Args::try_parse_from(std::iter::once("gitrpcd").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        config(args).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -204,12 +206,13 @@ mod tests {
         assert_eq!(c.storage.len(), 2);
         let c = parse(&[]).unwrap();
         assert_eq!(c.storage[0].name, "default");
-        assert!(c.socket_path.unwrap().ends_with("gitrpc.sock"));
+        assert!(c.socket_path.as_ref().unwrap().ends_with("gitrpc.sock"));
         assert!(parse(&["--storage", "nopath"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        let e = parse(&["--storage", "a=/a"]).unwrap_err();
         assert!(
-            parse(&["--storage", "a=/a"]).is_err(),
-            "storage but nowhere to listen"
+            e.contains("nothing to listen on"),
+            "storage but nowhere to listen: {e}"
         );
     }
 }

@@ -421,7 +421,7 @@ fn pre_receive_closure_decides() {
                 .iter()
                 .find(|c| c.reference.starts_with("refs/heads/blocked"))
             {
-                Some(c) => Err(format!("policy: {} is blocked\nsecond line", c.reference)),
+                Some(c) => Err(format!("policy: {} is blocked\nsecond line", c.reference).into()),
                 None => Ok(()),
             }
         })

@@ -507,6 +507,30 @@ static void test_start_stop_cycles(void) {
   }
 }
 
+/* Start-up errors name what is wrong and carry its code: a bad key is INVALID_ARGUMENT, an
+ * address another server listens on ALREADY_EXISTS (the running server's socket, then a
+ * TCP port). */
+static void test_start_errors(void) {
+  gitrpc_server *s = (gitrpc_server *)0x1;
+  char cfg[2048];
+  snprintf(cfg, sizeof cfg, "bogus_key = 1\n[[storage]]\nname = \"default\"\npath = \"%s\"\n", storage);
+  expect_message(gitrpc_server_start(cfg, &s), GITRPC_CODE_INVALID_ARGUMENT, "bogus_key", "server_start(unknown key)");
+  expect_message(gitrpc_server_start(config, &s), GITRPC_CODE_ALREADY_EXISTS, "another server is listening",
+                 "server_start(socket in use)");
+  CHECK(s == (gitrpc_server *)0x1, "server out-parameter untouched on start errors");
+
+  gitrpc_server *tcp = NULL;
+  snprintf(cfg, sizeof cfg, "listen_addr = \"127.0.0.1:0\"\n[[storage]]\nname = \"default\"\npath = \"%s\"\n", storage);
+  expect_ok(gitrpc_server_start(cfg, &tcp), "server_start(tcp)");
+  if (!tcp) return;
+  const char *addr = gitrpc_server_address(tcp);
+  CHECK(addr && strncmp(addr, "tcp://", 6) == 0, "tcp server address %s", addr ? addr : "(null)");
+  snprintf(cfg, sizeof cfg, "listen_addr = \"%s\"\n[[storage]]\nname = \"default\"\npath = \"%s\"\n",
+           addr + 6, storage);
+  expect_message(gitrpc_server_start(cfg, &s), GITRPC_CODE_ALREADY_EXISTS, "listen_addr", "server_start(port in use)");
+  gitrpc_server_free(tcp);
+}
+
 int main(void) {
   strcpy(tmp, "/tmp/gitrpc-ctest-XXXXXX");
   if (!mkdtemp(tmp)) return 100;
@@ -531,6 +555,7 @@ int main(void) {
   gitrpc_client *local = NULL;
   expect_ok(gitrpc_server_client(server, &local), "in-process client");
   expect_code(gitrpc_server_client(server, NULL), GITRPC_CODE_INVALID_ARGUMENT, "server_client(NULL out)");
+  test_start_errors();
 
   test_typed_calls(remote, "socket");
   test_typed_calls(local, "in-process");

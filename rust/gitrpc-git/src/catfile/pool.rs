@@ -63,6 +63,13 @@ impl CatFilePool {
     /// A process for `repo`: an idle one if there is one (skipping any that died while
     /// idle), else a new one.
     pub fn get(&self, repo: &Path) -> Result<Lease> {
+        self.get_with(&self.shared.git, repo)
+    }
+
+    /// [`CatFilePool::get`], a new process started by `git` (the same installation with
+    /// another observer, e.g. one call's), so its observer sees the spawn. The process is
+    /// then the pool's like any other.
+    pub fn get_with(&self, git: &Git, repo: &Path) -> Result<Lease> {
         let reused = loop {
             let found = {
                 let mut idle = self.shared.idle.lock().unwrap();
@@ -85,7 +92,10 @@ impl CatFilePool {
             }
             None => {
                 self.shared.misses.fetch_add(1, Ordering::Relaxed);
-                CatFile::spawn(&self.shared.git, repo)?
+                let mut c = CatFile::spawn(git, repo)?;
+                // A replacement for it (after it died) is the pool's, not the caller's.
+                c.git = self.shared.git.clone();
+                c
             }
         };
         Ok(Lease {

@@ -100,15 +100,18 @@ async fn failed_spill_write_falls_back_mid_response() {
     for open in [sealed_file as OpenSpill, dev_full] {
         let payload = data(2 * 1024 * 1024 + 5);
         let (mut w, r) = tokio::io::duplex(64 * 1024);
-        let before = FALLBACKS.load(Ordering::Relaxed);
         let cfg = config(std::path::Path::new("/unused"), 64 * 1024);
+        let before = cfg.budget.stats().fallbacks;
         let mut reader = spool_with(r, &cfg, open);
         let p = payload.clone();
         let writer = tokio::spawn(async move { w.write_all(&p).await.unwrap() });
         // After the failure the writer is held to the reader's pace.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!writer.is_finished());
-        assert!(FALLBACKS.load(Ordering::Relaxed) > before);
+        assert!(
+            cfg.budget.stats().fallbacks > before,
+            "counted in this server's budget"
+        );
         assert_eq!(read_all(&mut reader).await, payload);
         writer.await.unwrap();
     }

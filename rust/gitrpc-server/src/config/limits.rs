@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::de_duration;
-use super::de_duration_req;
+use super::duration;
 
 /// One `[[concurrency]]` entry (Gitaly's keys; `max_per_repo` is accepted for
 /// `max_concurrency`, as older Gitaly configs spell it).
@@ -21,7 +20,7 @@ pub struct ConcurrencyConfig {
     #[serde(default)]
     pub max_queue_size: usize,
     /// Longest wait in the queue, a Go-style duration ("500ms", "1s", "1m30s"). Unset: no limit.
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, with = "duration::option")]
     pub max_queue_wait: Option<std::time::Duration>,
     /// Adjust the limit between `min_limit` and `max_limit` from measured pressure (AIMD).
     #[serde(default)]
@@ -38,10 +37,7 @@ pub struct ConcurrencyConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdaptiveLimiting {
     /// How often limits are adjusted.
-    #[serde(
-        default = "default_adaptive_interval",
-        deserialize_with = "de_duration_req"
-    )]
+    #[serde(default = "default_adaptive_interval", with = "duration")]
     pub interval: std::time::Duration,
     /// CPU pressure (PSI `some avg10`, percent) at or over which limits back off.
     #[serde(default = "default_cpu_threshold")]
@@ -91,7 +87,7 @@ pub struct PackObjectsLimiting {
     /// Waiting pack requests; more are refused at once. 0: no bound.
     #[serde(default, alias = "max_queue_size")]
     pub max_queue_length: usize,
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(default, with = "duration::option")]
     pub max_queue_wait: Option<std::time::Duration>,
     /// Whose requests share a budget (ours; Gitaly always keys on the client's IP).
     #[serde(default)]

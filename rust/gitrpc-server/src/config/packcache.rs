@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::{duration, ConfigError};
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackObjectsCacheConfig {
@@ -17,7 +19,7 @@ pub struct PackObjectsCacheConfig {
     #[serde(default)]
     pub dir: Option<PathBuf>,
     /// Entries older than this are dropped (files removed once nobody reads them).
-    #[serde(default = "default_max_age", deserialize_with = "super::de_duration_req")]
+    #[serde(default = "default_max_age", with = "duration")]
     pub max_age: Duration,
     /// A finished pack is kept only if its request was seen more than this many times within
     /// about `max_age` (0: keep every pack). Identical requests in flight share one
@@ -60,35 +62,43 @@ fn default_min_occurrences() -> u32 {
 }
 
 impl PackObjectsCacheConfig {
-    /// Checks that need no I/O beyond the paths themselves.
-    pub fn validate(&self, storages: &[super::Storage]) -> Result<(), String> {
-        let key = "config: [pack_objects_cache]";
+    /// Checks that need no I/O. Errors name the key.
+    pub fn validate(&self, storages: &[super::Storage]) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| {
+            ConfigError::invalid(format!("pack_objects_cache.{key}"), message)
+        };
         if self.backpressure.is_some() {
-            return Err(format!(
-                "{key} backpressure is not supported: a slow reader never slows the generation \
-                 of a pack here (packs are written at git's speed and read from the file)"
+            return Err(invalid(
+                "backpressure",
+                "not supported: a slow reader never slows the generation of a pack here \
+                 (packs are written at git's speed and read from the file)"
+                    .into(),
             ));
         }
         if self.max_age.is_zero() {
-            return Err(format!("{key} max_age must be more than zero"));
+            return Err(invalid("max_age", "must be more than zero".into()));
         }
         if self.max_bytes == Some(0) {
-            return Err(format!("{key} max_bytes must be more than zero"));
+            return Err(invalid("max_bytes", "must be more than zero".into()));
         }
         if let Some(dir) = &self.dir {
             if !dir.is_absolute() {
-                return Err(format!("{key} dir must be an absolute path"));
+                return Err(invalid("dir", "must be an absolute path".into()));
             }
             let dir = normal(dir);
             for s in storages {
                 let root = normal(&s.path);
                 if root.starts_with(&dir) {
-                    return Err(format!("{key} dir must not be a storage or hold one"));
+                    return Err(invalid("dir", "must not be a storage or hold one".into()));
                 }
-                if dir.starts_with(&root) && !dir.starts_with(root.join(crate::tempdir::INTERNAL_DIR)) {
-                    return Err(format!(
-                        "{key} dir must not be inside a storage (other than its {} directory)",
-                        crate::tempdir::INTERNAL_DIR
+                let private = root.join(crate::tempdir::INTERNAL_DIR);
+                if dir.starts_with(&root) && !dir.starts_with(&private) {
+                    return Err(invalid(
+                        "dir",
+                        format!(
+                            "must not be inside a storage (other than its {} directory)",
+                            crate::tempdir::INTERNAL_DIR
+                        ),
                     ));
                 }
             }
@@ -110,11 +120,11 @@ mod tests {
     use crate::config::{Config, Storage};
 
     fn config(table: &str) -> Result<Config, String> {
-        let c = Config::from_toml(&format!(
+        Config::from_toml(&format!(
             "[[storage]]\nname = \"default\"\npath = \"/srv/repos\"\n[pack_objects_cache]\n{table}"
-        ))?;
-        c.validate()?;
-        Ok(c)
+        ))
+        .map(|v| v.into_inner())
+        .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -136,15 +146,15 @@ mod tests {
     #[test]
     fn refusals_name_the_key() {
         for (table, words) in [
-            ("backpressure = true", "backpressure is not supported"),
-            ("max_age = \"0s\"", "max_age must be more than zero"),
-            ("max_bytes = 0", "max_bytes must be more than zero"),
-            ("dir = \"cache\"", "dir must be an absolute path"),
-            ("dir = \"/srv\"", "dir must not be a storage or hold one"),
-            ("dir = \"/srv/repos/\"", "dir must not be a storage or hold one"),
-            ("dir = \"/srv/repos/cache\"", "dir must not be inside a storage"),
-            ("max_age = \"soon\"", "invalid duration"),
-            ("bogus = 1", "unknown field"),
+            ("backpressure = true", "pack_objects_cache.backpressure: not supported"),
+            ("max_age = \"0s\"", "pack_objects_cache.max_age: must be more than zero"),
+            ("max_bytes = 0", "pack_objects_cache.max_bytes: must be more than zero"),
+            ("dir = \"cache\"", "pack_objects_cache.dir: must be an absolute path"),
+            ("dir = \"/srv\"", "pack_objects_cache.dir: must not be a storage or hold one"),
+            ("dir = \"/srv/repos/\"", "pack_objects_cache.dir: must not be a storage or hold one"),
+            ("dir = \"/srv/repos/cache\"", "pack_objects_cache.dir: must not be inside a storage"),
+            ("max_age = \"soon\"", "pack_objects_cache.max_age: invalid duration"),
+            ("bogus = 1", "pack_objects_cache.bogus: unknown field"),
         ] {
             let err = config(table).unwrap_err();
             assert!(err.contains(words), "{table}: {err}");
@@ -172,7 +182,8 @@ mod tests {
             Config::from_toml(&format!(
                 "[[storage]]\nname = \"d\"\npath = \"/srv\"\n[pack_objects_limiting]\nmax_concurrency = 1\n{key}"
             ))
-            .map(|c| c.pack_objects_limiting.unwrap().key)
+            .map(|c| c.pack_objects_limiting.clone().unwrap().key)
+            .map_err(|e| e.to_string())
         };
         assert_eq!(parse("").unwrap(), LimitKey::Global);
         assert_eq!(parse("key = \"global\"").unwrap(), LimitKey::Global);

@@ -21,23 +21,17 @@ pub struct ConnectionsConfig {
     pub max: Option<usize>,
     /// A new connection must send its first bytes (the HTTP/2 preface, or a TLS hello)
     /// within this, or it is closed.
-    #[serde(
-        default = "default_handshake",
-        deserialize_with = "super::de_duration_req"
-    )]
+    #[serde(default = "default_handshake", with = "super::duration")]
     pub handshake_timeout: Duration,
     /// A connection with no call in flight for this long is closed (gRPC's
     /// `MAX_CONNECTION_IDLE`); clients reconnect on their next call.
-    #[serde(default = "default_idle", deserialize_with = "super::de_duration_req")]
+    #[serde(default = "default_idle", with = "super::duration")]
     pub idle_timeout: Duration,
     /// HTTP/2 PING sent after this long without frames from the client (Gitaly: 5m)...
-    #[serde(default = "default_idle", deserialize_with = "super::de_duration_req")]
+    #[serde(default = "default_idle", with = "super::duration")]
     pub keepalive_interval: Duration,
     /// ...and the connection is closed if the PING is not answered within this.
-    #[serde(
-        default = "default_keepalive_timeout",
-        deserialize_with = "super::de_duration_req"
-    )]
+    #[serde(default = "default_keepalive_timeout", with = "super::duration")]
     pub keepalive_timeout: Duration,
 }
 
@@ -68,7 +62,7 @@ pub struct TransportConfig {
     /// A session in which the client sends nothing and reads nothing for this long is ended
     /// with `DEADLINE_EXCEEDED` and its git killed (git's own `upload-pack --timeout`
     /// semantics: inactivity, not total time).
-    #[serde(default = "default_idle", deserialize_with = "super::de_duration_req")]
+    #[serde(default = "default_idle", with = "super::duration")]
     pub idle_timeout: Duration,
 }
 
@@ -143,7 +137,6 @@ mod tests {
             "max_message_bytes = 4194304\n{STORAGE}[connections]\nmax = 20\nhandshake_timeout = \"1s\"\nidle_timeout = \"1m\"\nkeepalive_interval = 30\nkeepalive_timeout = \"500ms\"\n[transport]\nidle_timeout = \"2s\"\n[spool]\nmax_bytes = 1048576\n"
         ))
         .unwrap();
-        c.validate().unwrap();
         assert_eq!(c.max_message_bytes, 4 << 20);
         assert_eq!(c.connections.max_connections(), 20);
         assert_eq!(c.connections.handshake_timeout, Duration::from_secs(1));
@@ -159,10 +152,10 @@ mod tests {
             "[connections]\nidle_timeout = \"0s\"\n",
             "[transport]\nidle_timeout = 0\n",
         ] {
-            let c = Config::from_toml(&format!("{STORAGE}{bad}")).unwrap();
+            let c = Config::parse(&format!("{STORAGE}{bad}")).unwrap();
             assert!(c.validate().is_err(), "{bad}");
         }
-        let c = Config::from_toml(&format!("max_message_bytes = 0\n{STORAGE}")).unwrap();
-        assert!(c.validate().unwrap_err().contains("max_message_bytes"));
+        let e = Config::from_toml(&format!("max_message_bytes = 0\n{STORAGE}")).unwrap_err();
+        assert_eq!(e.key(), Some("max_message_bytes"), "{e}");
     }
 }

@@ -25,11 +25,11 @@ use tokio::process::ChildStdin;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
-use crate::admission::Limits;
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::hooks::Bridge;
 use crate::limiter::Permit;
+use crate::limits::Limits;
 use crate::stream::Sink;
 
 /// `git_protocol` → `GIT_PROTOCOL`: only `version=1` and `version=2`.

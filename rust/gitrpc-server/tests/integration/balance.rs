@@ -12,14 +12,8 @@ use crate::common::*;
 const IS_ANCESTOR: &str = "/gitaly.CommitService/CommitIsAncestor";
 const REF_EXISTS: &str = "/gitaly.RefService/RefExists";
 
-fn count(server: &Serving, method: &str, code: &str) -> u64 {
-    server
-        .deps()
-        .rpcs
-        .counts()
-        .iter()
-        .find(|((m, c), _)| m == method && *c == code)
-        .map_or(0, |(_, n)| *n)
+fn count(server: &Serving, method: &str, code: &'static str) -> u64 {
+    server.deps().rpcs.count(method, code)
 }
 
 async fn wait_until(what: &str, ok: impl Fn() -> bool) {

@@ -5,9 +5,9 @@ use gitrpc_client::{client::repository, Client, Options};
 use gitrpc_proto::gitaly::commit_service_client::CommitServiceClient;
 use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
 use gitrpc_proto::gitaly::{CommitIsAncestorRequest, SshUploadPackRequest};
-use gitrpc_server::admission::limit_error;
 use gitrpc_server::config::{ConcurrencyConfig, PackObjectsLimiting};
 use gitrpc_server::limiter::{Limiter, Snapshot};
+use gitrpc_server::limits::limit_error;
 use tokio::task::JoinHandle;
 use tonic::{Code, Status};
 

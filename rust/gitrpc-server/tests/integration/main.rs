@@ -4,6 +4,8 @@
 
 mod common;
 
+/// The server's modules import only lower layers (ARCHITECTURE.md).
+mod architecture;
 /// Client side: several servers (least outstanding requests), retries of read-only calls.
 mod balance;
 /// BlobService: GetBlob, GetBlobs.
@@ -33,3 +35,5 @@ mod sidechannel;
 mod smarthttp;
 /// SSHService: first-message rules, deadlines kill git.
 mod ssh;
+/// Start-up errors: bad config keys, busy addresses.
+mod startup;

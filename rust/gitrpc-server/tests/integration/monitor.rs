@@ -293,3 +293,65 @@ async fn rpc_metrics_count_calls_by_code() {
     assert!(text.contains("gitrpc_catfile_cache_total{result=\"hit\"}"));
     server.stop(Duration::from_secs(1)).await;
 }
+
+/// Two servers in one process: each one's /metrics and /diagnostics show its own calls and
+/// git processes only (the executor's tables and counters are per server, not global).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_in_one_process_have_separate_metrics() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Serving::start(config(&dir_a)).await.unwrap();
+    let b = Serving::start(config(&dir_b)).await.unwrap();
+    hanging_repo(&dir_a.path().join("storage"), "hang.git");
+    let channel = gitrpc_client::connect(&a.addresses()[0], &Options::default())
+        .await
+        .unwrap();
+    let mut c = CommitServiceClient::new(channel);
+    let req = CommitIsAncestorRequest {
+        repository: Some(repository(STORAGE, "hang.git")),
+        ancestor_id: "1".repeat(40),
+        child_id: "f".repeat(40),
+    };
+    let call = tokio::spawn(async move { c.commit_is_ancestor(req).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.deps().git.processes().count() == 0 {
+        assert!(Instant::now() < deadline, "server A's git never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let page =
+        |url: String, path: &'static str| tokio::task::spawn_blocking(move || get(&url, path).1);
+    let (url_a, url_b) = (a.monitor_url().unwrap(), b.monitor_url().unwrap());
+    let (metrics_a, metrics_b) = (
+        page(url_a.clone(), "/metrics").await.unwrap(),
+        page(url_b.clone(), "/metrics").await.unwrap(),
+    );
+    let merge_base = "gitrpc_git_commands_started_total{subcommand=\"merge-base\"}";
+    assert_eq!(sample(&metrics_a, merge_base), Some(1.0), "{metrics_a}");
+    assert_eq!(sample(&metrics_b, merge_base), None, "{metrics_b}");
+    assert_eq!(
+        sample(&metrics_a, "gitrpc_git_processes_running"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&metrics_b, "gitrpc_git_processes_running"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&metrics_a, "gitrpc_rpcs_in_flight"), Some(1.0));
+    assert_eq!(sample(&metrics_b, "gitrpc_rpcs_in_flight"), Some(0.0));
+    let diag = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap();
+    let diag_a = diag(page(url_a, "/diagnostics.json").await.unwrap());
+    let diag_b = diag(page(url_b, "/diagnostics.json").await.unwrap());
+    assert_eq!(
+        diag_a["git_processes"].as_array().unwrap().len(),
+        1,
+        "{diag_a}"
+    );
+    assert_eq!(diag_a["git_processes"][0]["subcommand"], "merge-base");
+    assert!(
+        diag_b["git_processes"].as_array().unwrap().is_empty(),
+        "{diag_b}"
+    );
+    assert!(diag_b["rpcs"].as_array().unwrap().is_empty(), "{diag_b}");
+    call.abort();
+    a.stop(Duration::from_secs(1)).await;
+    b.stop(Duration::from_secs(1)).await;
+}

@@ -131,12 +131,11 @@ async fn token_v2_accepts_and_refuses() {
     assert!(local.ref_exists(&repo, "refs/heads/main").await.unwrap());
 
     // Refused calls are counted by code like any other.
-    let counts = server.deps().rpcs.counts();
-    let count = |code: &str| {
-        counts
-            .iter()
-            .find(|((m, c), _)| m == "/gitaly.RefService/RefExists" && *c == code)
-            .map_or(0, |(_, n)| *n)
+    let count = |code| {
+        server
+            .deps()
+            .rpcs
+            .count("/gitaly.RefService/RefExists", code)
     };
     assert_eq!(count("UNAUTHENTICATED"), 3);
     assert_eq!(count("PERMISSION_DENIED"), 5);
@@ -196,7 +195,7 @@ async fn token_file_and_transitioning() {
         },
         ..Default::default()
     };
-    let err = Serving::start(config).await.err().unwrap();
+    let err = Serving::start(config).await.err().unwrap().to_string();
     assert!(err.contains("token_file") && err.contains("nope"), "{err}");
 }
 
@@ -278,7 +277,7 @@ async fn tls_round_trip() {
         }],
         ..Default::default()
     };
-    let err = Serving::start(config).await.err().unwrap();
+    let err = Serving::start(config).await.err().unwrap().to_string();
     assert!(err.contains("bad.pem"), "{err}");
 }
 
@@ -290,7 +289,7 @@ async fn unix_socket_mode() {
         let dir = tempfile::tempdir().unwrap();
         let server = serving(&dir, |c| {
             if let Some(m) = mode {
-                c.socket_mode = m.into();
+                c.socket_mode = m.parse().unwrap();
             }
         })
         .await;
@@ -304,17 +303,14 @@ async fn unix_socket_mode() {
         assert!(names.is_empty(), "{names:?}");
         server.stop(Duration::from_secs(1)).await;
     }
+    // A mode that isn't one is refused with the config, naming the key.
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        socket_path: Some(dir.path().join("s.sock")),
-        socket_mode: "rw-------".into(),
-        storage: vec![Storage {
-            name: STORAGE.into(),
-            path: dir.path().join("storage"),
-        }],
-        ..Default::default()
-    };
-    let err = Serving::start(config).await.err().unwrap();
-    assert!(err.contains("socket_mode"), "{err}");
-    assert!(!dir.path().join("s.sock").exists());
+    let socket = dir.path().join("s.sock");
+    let err = Config::from_toml(&format!(
+        "socket_path = {socket:?}\nsocket_mode = \"rw-------\"\n[[storage]]\nname = \"{STORAGE}\"\npath = {:?}\n",
+        dir.path().join("storage")
+    ))
+    .unwrap_err();
+    assert_eq!(err.key(), Some("socket_mode"), "{err}");
+    assert!(!socket.exists());
 }

@@ -60,7 +60,7 @@ impl TestServer {
             }],
             ..Default::default()
         };
-        let deps = Deps::new(config).await.unwrap();
+        let deps = Deps::new(config.validate().unwrap()).await.unwrap();
         let listener = tokio::net::UnixListener::bind(&socket).unwrap();
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         let (tx, rx) = oneshot::channel();

@@ -1,0 +1,122 @@
+use std::time::Duration;
+
+use super::*;
+
+const STORAGE: &str = "[[storage]]\nname = \"default\"\npath = \"/srv\"\n";
+
+#[test]
+fn parses_gitaly_keys() {
+    let c = Config::from_toml(
+        r#"
+socket_path = "/tmp/g.sock"
+listen_addr = "127.0.0.1:9999"
+socket_mode = "0660"
+graceful_restart_timeout = "1m"
+[[storage]]
+name = "default"
+path = "/srv/repos"
+[logging]
+format = "json"
+[catfile]
+idle_ttl = 5
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.storage[0].name, "default");
+    assert_eq!(c.logging.format, LogFormat::Json);
+    assert_eq!(c.logging.level, "info");
+    assert_eq!(c.socket_mode.bits(), 0o660);
+    assert_eq!(c.graceful_restart_timeout, Duration::from_secs(60));
+    assert_eq!(c.catfile.idle_ttl, Duration::from_secs(5));
+    let d = Config::from_toml(STORAGE).unwrap();
+    assert_eq!(d.graceful_restart_timeout, Duration::from_secs(10));
+    assert_eq!(d.socket_mode, SocketMode::default());
+    assert_eq!(d.logging.format, LogFormat::Text);
+
+    let c = Config::from_toml(&format!(
+        r#"{STORAGE}
+[[concurrency]]
+rpc = "/gitaly.RefService/FindAllBranches"
+max_per_repo = 2
+max_queue_size = 5
+max_queue_wait = "1m30s"
+[pack_objects_limiting]
+max_concurrency = 3
+max_queue_length = 10
+max_queue_wait = 2
+"#
+    ))
+    .unwrap();
+    assert_eq!(c.concurrency[0].max_concurrency, 2);
+    assert_eq!(
+        c.concurrency[0].max_queue_wait,
+        Some(Duration::from_secs(90))
+    );
+    let p = c.pack_objects_limiting.as_ref().unwrap();
+    assert_eq!((p.max_concurrency, p.max_queue_length), (3, 10));
+    assert_eq!(p.max_queue_wait, Some(Duration::from_secs(2)));
+    let adaptive = Config::from_toml(&format!(
+        "{STORAGE}[[concurrency]]\nrpc = \"/gitaly.A/B\"\nmax_concurrency = 4\nadaptive = true\nmin_limit = 5\n"
+    ))
+    .unwrap_err();
+    assert_eq!(adaptive.key(), Some("concurrency.min_limit"));
+    assert!(adaptive.to_string().contains("min_limit"), "{adaptive}");
+    let adaptive = Config::from_toml(&format!(
+        "{STORAGE}[[concurrency]]\nrpc = \"/gitaly.A/B\"\nmax_concurrency = 4\nadaptive = true\nmax_limit = 8\n[adaptive_limiting]\ninterval = \"250ms\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        adaptive.adaptive_limiting.interval,
+        Duration::from_millis(250)
+    );
+    assert!(Config::default().validate().is_err());
+}
+
+/// A key the config doesn't have, or a value of the wrong type, is refused naming the key
+/// (with its table) and its line.
+#[test]
+fn bad_keys_are_named() {
+    let e = Config::parse("bogus = 1").unwrap_err();
+    assert_eq!(e.key(), Some("bogus"), "{e}");
+    assert!(
+        e.to_string().starts_with("config: bogus: unknown field"),
+        "{e}"
+    );
+    let e = Config::parse(&format!(
+        "{STORAGE}[spool]\nenabled = true\nthreshhold = 5\n"
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Parse { line: Some(6), .. }),
+        "{e:?}"
+    );
+    assert_eq!(e.key(), Some("spool.threshhold"), "{e}");
+    let e = Config::parse(&format!("{STORAGE}[logging]\nformat = \"xml\"\n")).unwrap_err();
+    assert_eq!(e.key(), Some("logging.format"), "{e}");
+    assert!(e.to_string().contains("json"), "{e}");
+    let e = Config::parse("socket_mode = \"rw-------\"").unwrap_err();
+    assert_eq!(e.key(), Some("socket_mode"), "{e}");
+    assert!(e.to_string().contains("octal"), "{e}");
+    let e = Config::parse("[connections]\nidle_timeout = \"5 parsecs\"").unwrap_err();
+    assert_eq!(e.key(), Some("connections.idle_timeout"), "{e}");
+    let e = Config::parse("storage = [ {").unwrap_err();
+    assert_eq!(e.key(), None, "{e}");
+    assert!(
+        matches!(e, ConfigError::Parse { line: Some(1), .. }),
+        "{e:?}"
+    );
+    let e = Config::from_toml(&format!("listen_addr = \"9999\"\n{STORAGE}")).unwrap_err();
+    assert_eq!(e.key(), Some("listen_addr"), "{e}");
+    let e = Config::load(std::path::Path::new("/nonexistent/gitrpc.toml")).unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }), "{e:?}");
+}
+
+#[test]
+fn socket_modes() {
+    for (text, bits) in [("\"0600\"", 0o600), ("\"0o666\"", 0o666), ("0o640", 0o640)] {
+        let c = Config::parse(&format!("socket_mode = {text}")).unwrap();
+        assert_eq!(c.socket_mode.bits(), bits, "{text}");
+    }
+    assert!(Config::parse("socket_mode = \"1777\"").is_err());
+    assert_eq!(SocketMode::default().to_string(), "0600");
+}

@@ -1,0 +1,103 @@
+//! The diagnostics page: the calls in flight (method, repository, age; queued ones
+//! included) and this server's git process table joined with what /proc says about each
+//! process — the `ps` view, joined to the requests.
+
+use std::fmt::Write as _;
+
+use crate::deps::Deps;
+
+use super::proc_info;
+
+#[derive(serde::Serialize)]
+pub struct Diagnostics {
+    pub rpcs: Vec<RpcRow>,
+    pub git_processes: Vec<ProcessRow>,
+}
+
+#[derive(serde::Serialize)]
+pub struct RpcRow {
+    pub method: String,
+    pub repository: Option<String>,
+    pub age_seconds: f64,
+}
+
+#[derive(serde::Serialize)]
+pub struct ProcessRow {
+    pub pid: i32,
+    pub subcommand: &'static str,
+    pub args: Vec<String>,
+    pub age_seconds: f64,
+    #[serde(flatten)]
+    pub proc: proc_info::ProcInfo,
+}
+
+/// In-flight RPCs (oldest first) and live git processes.
+pub fn diagnostics(deps: &Deps) -> Diagnostics {
+    let mut rpcs: Vec<RpcRow> = deps
+        .rpcs
+        .in_flight()
+        .into_iter()
+        .map(|c| RpcRow {
+            method: c.method,
+            repository: c.repository,
+            age_seconds: c.age.as_secs_f64(),
+        })
+        .collect();
+    rpcs.sort_by(|a, b| b.age_seconds.total_cmp(&a.age_seconds));
+    let git_processes = deps
+        .git
+        .processes()
+        .list()
+        .into_iter()
+        .map(|p| ProcessRow {
+            pid: p.pid,
+            subcommand: p.subcommand,
+            args: p
+                .args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            age_seconds: p.started.elapsed().as_secs_f64(),
+            proc: proc_info::read(p.pid).unwrap_or_default(),
+        })
+        .collect();
+    Diagnostics {
+        rpcs,
+        git_processes,
+    }
+}
+
+pub fn diagnostics_text(deps: &Deps) -> String {
+    let d = diagnostics(deps);
+    let mut out = String::new();
+    let _ = writeln!(out, "RPCs in flight: {}", d.rpcs.len());
+    let _ = writeln!(out, "{:>9}  {:<50}  REPOSITORY", "AGE(s)", "METHOD");
+    for r in &d.rpcs {
+        let _ = writeln!(
+            out,
+            "{:>9.3}  {:<50}  {}",
+            r.age_seconds,
+            r.method,
+            r.repository.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(out, "\ngit processes: {}", d.git_processes.len());
+    let _ = writeln!(
+        out,
+        "{:>8}  {:>9}  {:<5}  {:>8}  {:>10}  ARGS",
+        "PID", "AGE(s)", "STATE", "CPU(s)", "RSS(KiB)"
+    );
+    for p in &d.git_processes {
+        let _ = writeln!(
+            out,
+            "{:>8}  {:>9.3}  {:<5}  {:>8.2}  {:>10}  git {}",
+            p.pid,
+            p.age_seconds,
+            p.proc.state,
+            p.proc.cpu_seconds,
+            p.proc.rss_bytes / 1024,
+            p.args.join(" ")
+        );
+    }
+    out
+}

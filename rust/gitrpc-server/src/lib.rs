@@ -14,6 +14,8 @@
 //! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
 //!   what crashes leave behind.
+//! - [`packcache`]: the pack-objects cache (`[pack_objects_cache]`), reached by git's
+//!   pack-objects hook through a FIFO bridge per upload-pack session.
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod packcache;
 pub mod rpclog;
 pub mod server;
 pub mod services;

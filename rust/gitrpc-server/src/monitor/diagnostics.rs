@@ -1,6 +1,7 @@
 //! The diagnostics page: the calls in flight (method, repository, age; queued ones
 //! included) and this server's git process table joined with what /proc says about each
-//! process — the `ps` view, joined to the requests.
+//! process — the `ps` view, joined to the requests; then the pack-objects cache's entries
+//! (in flight and kept) with their readers.
 
 use std::fmt::Write as _;
 
@@ -12,6 +13,9 @@ use super::proc_info;
 pub struct Diagnostics {
     pub rpcs: Vec<RpcRow>,
     pub git_processes: Vec<ProcessRow>,
+    /// `[pack_objects_cache]` entries alive (absent when the cache is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pack_objects_cache: Option<Vec<crate::packcache::EntryView>>,
 }
 
 #[derive(serde::Serialize)]
@@ -64,6 +68,7 @@ pub fn diagnostics(deps: &Deps) -> Diagnostics {
     Diagnostics {
         rpcs,
         git_processes,
+        pack_objects_cache: deps.packcache.as_ref().map(|c| c.entries()),
     }
 }
 
@@ -98,6 +103,31 @@ pub fn diagnostics_text(deps: &Deps) -> String {
             p.proc.rss_bytes / 1024,
             p.args.join(" ")
         );
+    }
+    if let Some(entries) = &d.pack_objects_cache {
+        let _ = writeln!(out, "\npack-objects cache entries: {}", entries.len());
+        let _ = writeln!(
+            out,
+            "{:<12}  {:<10}  {:>9}  {:>12}  {:<4}  {:>5}  {:>8}  {:<40}  READERS (offsets)",
+            "KEY", "STATE", "AGE(s)", "BYTES", "KEPT", "SEEN", "PID", "REPOSITORY"
+        );
+        for e in entries {
+            let place = if e.in_memory { " (memory)" } else { "" };
+            let _ = writeln!(
+                out,
+                "{:<12}  {:<10}  {:>9.3}  {:>12}  {:<4}  {:>5}  {:>8}  {:<40}  {} {:?}{place}",
+                e.key,
+                e.state,
+                e.age_seconds,
+                e.written,
+                if e.kept { "yes" } else { "no" },
+                e.occurrences,
+                e.pid.map_or("-".to_string(), |p| p.to_string()),
+                e.repository,
+                e.readers.len(),
+                e.readers,
+            );
+        }
     }
     out
 }

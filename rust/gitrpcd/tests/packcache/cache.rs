@@ -186,13 +186,22 @@ pub fn find_pack_objects(s: &Server, within: Duration) -> Option<i32> {
     None
 }
 
-/// Children of `pid` whose command line contains `needle`.
-pub fn children(pid: i32, needle: &str) -> Vec<i32> {
-    processes()
-        .into_iter()
-        .filter(|(_, ppid, _, cmd)| *ppid == pid && cmd.contains(needle))
-        .map(|p| p.0)
-        .collect()
+/// Descendants of `pid` whose command line contains `needle`.
+pub fn descendants(pid: i32, needle: &str) -> Vec<i32> {
+    let all = processes();
+    let mut below = vec![pid];
+    let mut out = Vec::new();
+    while let Some(p) = below.pop() {
+        for (child, ppid, _, cmd) in &all {
+            if *ppid == p {
+                below.push(*child);
+                if cmd.contains(needle) {
+                    out.push(*child);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Poll `f` every 20 ms until it holds; panic with `what` (and the diagnostics) after
@@ -222,13 +231,14 @@ pub fn cache_files(s: &Server) -> Vec<PathBuf> {
     out
 }
 
-/// No per-session bridge left in `hooks-run`, no git left, no cache file other than those
-/// of kept entries.
+/// No per-session bridge left in `hooks-run`, no git left (but pooled cat-files), no cache
+/// file other than those of kept entries.
 pub fn assert_clean(s: &Server) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = s.daemon.internal_leftovers();
-        let gits = s.daemon.git_processes();
+        let mut gits = s.daemon.git_processes();
+        gits.retain(|(_, cmd)| !cmd.contains(" cat-file --batch"));
         if left.is_empty() && gits.is_empty() {
             break;
         }
@@ -300,3 +310,28 @@ impl Drop for HttpFront {
         let _ = self.child.wait();
     }
 }
+
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+/// Stop the generating pack-objects as soon as it runs: its pid, or `None` if it finished
+/// before it could be stopped (the caller tries again with another repository).
+pub fn stop_generation(s: &Server) -> Option<i32> {
+    let pid = find_pack_objects(s, Duration::from_secs(60)).expect("a pack-objects started");
+    crate::harness::signal(pid, libc::SIGSTOP);
+    // The signal is delivered asynchronously: wait until the process shows as stopped (or
+    // gone).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match state(pid) {
+            Some('T' | 't') => return Some(pid),
+            None | Some('Z' | 'X') => return None,
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    crate::harness::signal(pid, libc::SIGCONT);
+    None
+}
+

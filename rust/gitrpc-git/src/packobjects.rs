@@ -317,19 +317,40 @@ mod tests {
             &["pack-objects", "--revs", "--stdout"][..],
             &["git", "pack-objects", "--revs"],
             &["git", "pack-objects", "--stdout"],
-            &["git", "--shallow-file", "x", "pack-objects", "--revs", "--stdout"],
-            &["git", "pack-objects", "--revs", "--stdout", "--uri-protocol=https"],
+            &[
+                "git",
+                "--shallow-file",
+                "x",
+                "pack-objects",
+                "--revs",
+                "--stdout",
+            ],
+            &[
+                "git",
+                "pack-objects",
+                "--revs",
+                "--stdout",
+                "--uri-protocol=https",
+            ],
             &["git", "pack-objects", "--revs", "--stdout", "--all"],
             &["git", "pack-objects", "--revs", "--stdout", "base-name"],
             &["git", "pack-objects", "--revs", "--stdout", "--stdout"],
             &["git", "pack-objects", "--revs", "--stdout", "--filter="],
-            &["git", "pack-objects", "--revs", "--stdout", "--filter=a", "--filter=b"],
+            &[
+                "git",
+                "pack-objects",
+                "--revs",
+                "--stdout",
+                "--filter=a",
+                "--filter=b",
+            ],
             &["git", "-c", "x=y", "pack-objects", "--revs", "--stdout"],
             &["git", "repack", "--revs", "--stdout"],
         ] {
             let err = parse(bad).unwrap_err();
             assert!(
-                err.to_string().starts_with("unsupported pack-objects arguments"),
+                err.to_string()
+                    .starts_with("unsupported pack-objects arguments"),
                 "{bad:?}: {err}"
             );
         }
@@ -356,12 +377,12 @@ mod tests {
         }
         check(&[b"\n"]).unwrap();
         for bad in [
-            format!("{a}\n"),                 // not terminated
-            format!("{a}\n\n{a}\n"),          // after the end
-            "main\n\n".to_string(),           // a revision expression
-            "--all\n\n".to_string(),          // an option
+            format!("{a}\n"),                  // not terminated
+            format!("{a}\n\n{a}\n"),           // after the end
+            "main\n\n".to_string(),            // a revision expression
+            "--all\n\n".to_string(),           // an option
             format!("{}\n\n", "A".repeat(40)), // upper case
-            format!("--shallow main\n\n"),
+            "--shallow main\n\n".to_string(),
             format!("{a}~1\n\n"),
             "x".repeat(500),
         ] {

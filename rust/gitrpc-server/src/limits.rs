@@ -57,7 +57,9 @@ impl Caller {
                 Err(_) => ip,
             })
             .unwrap_or_default();
-        let user = value("user_id").or_else(|| value("username")).unwrap_or_default();
+        let user = value("user_id")
+            .or_else(|| value("username"))
+            .unwrap_or_default();
         Caller { remote_ip, user }
     }
 }
@@ -192,11 +194,17 @@ mod tests {
         h.insert("remote_ip", "10.0.0.7:4242".parse().unwrap());
         h.insert("username", "alice".parse().unwrap());
         let c = Caller::from_headers(&h);
-        assert_eq!((c.remote_ip.as_str(), c.user.as_str()), ("10.0.0.7", "alice"));
+        assert_eq!(
+            (c.remote_ip.as_str(), c.user.as_str()),
+            ("10.0.0.7", "alice")
+        );
         h.insert("user_id", "user-12".parse().unwrap());
         h.insert("remote_ip", "2001:db8::1".parse().unwrap());
         let c = Caller::from_headers(&h);
-        assert_eq!((c.remote_ip.as_str(), c.user.as_str()), ("2001:db8::1", "user-12"));
+        assert_eq!(
+            (c.remote_ip.as_str(), c.user.as_str()),
+            ("2001:db8::1", "user-12")
+        );
         h.insert("user_id", "x".repeat(300).parse().unwrap());
         assert_eq!(Caller::from_headers(&h).user, "alice");
     }

@@ -53,6 +53,9 @@ impl Default for PackObjectsCacheConfig {
     }
 }
 
+/// A storage's private directory (`tempdir::INTERNAL_DIR`, a layer above the config).
+const PRIVATE_DIR: &str = "+gitrpc";
+
 fn default_max_age() -> Duration {
     Duration::from_secs(300)
 }
@@ -91,13 +94,12 @@ impl PackObjectsCacheConfig {
                 if root.starts_with(&dir) {
                     return Err(invalid("dir", "must not be a storage or hold one".into()));
                 }
-                let private = root.join(crate::tempdir::INTERNAL_DIR);
+                let private = root.join(PRIVATE_DIR);
                 if dir.starts_with(&root) && !dir.starts_with(&private) {
                     return Err(invalid(
                         "dir",
                         format!(
-                            "must not be inside a storage (other than its {} directory)",
-                            crate::tempdir::INTERNAL_DIR
+                            "must not be inside a storage (other than its {PRIVATE_DIR} directory)"
                         ),
                     ));
                 }
@@ -132,28 +134,58 @@ mod tests {
         let c = config("enabled = true").unwrap().pack_objects_cache;
         assert!(c.enabled);
         assert_eq!(c.max_age, Duration::from_secs(300));
-        assert_eq!((c.min_occurrences, c.max_bytes, c.min_free_disk), (1, None, 0));
+        assert_eq!(
+            (c.min_occurrences, c.max_bytes, c.min_free_disk),
+            (1, None, 0)
+        );
         let c = config(
             "enabled = true\ndir = \"/var/cache/packs\"\nmax_age = \"90s\"\nmin_occurrences = 0\nmax_bytes = 1000\nmin_free_disk = 5",
         )
         .unwrap()
         .pack_objects_cache;
         assert_eq!(c.max_age, Duration::from_secs(90));
-        assert_eq!((c.min_occurrences, c.max_bytes, c.min_free_disk), (0, Some(1000), 5));
+        assert_eq!(
+            (c.min_occurrences, c.max_bytes, c.min_free_disk),
+            (0, Some(1000), 5)
+        );
         assert!(!Config::default().pack_objects_cache.enabled);
     }
 
     #[test]
     fn refusals_name_the_key() {
         for (table, words) in [
-            ("backpressure = true", "pack_objects_cache.backpressure: not supported"),
-            ("max_age = \"0s\"", "pack_objects_cache.max_age: must be more than zero"),
-            ("max_bytes = 0", "pack_objects_cache.max_bytes: must be more than zero"),
-            ("dir = \"cache\"", "pack_objects_cache.dir: must be an absolute path"),
-            ("dir = \"/srv\"", "pack_objects_cache.dir: must not be a storage or hold one"),
-            ("dir = \"/srv/repos/\"", "pack_objects_cache.dir: must not be a storage or hold one"),
-            ("dir = \"/srv/repos/cache\"", "pack_objects_cache.dir: must not be inside a storage"),
-            ("max_age = \"soon\"", "pack_objects_cache.max_age: invalid duration"),
+            (
+                "backpressure = true",
+                "pack_objects_cache.backpressure: not supported",
+            ),
+            (
+                "max_age = \"0s\"",
+                "pack_objects_cache.max_age: must be more than zero",
+            ),
+            (
+                "max_bytes = 0",
+                "pack_objects_cache.max_bytes: must be more than zero",
+            ),
+            (
+                "dir = \"cache\"",
+                "pack_objects_cache.dir: must be an absolute path",
+            ),
+            (
+                "dir = \"/srv\"",
+                "pack_objects_cache.dir: must not be a storage or hold one",
+            ),
+            (
+                "dir = \"/srv/repos/\"",
+                "pack_objects_cache.dir: must not be a storage or hold one",
+            ),
+            (
+                "dir = \"/srv/repos/cache\"",
+                "pack_objects_cache.dir: must not be inside a storage",
+            ),
+            (
+                "max_age = \"soon\"",
+                "pack_objects_cache.max_age: invalid duration",
+            ),
             ("bogus = 1", "pack_objects_cache.bogus: unknown field"),
         ] {
             let err = config(table).unwrap_err();
@@ -189,6 +221,8 @@ mod tests {
         assert_eq!(parse("key = \"global\"").unwrap(), LimitKey::Global);
         assert_eq!(parse("key = \"remote_ip\"").unwrap(), LimitKey::RemoteIp);
         assert_eq!(parse("key = \"user\"").unwrap(), LimitKey::User);
-        assert!(parse("key = \"repository\"").unwrap_err().contains("unknown variant"));
+        assert!(parse("key = \"repository\"")
+            .unwrap_err()
+            .contains("unknown variant"));
     }
 }

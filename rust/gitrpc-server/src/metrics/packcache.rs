@@ -79,7 +79,13 @@ impl Default for PackCacheMetrics {
         for source in ["cache", "generated"] {
             let _ = m.served_bytes.get_or_create(&Source { source });
         }
-        for reason in ["max_age", "max_bytes", "min_occurrences", "failed", "invalidated"] {
+        for reason in [
+            "max_age",
+            "max_bytes",
+            "min_occurrences",
+            "failed",
+            "invalidated",
+        ] {
             let _ = m.evictions.get_or_create(&Reason { reason });
         }
         for result in ["ok", "failed", "refused"] {
@@ -109,7 +115,9 @@ impl PackCacheMetrics {
     /// `n` pack bytes handed to a hook; `generated`: by the request that caused the miss.
     pub fn served(&self, n: u64, generated: bool) {
         let source = if generated { "generated" } else { "cache" };
-        self.served_bytes.get_or_create(&Source { source }).inc_by(n);
+        self.served_bytes
+            .get_or_create(&Source { source })
+            .inc_by(n);
     }
 
     pub fn evicted(&self, reason: &'static str) {

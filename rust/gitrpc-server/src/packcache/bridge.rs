@@ -259,7 +259,10 @@ async fn invocation(ctx: Arc<Context>, pid: String) {
     if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
         return;
     }
-    let (mut out, mut err) = match (open_fifo(&dir.join("out")).await, open_fifo(&dir.join("err")).await) {
+    let (mut out, mut err) = match (
+        open_fifo(&dir.join("out")).await,
+        open_fifo(&dir.join("err")).await,
+    ) {
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(dir = %dir.display(), error = %e, "pack-objects hook: can't open its pipes");

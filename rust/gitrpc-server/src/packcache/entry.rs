@@ -52,7 +52,10 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Failure::Refused(s) => {
-                format!("too many pack-objects, please try again later ({})", s.message())
+                format!(
+                    "too many pack-objects, please try again later ({})",
+                    s.message()
+                )
             }
             Failure::Failed(why) => format!("pack-objects failed: {why}"),
         }

@@ -73,7 +73,10 @@ mod tests {
     fn every_part_counts_and_stdin_may_come_in_pieces() {
         let args = ["git", "pack-objects", "--revs", "--stdout"];
         let base = key("/r.git", &args, "version=2", &[b"aa\n\n"]);
-        assert_eq!(base, key("/r.git", &args, "version=2", &[b"a", b"a\n", b"\n"]));
+        assert_eq!(
+            base,
+            key("/r.git", &args, "version=2", &[b"a", b"a\n", b"\n"])
+        );
         assert_ne!(base, key("/s.git", &args, "version=2", &[b"aa\n\n"]));
         assert_ne!(base, key("/r.git", &args, "", &[b"aa\n\n"]));
         assert_ne!(base, key("/r.git", &args, "version=2", &[b"ab\n\n"]));

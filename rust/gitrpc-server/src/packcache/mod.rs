@@ -119,7 +119,11 @@ impl Index {
 
     /// Forget `key`'s entry if it is `entry`.
     fn remove_if(&mut self, entry: &Entry) -> bool {
-        if self.entries.get(&entry.key).is_some_and(|e| e.id == entry.id) {
+        if self
+            .entries
+            .get(&entry.key)
+            .is_some_and(|e| e.id == entry.id)
+        {
             self.entries.remove(&entry.key);
             return true;
         }
@@ -414,7 +418,9 @@ impl Shared {
 /// Expire entries and sweep the directory every `max_age / 2` (between 50 ms and 30 s).
 async fn sweeper(shared: Weak<Shared>) {
     let every = match shared.upgrade() {
-        Some(s) => (s.settings.max_age / 2).clamp(Duration::from_millis(50), Duration::from_secs(30)),
+        Some(s) => {
+            (s.settings.max_age / 2).clamp(Duration::from_millis(50), Duration::from_secs(30))
+        }
         None => return,
     };
     loop {

@@ -153,10 +153,7 @@ mod tests {
         let old = root.path().join("stray.pack");
         std::fs::write(&old, "x").unwrap();
         let when = std::time::SystemTime::now() - Duration::from_secs(3600);
-        File::open(&old)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
+        File::open(&old).unwrap().set_modified(when).unwrap();
         let new = root.path().join("fresh.pack");
         std::fs::write(&new, "x").unwrap();
 

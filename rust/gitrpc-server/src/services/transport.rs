@@ -165,9 +165,7 @@ pub fn start(
     }
     let gated = match service {
         // With the cache, generations take slots (misses only), not sessions.
-        Service::UploadPack if !advertise && packs.is_none() => {
-            Some(pktline::Service::UploadPack)
-        }
+        Service::UploadPack if !advertise && packs.is_none() => Some(pktline::Service::UploadPack),
         Service::UploadArchive => Some(pktline::Service::UploadArchive),
         _ => None,
     };

@@ -20,6 +20,9 @@ mod diff;
 mod limits;
 /// Metrics and diagnostics on their own thread, also while gRPC is jammed.
 mod monitor;
+/// The pack-objects cache in an in-process server: concurrent PostUploadPack, one
+/// pack-objects.
+mod packcache;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

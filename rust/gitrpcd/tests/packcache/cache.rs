@@ -69,17 +69,18 @@ pub fn clone_cmd(s: &Server, path: Via, rel: &str, into: &Path, name: &str) -> C
         Via::Sidechannel => "",
     };
     let mut c = git_cmd(into);
-    c.env("GIT_SSH_COMMAND", s.gitrpc_ssh(&s.unix, extra)).args([
-        "-c",
-        "ssh.variant=ssh",
-        "-c",
-        "protocol.version=2",
-        "clone",
-        "-q",
-        "--bare",
-        &format!("ssh://gitrpc.example/{STORAGE_NAME}/{rel}"),
-        name,
-    ]);
+    c.env("GIT_SSH_COMMAND", s.gitrpc_ssh(&s.unix, extra))
+        .args([
+            "-c",
+            "ssh.variant=ssh",
+            "-c",
+            "protocol.version=2",
+            "clone",
+            "-q",
+            "--bare",
+            &format!("ssh://gitrpc.example/{STORAGE_NAME}/{rel}"),
+            name,
+        ]);
     c
 }
 
@@ -334,4 +335,3 @@ pub fn stop_generation(s: &Server) -> Option<i32> {
     crate::harness::signal(pid, libc::SIGCONT);
     None
 }
-

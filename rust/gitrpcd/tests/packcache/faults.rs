@@ -60,7 +60,9 @@ fn a_killed_generation_fails_its_readers_and_keeps_nothing() {
             assert!(!out.status.success(), "client {k} succeeded");
             assert!(!t.path().join(format!("a{attempt}-{k}")).exists());
         }
-        until(&s, "the entry gone", WAIT, || entries_of(&s, &rel).is_empty());
+        until(&s, "the entry gone", WAIT, || {
+            entries_of(&s, &rel).is_empty()
+        });
         assert_eq!(metric(&s, failed) - f0, 1.0);
         assert_eq!(metric(&s, evicted) - e0, 1.0);
         assert_clean(&s);
@@ -106,7 +108,9 @@ fn slow_and_leaving_readers_hold_nobody_back() {
         }
         signal(-(leaving.id() as i32), libc::SIGKILL);
         assert!(!wait(leaving).status.success());
-        until(&s, "the leaving reader gone", WAIT, || readers(&s, &rel) == 2);
+        until(&s, "the leaving reader gone", WAIT, || {
+            readers(&s, &rel) == 2
+        });
         signal(pid, libc::SIGCONT);
         assert_ok(&wait(fast), "the fast client");
         assert_good_clone(&t.path().join(name("fast")), &want);
@@ -149,7 +153,13 @@ fn max_bytes_never_evicts_a_pack_being_read() {
     for attempt in 0..3 {
         let rel = format!("a-{attempt}.git");
         let want = rev(&slow_repo(&s, &rel, 16), "main");
-        let a = spawn(clone_cmd(&s, Via::Sidechannel, &rel, t.path(), &format!("a{attempt}")));
+        let a = spawn(clone_cmd(
+            &s,
+            Via::Sidechannel,
+            &rel,
+            t.path(),
+            &format!("a{attempt}"),
+        ));
         let Some(pid) = stop_generation(&s) else {
             assert_ok(&wait(a), "a generation that finished early");
             continue;
@@ -160,13 +170,21 @@ fn max_bytes_never_evicts_a_pack_being_read() {
             signal(*p, libc::SIGSTOP);
         }
         signal(pid, libc::SIGCONT);
-        until(&s, "A generated", WAIT, || entry(&s, &rel)["state"] == "done");
+        until(&s, "A generated", WAIT, || {
+            entry(&s, &rel)["state"] == "done"
+        });
         let key_a = entry(&s, &rel)["key"].as_str().unwrap().to_string();
         let evictions = metric(&s, max_bytes);
 
-        let out = clone_cmd(&s, Via::Sidechannel, "b.git", t.path(), &format!("b{attempt}"))
-            .output()
-            .unwrap();
+        let out = clone_cmd(
+            &s,
+            Via::Sidechannel,
+            "b.git",
+            t.path(),
+            &format!("b{attempt}"),
+        )
+        .output()
+        .unwrap();
         assert_ok(&out, "clone B");
         until(&s, "B evicted", WAIT, || metric(&s, max_bytes) > evictions);
         let a_entry = entry(&s, &rel);
@@ -174,7 +192,9 @@ fn max_bytes_never_evicts_a_pack_being_read() {
         assert_eq!(a_entry["readers"].as_array().unwrap().len(), 1);
         let files = cache_files(&s);
         assert!(
-            files.iter().any(|f| f.file_name().unwrap().to_string_lossy().starts_with(&key_a)),
+            files
+                .iter()
+                .any(|f| f.file_name().unwrap().to_string_lossy().starts_with(&key_a)),
             "A's file is gone: {files:?}"
         );
         assert!(entries_of(&s, "b.git").iter().all(|e| e["kept"] == false));
@@ -187,14 +207,22 @@ fn max_bytes_never_evicts_a_pack_being_read() {
         assert_eq!(entry(&s, &rel)["kept"], true);
 
         // Nobody reads A now: B's next generation pushes it out.
-        let out = clone_cmd(&s, Via::Sidechannel, "b.git", t.path(), &format!("b{attempt}-2"))
-            .output()
-            .unwrap();
+        let out = clone_cmd(
+            &s,
+            Via::Sidechannel,
+            "b.git",
+            t.path(),
+            &format!("b{attempt}-2"),
+        )
+        .output()
+        .unwrap();
         assert_ok(&out, "clone B again");
         until(&s, "A evicted", WAIT, || entries_of(&s, &rel).is_empty());
-        assert!(!cache_files(&s)
-            .iter()
-            .any(|f| f.file_name().unwrap().to_string_lossy().starts_with(&key_a)));
+        assert!(!cache_files(&s).iter().any(|f| f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&key_a)));
         assert_clean(&s);
         return;
     }
@@ -230,7 +258,10 @@ fn max_age_expires_entries_and_their_files() {
 /// file, nothing is kept, the fallback is counted.
 #[test]
 fn min_free_disk_streams_without_writing() {
-    let s = server("min_occurrences = 0\nmin_free_disk = 1000000000000000000", "");
+    let s = server(
+        "min_occurrences = 0\nmin_free_disk = 1000000000000000000",
+        "",
+    );
     let bare = packed_repo(&s, "full.git", 2);
     let t = tempfile::tempdir().unwrap();
     for name in ["c1", "c2"] {
@@ -285,13 +316,19 @@ fn a_full_disk_streams_the_rest_of_the_pack() {
     let enospc = "gitrpc_pack_objects_cache_fallbacks_total{reason=\"enospc\"}";
     for (k, name) in ["c1", "c2"].into_iter().enumerate() {
         let out = d
-            .client_git(t.path(), &["clone", "-q", "--bare", &d.ssh_url("full.git"), name])
+            .client_git(
+                t.path(),
+                &["clone", "-q", "--bare", &d.ssh_url("full.git"), name],
+            )
             .output()
             .unwrap();
         assert_ok(&out, name);
         assert_good_clone(&t.path().join(name), &rev(&bare, "main"));
         assert_eq!(d.metric(enospc), (k + 1) as f64);
-        assert_eq!(d.metric("gitrpc_pack_objects_cache_lookups_total{result=\"miss\"}"), (k + 1) as f64);
+        assert_eq!(
+            d.metric("gitrpc_pack_objects_cache_lookups_total{result=\"miss\"}"),
+            (k + 1) as f64
+        );
     }
     assert_eq!(d.metric("gitrpc_pack_objects_cache_entries"), 0.0);
     crate::harness::wait_for("the partial files removed", WAIT, || {

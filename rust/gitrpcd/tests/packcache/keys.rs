@@ -8,7 +8,10 @@ use crate::support::*;
 /// Clone (or fetch) through the sidechannel with `args` before the URL; returns whether
 /// the cache missed (`true`) or answered from an entry (`false`).
 fn missed(s: &Server, cwd: &Path, args: &[&str], url_and_more: &[&str]) -> bool {
-    let (miss, joined) = (lookups(s, "miss"), lookups(s, "hit") + lookups(s, "coalesced"));
+    let (miss, joined) = (
+        lookups(s, "miss"),
+        lookups(s, "hit") + lookups(s, "coalesced"),
+    );
     let mut c = git_cmd(cwd);
     c.env("GIT_SSH_COMMAND", s.gitrpc_ssh(&s.unix, ""))
         .args(args)
@@ -34,7 +37,12 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 fn copy(from: &Path, to: &Path) {
-    let out = Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
     assert!(out.status.success());
 }
 
@@ -61,14 +69,22 @@ fn different_requests_get_different_entries() {
             ],
             true,
         ),
-        ("shallow", v2(&["clone", "-q", "--bare", "--depth", "1"]), true),
+        (
+            "shallow",
+            v2(&["clone", "-q", "--bare", "--depth", "1"]),
+            true,
+        ),
         (
             "partial",
             v2(&["clone", "-q", "--bare", "--filter=blob:none"]),
             true,
         ),
         ("progress", v2(&["clone", "--progress", "--bare"]), true),
-        ("progress-again", v2(&["clone", "--progress", "--bare"]), false),
+        (
+            "progress-again",
+            v2(&["clone", "--progress", "--bare"]),
+            false,
+        ),
     ];
     let mut misses = 0;
     for (name, args, miss) in &cases {

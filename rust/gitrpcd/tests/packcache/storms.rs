@@ -39,8 +39,13 @@ fn identical_fetches_run_one_pack_objects() {
         assert_eq!(joined, (N - 1) as f64, "{how}: hits and coalesced readers");
         // Generated once, served N times.
         let generated = metric(&s, "gitrpc_pack_objects_generated_bytes_total");
-        let served = metric(&s, "gitrpc_pack_objects_served_bytes_total{source=\"cache\"}")
-            + metric(&s, "gitrpc_pack_objects_served_bytes_total{source=\"generated\"}");
+        let served = metric(
+            &s,
+            "gitrpc_pack_objects_served_bytes_total{source=\"cache\"}",
+        ) + metric(
+            &s,
+            "gitrpc_pack_objects_served_bytes_total{source=\"generated\"}",
+        );
         assert_eq!(served, generated * N as f64, "{how}");
         assert_eq!(entries_of(&s, &rel).len(), 1, "{how}");
     }

@@ -11,6 +11,7 @@ mod error;
 mod housekeeping;
 mod limits;
 mod packcache;
+mod reads;
 mod resources;
 mod types;
 mod validate;
@@ -18,6 +19,7 @@ pub use error::ConfigError;
 pub use housekeeping::HousekeepingConfig;
 pub use limits::{AdaptiveLimiting, ConcurrencyConfig, LimitKey, PackObjectsLimiting};
 pub use packcache::PackObjectsCacheConfig;
+pub use reads::ReadsConfig;
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 pub use types::{LogFormat, SocketMode};
 pub use validate::Valid;
@@ -89,6 +91,9 @@ pub struct Config {
     /// `[transport]`: SSH and smart-HTTP sessions.
     #[serde(default)]
     pub transport: TransportConfig,
+    /// `[reads]`: bounds on reads that evaluate a client's pattern.
+    #[serde(default)]
+    pub reads: ReadsConfig,
 }
 
 fn default_graceful_timeout() -> Duration {
@@ -145,6 +150,7 @@ impl Default for Config {
             max_message_bytes: resources::default_max_message_bytes(),
             connections: ConnectionsConfig::default(),
             transport: TransportConfig::default(),
+            reads: ReadsConfig::default(),
         }
     }
 }

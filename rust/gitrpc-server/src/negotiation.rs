@@ -47,8 +47,8 @@ impl Negotiation {
             let want = match self.buf.len() {
                 n if n < 4 => 4 - n,
                 _ => match packet_len(&self.buf[..4]) {
-                    Ok(len) => len.max(4) - self.buf.len(),
-                    Err(e) => return self.fail(e),
+                    Some(len) => len.max(4) - self.buf.len(),
+                    None => return self.fail_header(),
                 },
             };
             let take = want.min(bytes.len());
@@ -58,8 +58,8 @@ impl Negotiation {
                 return;
             }
             let len = match packet_len(&self.buf[..4]) {
-                Ok(len) => len,
-                Err(e) => return self.fail(e),
+                Some(len) => len,
+                None => return self.fail_header(),
             };
             if self.buf.len() < len.max(4) {
                 continue;
@@ -67,6 +67,11 @@ impl Negotiation {
             let packet = std::mem::take(&mut self.buf);
             self.packet(if len < 4 { &[] } else { &packet[4..] });
         }
+    }
+
+    fn fail_header(&mut self) {
+        let header = String::from_utf8_lossy(&self.buf[..4.min(self.buf.len())]).into_owned();
+        self.fail(format!("invalid pkt-line length {header:?}"));
     }
 
     fn fail(&mut self, why: String) {
@@ -167,22 +172,14 @@ impl Negotiation {
     }
 }
 
-/// The length in a pkt-line header (`0000`–`0003` are the special packets).
-fn packet_len(header: &[u8]) -> Result<usize, String> {
-    let len = std::str::from_utf8(header)
+/// The length in a pkt-line header (`0000`–`0003` are the special packets); `None` if the
+/// header is not four hex digits or names a packet longer than git allows.
+fn packet_len(header: &[u8]) -> Option<usize> {
+    std::str::from_utf8(header)
         .ok()
         .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|h| usize::from_str_radix(h, 16).ok())
-        .ok_or_else(|| {
-            format!(
-                "invalid pkt-line length {:?}",
-                String::from_utf8_lossy(header)
-            )
-        })?;
-    if len > MAX_PKT {
-        return Err(format!("invalid pkt-line length {len}"));
-    }
-    Ok(len)
+        .filter(|&len| len <= MAX_PKT)
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //!   [`ReadError`]: git's failures, classified once from its stderr.
 //! - [`refs`]: refs of `files`-backend repositories read natively.
 //! - [`packobjects`]: what upload-pack asks of `pack-objects` through its hook, checked.
+//! - [`external`]: the same door for the few other programs gitrpc's tools run (an
+//!   operator's access-check executable).
 //! - [`lifetime`]: every git names the server process that started it, so git left running
 //!   after that process died can be found and killed; [`housekeeping`] finds what a git
 //!   killed mid-way leaves in a repository (ref locks, quarantine directories).
@@ -25,6 +27,7 @@ mod command;
 mod description;
 mod error;
 mod executor;
+pub mod external;
 mod failure;
 mod fill;
 pub mod housekeeping;

@@ -16,6 +16,9 @@
 //!   what crashes leave behind.
 //! - [`packcache`]: the pack-objects cache (`[pack_objects_cache]`), reached by git's
 //!   pack-objects hook through a FIFO bridge per upload-pack session.
+//! - [`pusher`]: who is pushing (what front doors send), for the push's hooks;
+//!   [`ratelimit`]: `[[rate_limiting]]`, calls per RPC and user smoothed, then refused (a
+//!   layer between auth and admission).
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -43,6 +46,8 @@ pub mod monitor;
 pub mod mux;
 pub mod negotiation;
 pub mod packcache;
+pub mod pusher;
+pub mod ratelimit;
 pub mod rpclog;
 pub mod server;
 pub mod services;

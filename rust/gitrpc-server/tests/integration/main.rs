@@ -23,6 +23,8 @@ mod monitor;
 /// The pack-objects cache in an in-process server: concurrent PostUploadPack, one
 /// pack-objects.
 mod packcache;
+/// `[[rate_limiting]]` on tokio's paused clock: exact delays, counts, refusals, metrics.
+mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

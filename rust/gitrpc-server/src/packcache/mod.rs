@@ -21,7 +21,9 @@
 //!   non-zero, so upload-pack aborts and the client's fetch fails cleanly) and its entry
 //!   is forgotten at once.
 //! - **Kept** after generation only if the key was asked for more than `min_occurrences`
-//!   times within about `max_age` (Gitaly's rule), and only while younger than `max_age`.
+//!   times within about `max_age` (Gitaly's rule), and only while younger than `max_age`;
+//!   an entry not worth keeping still serves identical requests until its last reader is
+//!   done (its file exists until then anyway).
 //!   `max_bytes` bounds the files: past it the least recently used entries nobody reads are
 //!   evicted; an entry being read or generated never is (disk use may pass the bound until
 //!   they end). A file is removed when the last reference to its entry goes.
@@ -320,7 +322,8 @@ impl Shared {
         self.metrics.entries.set(ix.entries.len() as i64);
     }
 
-    /// `entry`'s generation ended: forget it if it failed or isn't worth keeping.
+    /// `entry`'s generation ended: forget it if it failed, is too big, or isn't worth
+    /// keeping and nobody reads it.
     fn finished(&self, entry: &Entry, outcome: &Outcome) {
         let mut ix = lock(&self.index);
         match outcome {
@@ -330,12 +333,10 @@ impl Shared {
                     .settings
                     .max_bytes
                     .is_some_and(|max| entry.on_disk() > max);
-                if ix.occurrences(&entry.key) <= self.settings.min_occurrences {
-                    if ix.remove_if(entry) {
-                        self.metrics.evicted("min_occurrences");
-                    }
-                } else if too_big && ix.remove_if(entry) {
+                if too_big && ix.remove_if(entry) {
                     self.metrics.evicted("max_bytes");
+                } else {
+                    self.drop_if_unwanted(&mut ix, entry);
                 }
             }
             _ => {}
@@ -346,13 +347,24 @@ impl Shared {
         lock(&self.tasks).remove(&entry.id);
     }
 
-    /// A reader detached: an entry it pinned may be evictable now.
-    fn reader_left(&self, _entry: &Entry) {
-        if self.settings.max_bytes.is_some() {
-            let mut ix = lock(&self.index);
-            self.evict(&mut ix);
-            self.metrics.entries.set(ix.entries.len() as i64);
+    /// `min_occurrences`: a finished entry whose key wasn't asked for often enough goes once
+    /// nobody reads it. Until then its file exists anyway, so identical requests may still
+    /// join it.
+    fn drop_if_unwanted(&self, ix: &mut Index, entry: &Entry) {
+        if ix.occurrences(&entry.key) <= self.settings.min_occurrences
+            && entry.evictable()
+            && ix.remove_if(entry)
+        {
+            self.metrics.evicted("min_occurrences");
         }
+    }
+
+    /// A reader detached: the entry may be unwanted now, or evictable.
+    fn reader_left(&self, entry: &Entry) {
+        let mut ix = lock(&self.index);
+        self.drop_if_unwanted(&mut ix, entry);
+        self.evict(&mut ix);
+        self.metrics.entries.set(ix.entries.len() as i64);
     }
 
     /// `max_bytes`: evict least recently used entries nobody reads until the files fit.
@@ -396,6 +408,10 @@ impl Shared {
         });
         for _ in ix.entries.len()..before {
             self.metrics.evicted("max_age");
+        }
+        let all: Vec<Arc<Entry>> = ix.entries.values().cloned().collect();
+        for e in all {
+            self.drop_if_unwanted(&mut ix, &e);
         }
         self.evict(&mut ix);
         self.metrics.entries.set(ix.entries.len() as i64);

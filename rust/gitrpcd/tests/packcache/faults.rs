@@ -138,6 +138,82 @@ fn slow_and_leaving_readers_hold_nobody_back() {
     panic!("pack-objects always finished before it could be stopped");
 }
 
+/// The default `min_occurrences = 1` (Gitaly's): a pack asked for once is not kept after
+/// its reader is done (the entry and its file go, a `min_occurrences` eviction); asked for
+/// again it is generated again and kept, and the next request is a hit. An entry not worth
+/// keeping still serves an identical request that comes while its first reader still reads
+/// (its file is there anyway): that request is a hit, not a second pack-objects.
+#[test]
+fn min_occurrences_keeps_what_is_asked_for_again() {
+    let s = server("", "[spool]\nenabled = false");
+    let t = tempfile::tempdir().unwrap();
+    let unwanted = "gitrpc_pack_objects_cache_evictions_total{reason=\"min_occurrences\"}";
+    let want = rev(&packed_repo(&s, "once.git", 1), "main");
+    let clone = |rel: &str, name: &str| {
+        clone_cmd(&s, Via::Sidechannel, rel, t.path(), name)
+            .output()
+            .unwrap()
+    };
+    let (p0, e0) = (pack_objects(&s), metric(&s, unwanted));
+    assert_ok(&clone("once.git", "o1"), "the first clone");
+    until(&s, "the unwanted entry and its file gone", WAIT, || {
+        entries_of(&s, "once.git").is_empty() && cache_files(&s).is_empty()
+    });
+    assert_eq!(metric(&s, unwanted) - e0, 1.0);
+    assert_ok(&clone("once.git", "o2"), "the second clone");
+    assert_eq!(entry(&s, "once.git")["kept"], true);
+    let hits = lookups(&s, "hit");
+    assert_ok(&clone("once.git", "o3"), "the third clone");
+    assert_eq!(lookups(&s, "hit") - hits, 1.0);
+    assert_eq!(pack_objects(&s) - p0, 2.0);
+    for name in ["o1", "o2", "o3"] {
+        assert_good_clone(&t.path().join(name), &want);
+    }
+
+    for attempt in 0..3 {
+        let rel = format!("stalled-{attempt}.git");
+        let want = rev(&slow_repo(&s, &rel, 16), "main");
+        let name = |k: usize| format!("s{attempt}-{k}");
+        let first = spawn(clone_cmd(&s, Via::Sidechannel, &rel, t.path(), &name(1)));
+        let Some(pid) = stop_generation(&s) else {
+            assert_ok(&wait(first), "a generation that finished early");
+            continue;
+        };
+        until(&s, "the first reader", WAIT, || readers(&s, &rel) == 1);
+        let first_ssh = descendants(first.id() as i32, "gitrpc-ssh");
+        assert!(!first_ssh.is_empty());
+        for p in &first_ssh {
+            signal(*p, libc::SIGSTOP);
+        }
+        signal(pid, libc::SIGCONT);
+        until(&s, "the pack generated", WAIT, || {
+            entry(&s, &rel)["state"] == "done"
+        });
+        let e = entry(&s, &rel);
+        assert_eq!(e["occurrences"], 1, "{e}");
+        assert_eq!(e["readers"].as_array().unwrap().len(), 1, "{e}");
+        let (p1, hits) = (pack_objects(&s), lookups(&s, "hit"));
+        assert_ok(
+            &clone(&rel, &name(2)),
+            "the clone while the first still reads",
+        );
+        assert_eq!(lookups(&s, "hit") - hits, 1.0);
+        assert_eq!(pack_objects(&s) - p1, 0.0);
+        for p in &first_ssh {
+            signal(*p, libc::SIGCONT);
+        }
+        assert_ok(&wait(first), "the first clone");
+        for k in [1, 2] {
+            assert_good_clone(&t.path().join(name(k)), &want);
+        }
+        // Asked for twice: kept.
+        assert_eq!(entry(&s, &rel)["kept"], true);
+        assert_clean(&s);
+        return;
+    }
+    panic!("pack-objects always finished before it could be stopped");
+}
+
 /// `max_bytes` below two packs: while a client still reads pack A (it stopped reading),
 /// caching pack B evicts B, not A — A's file stays and its client gets a complete clone.
 /// Once nobody reads A, the next pack evicts it (least recently used).

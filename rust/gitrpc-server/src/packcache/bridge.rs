@@ -16,7 +16,15 @@
 //! opens `out` and `err` for writing, checks the arguments and input
 //! (`gitrpc_git::packobjects`), keys the request, reads the cache's entry and writes the pack
 //! and progress into the FIFOs, then writes `rc` (`0`, or `1` after a one-line reason on
-//! `err`) before it closes them: the hook exits with `rc`. Dropping the [`Session`] (the
+//! `err`) before it closes them: the hook exits with `rc`.
+//!
+//! The pack itself goes, where the system allows it, straight into the pipe upload-pack reads
+//! the hook's output from: the server opens `/proc/<hook pid>/fd/1` (the hook is its
+//! grandchild, of the same user; its environment must name this session's directory) and
+//! `splice`s the entry's file into it, so no process copies the bytes on the way (`out` then
+//! carries nothing; its end still tells the hook the pack is complete). Where that fails (no
+//! `/proc`, a stricter policy, another pid namespace, output that is no pipe), the pack goes
+//! through `out` and the hook's `cat` ([`super::pipes`]). Dropping the [`Session`] (the
 //! RPC ended) stops this and removes the directory; the hook and its `cat`s are in
 //! upload-pack's process group and die with it. Only the server's user can write into
 //! these directories.
@@ -25,7 +33,6 @@ use std::ffi::OsString;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
@@ -35,6 +42,7 @@ use gitrpc_git::packobjects::{PackObjectsArgs, StdinCheck};
 use super::entry::{Failure, Next};
 use super::generate::Job;
 use super::key::KeyHasher;
+use super::pipes::{copy_range, mkfifo, open_direct, open_fifo};
 use super::Shared;
 
 /// The `pack-objects` hook. Two shell facts matter here: a background job inherits every
@@ -72,8 +80,6 @@ pub const DIR_ENV: &str = "GITRPC_PACK_DIR";
 /// Longest argument list and input the server takes from a hook.
 const MAX_ARGS: u64 = 64 << 10;
 const MAX_STDIN: u64 = 64 << 20;
-/// How long the hook has to open its FIFOs after sending its request.
-const OPEN_WITHIN: Duration = Duration::from_secs(10);
 
 /// The hook script, in its own directory under `hooks-run` (named after this process, so
 /// housekeeping removes it if the server dies); removed when dropped.
@@ -128,6 +134,10 @@ impl HookScript {
 
     pub fn config_value(&self) -> &str {
         &self.quoted
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -224,16 +234,6 @@ impl Drop for Session {
     }
 }
 
-fn mkfifo(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Answer every request line (a hook's pid) until the session is dropped.
 async fn listen(rx: pipe::Receiver, ctx: Arc<Context>) {
     let mut lines = BufReader::new(rx).lines();
@@ -269,7 +269,11 @@ async fn invocation(ctx: Arc<Context>, pid: String) {
             return;
         }
     };
-    let rc = match serve(&ctx, &dir, &mut out, &mut err).await {
+    // Straight into upload-pack's pipe if we may (see the module docs), else through `out`.
+    let mut direct = open_direct(&pid, &ctx.dir);
+    tracing::debug!(hook = %pid, direct = direct.is_some(), "pack-objects hook");
+    let target = direct.as_mut().unwrap_or(&mut out);
+    let rc = match serve(&ctx, &dir, target, &mut err).await {
         Ok(()) => "0",
         Err(why) => {
             let _ = err.write_all(format!("gitrpc: {why}\n").as_bytes()).await;
@@ -281,30 +285,6 @@ async fn invocation(ctx: Arc<Context>, pid: String) {
     if std::fs::write(&tmp, format!("{rc}\n")).is_ok() {
         let _ = std::fs::rename(&tmp, dir.join("rc"));
     }
-}
-
-/// Open a FIFO the hook is about to read, without blocking: `ENXIO` until it opened it.
-async fn open_fifo(path: &Path) -> std::io::Result<pipe::Sender> {
-    let started = Instant::now();
-    loop {
-        match pipe::OpenOptions::new().open_sender(path) {
-            Ok(tx) => {
-                grow_pipe(&tx);
-                return Ok(tx);
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && started.elapsed() < OPEN_WITHIN => {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Ask for a 1 MiB pipe (fewer wake-ups per pack); the default stays if refused.
-fn grow_pipe(tx: &pipe::Sender) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on a descriptor we own; F_SETPIPE_SZ takes an int.
-    unsafe { libc::fcntl(tx.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
 }
 
 /// Check the request, find or make its pack, and copy it to the hook.
@@ -339,6 +319,13 @@ async fn serve(
                 .write_all(&b)
                 .await
                 .map_err(|e| format!("writing the pack: {e}"))?,
+            Next::File { at, len } => {
+                let file = reader.file().ok_or("cache file missing")?;
+                copy_range(file, at, len, out)
+                    .await
+                    .map_err(|e| format!("writing the pack: {e}"))?;
+                reader.advance(len);
+            }
             Next::Done => return Ok(()),
             Next::Failed(f) => {
                 if let Failure::Refused(status) = &f {

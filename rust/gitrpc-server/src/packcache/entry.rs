@@ -1,8 +1,9 @@
 //! One pack: written once by its generation, read by any number of readers.
 //!
 //! The pack goes into the entry's file at git's speed (the writer never waits for readers);
-//! each [`Reader`] reads it from offset 0 at its own pace with `pread`, so a reader that
-//! joins late catches up from the file and a slow one holds nobody back. `written` only
+//! each [`Reader`] follows it from offset 0 at its own pace (it hands out ranges of the
+//! file, which the bridge `splice`s to the hook), so a reader that joins late catches up
+//! from the file and a slow one holds nobody back. `written` only
 //! counts bytes already in the file, so a reader never sees a partial write. Readers wait
 //! on a `watch` channel the writer bumps after every write, progress message and outcome.
 //! pack-objects' progress messages (its stderr) are kept in memory (up to 256 KiB) and
@@ -73,7 +74,14 @@ pub enum Outcome {
 #[derive(Debug)]
 pub enum Next {
     Stderr(Bytes),
+    /// Pack bytes from memory (already counted as read).
     Pack(Bytes),
+    /// Pack bytes `[at, at + len)` of the entry's file ([`Reader::file`]): the caller
+    /// copies what it can and says how much with [`Reader::advance`].
+    File {
+        at: u64,
+        len: u64,
+    },
     Done,
     Failed(Failure),
 }
@@ -384,19 +392,11 @@ impl Reader {
     pub async fn next(&mut self) -> Next {
         loop {
             self.rx.borrow_and_update();
-            let step = self.step();
-            match step {
+            match self.step() {
                 Step::Give(next) => return next,
-                Step::File(at, len) => {
-                    let Some(file) = &self.entry.file else {
-                        return Next::Failed(Failure::Failed("cache file missing".into()));
-                    };
-                    let mut buf = vec![0u8; len as usize];
-                    if let Err(e) = file.read_exact_at(&mut buf, at) {
-                        return Next::Failed(Failure::Failed(format!("read cache file: {e}")));
-                    }
-                    self.advance(len);
-                    return Next::Pack(Bytes::from(buf));
+                Step::File(at, len) if self.entry.file.is_some() => return Next::File { at, len },
+                Step::File(..) => {
+                    return Next::Failed(Failure::Failed("cache file missing".into()))
                 }
                 Step::Wait => {
                     if self.rx.changed().await.is_err() {
@@ -405,6 +405,11 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// The entry's file (for [`Next::File`]).
+    pub fn file(&self) -> Option<&File> {
+        self.entry.file.as_ref()
     }
 
     fn step(&mut self) -> Step {
@@ -449,7 +454,8 @@ impl Reader {
         }
     }
 
-    fn advance(&mut self, n: u64) {
+    /// `n` bytes of a [`Next::File`] range were handed on.
+    pub fn advance(&mut self, n: u64) {
         self.offset += n;
         let mut st = self.entry.lock();
         st.readers.insert(self.id, self.offset);

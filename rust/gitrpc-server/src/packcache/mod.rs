@@ -42,6 +42,7 @@ mod bridge;
 mod entry;
 mod generate;
 pub mod key;
+mod pipes;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -203,6 +204,11 @@ impl PackCache {
     /// with.
     pub fn hook_config(&self) -> &str {
         self.hook.config_value()
+    }
+
+    /// The hook script.
+    pub fn hook_path(&self) -> &Path {
+        self.hook.path()
     }
 
     /// `repo` changed: forget its entries (the next fetch generates again).

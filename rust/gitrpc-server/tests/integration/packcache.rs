@@ -135,3 +135,114 @@ fn repository(storage: &str, rel: &str) -> Repository {
         ..Default::default()
     }
 }
+
+/// The hook run by hand with its output in a file (not a pipe, so the server can't write
+/// into it directly and the pack goes through the hook's `out` FIFO and `cat`): the pack is
+/// git's; arguments outside the allowlist, input that is no object id, or no bridge at all
+/// make the hook fail with a reason and start nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hook_through_its_fifos() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(&dir, |c| {
+        c.pack_objects_cache.enabled = true;
+    })
+    .await;
+    let fx = Fixture::create(&dir.path().join("storage/r.git"), "sha1");
+    let head = fx.git(&["rev-parse", "main"]).trim().to_string();
+    let deps = server.deps();
+    let cache = deps.packcache.as_ref().unwrap();
+    let session = cache
+        .session(
+            &fx.path,
+            "default/r.git".into(),
+            "",
+            &Default::default(),
+            &deps.git,
+        )
+        .unwrap();
+    let (env_key, env_value) = session.env();
+    let hook = cache.hook_path().to_path_buf();
+    let run = move |args: &'static [&'static str], input: String, with_bridge: bool| {
+        let (hook, env_value) = (hook.clone(), env_value.clone());
+        tokio::task::spawn_blocking(move || {
+            let out = tempfile::NamedTempFile::new().unwrap();
+            let mut c = Command::new("sh");
+            c.arg(&hook)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(out.reopen().unwrap())
+                .stderr(Stdio::piped());
+            if with_bridge {
+                c.env(env_key, &env_value);
+            }
+            let mut child = c.spawn().unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            let result = child.wait_with_output().unwrap();
+            (result, std::fs::read(out.path()).unwrap())
+        })
+    };
+    let started = |deps: &gitrpc_server::Deps| {
+        let text = gitrpc_server::metrics::encode(&deps.metrics);
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("gitrpc_git_commands_started_total{subcommand=\"pack-objects\"} ")
+            })
+            .unwrap_or("0")
+            .to_string()
+    };
+    let args: &[&str] = &["git", "pack-objects", "--revs", "--stdout"];
+    let (result, pack) = run(args, format!("{head}\n\n"), true).await.unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let t = tempfile::tempdir().unwrap();
+    git(t.path(), &["init", "-q", "--bare", "e.git"]);
+    let mut index = Command::new("git")
+        .args(["index-pack", "--stdin", "--strict"])
+        .current_dir(t.path().join("e.git"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    index.stdin.take().unwrap().write_all(&pack).unwrap();
+    assert!(index.wait().unwrap().success());
+    assert_eq!(started(deps), "1");
+
+    for (args, input, with_bridge, says) in [
+        (
+            &["git", "pack-objects", "--revs", "--stdout", "--all"][..],
+            format!("{head}\n\n"),
+            true,
+            "gitrpc: unsupported pack-objects arguments",
+        ),
+        (
+            args,
+            "main\n\n".to_string(),
+            true,
+            "gitrpc: pack-objects input: unexpected line",
+        ),
+        (
+            args,
+            format!("{head}\n\n"),
+            false,
+            "gitrpc: pack-objects bridge missing",
+        ),
+    ] {
+        let (result, pack) = run(args, input, with_bridge).await.unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(
+            !result.status.success() && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(pack.is_empty());
+    }
+    assert_eq!(started(deps), "1");
+    drop(session);
+}

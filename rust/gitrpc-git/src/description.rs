@@ -31,6 +31,7 @@ pub enum Subcommand {
     MergeTree,
     Mktag,
     Mktree,
+    PackObjects,
     PatchId,
     ReceivePack,
     RevList,
@@ -193,7 +194,7 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 30] = [
+static TABLE: [Description; 31] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
@@ -232,6 +233,11 @@ static TABLE: [Description; 30] = [
     Description::new(S::MergeTree, "merge-tree"),
     Description::new(S::Mktag, "mktag"),
     Description::new(S::Mktree, "mktree"),
+    // Only the pack-objects cache runs it, with the flags upload-pack asked its hook for
+    // (checked by `crate::packobjects`); what to pack comes on stdin, never on argv.
+    Description::new(S::PackObjects, "pack-objects")
+        .no_end_of_options()
+        .revisions(Revisions::None),
     Description::new(S::PatchId, "patch-id").no_end_of_options(),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
@@ -262,7 +268,7 @@ static TABLE: [Description; 30] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 30] = [
+    pub const ALL: [Subcommand; 31] = [
         S::Archive,
         S::Blame,
         S::CatFile,
@@ -283,6 +289,7 @@ impl Subcommand {
         S::MergeTree,
         S::Mktag,
         S::Mktree,
+        S::PackObjects,
         S::PatchId,
         S::ReceivePack,
         S::RevList,

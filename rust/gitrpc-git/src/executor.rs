@@ -193,7 +193,14 @@ impl Git {
             // Names this server process, so git left running after it died can be found.
             .env(lifetime::OWNER_ENV, lifetime::Owner::current().tag())
             .process_group(0)
-            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdin(match &cmd.stdin_file {
+                Some(f) => Stdio::from(f.try_clone().map_err(|source| Error::Spawn {
+                    subcommand: sub.as_str(),
+                    source,
+                })?),
+                None if stdin => Stdio::piped(),
+                None => Stdio::null(),
+            })
             .stdout(if cmd.stdout {
                 Stdio::piped()
             } else {

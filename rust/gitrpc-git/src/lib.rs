@@ -16,6 +16,7 @@
 //! - [`refs`]: refs of `files`-backend repositories read natively.
 //! - [`tree_edit`]: trees edited in memory and written with `mktree`; [`merge`]:
 //!   `merge-tree --write-tree` run and parsed; [`hook`]: hook executables run like git.
+//! - [`packobjects`]: what upload-pack asks of `pack-objects` through its hook, checked.
 //! - [`external`]: the same door for the few other programs gitrpc's tools run (an
 //!   operator's access-check executable).
 //! - [`lifetime`]: every git names the server process that started it, so git left running
@@ -39,6 +40,7 @@ pub mod lifetime;
 pub mod merge;
 pub mod objects;
 pub mod observer;
+pub mod packobjects;
 pub mod pktline;
 mod process;
 pub mod refs;

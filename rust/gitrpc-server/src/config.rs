@@ -10,13 +10,17 @@ pub mod duration;
 mod error;
 mod housekeeping;
 mod limits;
+mod packcache;
 mod reads;
 mod resources;
 mod types;
 mod validate;
 pub use error::ConfigError;
 pub use housekeeping::HousekeepingConfig;
-pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting, RateLimitingConfig};
+pub use limits::{
+    AdaptiveLimiting, ConcurrencyConfig, LimitKey, PackObjectsLimiting, RateLimitingConfig,
+};
+pub use packcache::PackObjectsCacheConfig;
 pub use reads::ReadsConfig;
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 pub use types::{LogFormat, SocketMode};
@@ -68,6 +72,10 @@ pub struct Config {
     /// `[pack_objects_limiting]`: git processes generating packs at once (all repositories).
     #[serde(default)]
     pub pack_objects_limiting: Option<PackObjectsLimiting>,
+    /// `[pack_objects_cache]`: one `pack-objects` per distinct fetch, shared by identical
+    /// ones (see `packcache`).
+    #[serde(default)]
+    pub pack_objects_cache: PackObjectsCacheConfig,
     /// `[adaptive_limiting]`: how adaptive `[[concurrency]]` limits read pressure.
     #[serde(default)]
     pub adaptive_limiting: AdaptiveLimiting,
@@ -141,6 +149,7 @@ impl Default for Config {
             housekeeping: Default::default(),
             concurrency: Vec::new(),
             pack_objects_limiting: None,
+            pack_objects_cache: Default::default(),
             adaptive_limiting: AdaptiveLimiting::default(),
             rate_limiting: Vec::new(),
             graceful_restart_timeout: default_graceful_timeout(),

@@ -21,6 +21,7 @@ use crate::hooks::{Executables, Hooks, HooksDir};
 use crate::limits::Limits;
 use crate::locator::Locator;
 use crate::metrics::{Families, Sources};
+use crate::packcache::PackCache;
 use crate::startup::StartError;
 
 pub struct Deps {
@@ -52,6 +53,8 @@ pub struct Deps {
     pub connections: Arc<crate::conn::Connections>,
     /// Background housekeeping of the storages (stops with these dependencies).
     pub housekeeping: crate::housekeeping::Task,
+    /// `[pack_objects_cache]`, when enabled.
+    pub packcache: Option<Arc<PackCache>>,
 }
 
 impl Deps {
@@ -107,6 +110,22 @@ impl Deps {
             budget: gitrpc_git::spool::Budget::new(config.spool.max_bytes),
         };
         let limits = Arc::new(Limits::from_config(&config));
+        let packcache = match config.pack_objects_cache.enabled {
+            false => None,
+            true => Some(Arc::new(
+                PackCache::start(
+                    &config.pack_objects_cache,
+                    &internal,
+                    &internal.join("hooks-run"),
+                    limits.clone(),
+                    families.packcache.clone(),
+                )
+                .map_err(|source| StartError::Io {
+                    what: "pack-objects cache",
+                    source,
+                })?,
+            )),
+        };
         let connections = crate::conn::Connections::new(&config.connections);
         let housekeeping =
             crate::housekeeping::start(roots, config.housekeeping.clone(), git.processes().clone());
@@ -133,6 +152,7 @@ impl Deps {
             hooks,
             hook_executables,
             bridge_dir: internal.join("hooks-run"),
+            packcache,
         }))
     }
 
@@ -241,6 +261,19 @@ impl<'a> Repo<'a> {
     /// lock_grace`, no git of ours working here: a git killed mid-update left them), they
     /// are removed and `run` goes once more.
     pub async fn writing_refs<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = gitrpc_git::Result<T>>,
+    {
+        let result = self.writing_refs_once(run).await;
+        // Cached packs of this repository may be stale now (a new tag, say).
+        if let Some(cache) = &self.deps.packcache {
+            cache.invalidate(&self.path);
+        }
+        result
+    }
+
+    async fn writing_refs_once<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = gitrpc_git::Result<T>>,

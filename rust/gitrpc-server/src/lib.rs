@@ -14,6 +14,8 @@
 //! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
 //!   what crashes leave behind.
+//! - [`packcache`]: the pack-objects cache (`[pack_objects_cache]`), reached by git's
+//!   pack-objects hook through a FIFO bridge per upload-pack session.
 //! - [`pusher`]: who is pushing (what front doors send), for the push's hooks;
 //!   [`ratelimit`]: `[[rate_limiting]]`, calls per RPC and user smoothed, then refused (a
 //!   layer between auth and admission).
@@ -43,6 +45,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod packcache;
 pub mod pusher;
 pub mod quarantine;
 pub mod ratelimit;

@@ -53,6 +53,7 @@ impl Config {
     pub fn validate(self) -> Result<Valid, ConfigError> {
         self.check_storages()?;
         self.check_limits()?;
+        self.pack_objects_cache.validate(&self.storage)?;
         for (key, value) in [
             ("listen_addr", &self.listen_addr),
             ("tls_listen_addr", &self.tls_listen_addr),

@@ -30,7 +30,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["locator", "auth", "limits", "batch", "tls"],
     &["metrics", "housekeeping", "mux"],
-    &["accounting", "sidechannel"],
+    &["accounting", "sidechannel", "packcache"],
     &["deps"],
     &["services", "admission", "rpclog"],
     &["layers", "monitor"],

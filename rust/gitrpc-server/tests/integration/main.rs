@@ -27,6 +27,9 @@ mod monitor;
 /// OperationService: branches, tags, file commits, merges, cherry-picks; hooks, quarantine,
 /// races, SHA-256, bad input.
 mod operations;
+/// The pack-objects cache in an in-process server: concurrent PostUploadPack, one
+/// pack-objects.
+mod packcache;
 /// `[[rate_limiting]]` on tokio's paused clock: exact delays, counts, refusals, metrics.
 mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.

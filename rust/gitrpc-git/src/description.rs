@@ -15,6 +15,7 @@ pub enum Subcommand {
     Blame,
     CatFile,
     CheckAttr,
+    CommitGraph,
     CountObjects,
     Diff,
     DiffTree,
@@ -25,8 +26,13 @@ pub enum Subcommand {
     Log,
     LsTree,
     MergeBase,
+    PackObjects,
+    PackRefs,
     PatchId,
+    Prune,
+    PrunePacked,
     ReceivePack,
+    Repack,
     RevList,
     RevParse,
     ShowRef,
@@ -187,7 +193,7 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 24] = [
+static TABLE: [Description; 30] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
@@ -198,6 +204,8 @@ static TABLE: [Description; 24] = [
     Description::new(S::CheckAttr, "check-attr")
         .no_end_of_options()
         .config(&[ATTR_HEAD]),
+    // Housekeeping: `commit-graph write <flags>` (the action word is a constant of ours).
+    Description::new(S::CommitGraph, "commit-graph").revisions(Revisions::None),
     Description::new(S::CountObjects, "count-objects"),
     // `diff.noprefix` of a repository would change the patch headers our parsers read.
     Description::new(S::Diff, "diff").config(&[ATTR_HEAD, ("diff.noprefix", Fixed("false"))]),
@@ -216,13 +224,23 @@ static TABLE: [Description; 24] = [
     ]),
     Description::new(S::LsTree, "ls-tree"),
     Description::new(S::MergeBase, "merge-base"),
+    // Housekeeping's incremental repack packs loose objects into `<repo>/objects/pack/pack`
+    // (our argument); it reads no revisions (stdin is empty).
+    Description::new(S::PackObjects, "pack-objects")
+        .no_end_of_options()
+        .revisions(Revisions::None),
+    // The housekeeping below runs only with our constant flags and dates.
+    Description::new(S::PackRefs, "pack-refs").revisions(Revisions::None),
     Description::new(S::PatchId, "patch-id").no_end_of_options(),
+    Description::new(S::Prune, "prune").revisions(Revisions::None),
+    Description::new(S::PrunePacked, "prune-packed").revisions(Revisions::None),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
     Description::new(S::ReceivePack, "receive-pack")
         .config(&[("receive.denyCurrentBranch", Fixed("ignore"))])
         .client_config()
         .updates_refs(),
+    Description::new(S::Repack, "repack").revisions(Revisions::None),
     Description::new(S::RevList, "rev-list").revisions(Revisions::AllowPseudo),
     Description::new(S::RevParse, "rev-parse"),
     Description::new(S::ShowRef, "show-ref"),
@@ -246,11 +264,12 @@ static TABLE: [Description; 24] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 24] = [
+    pub const ALL: [Subcommand; 30] = [
         S::Archive,
         S::Blame,
         S::CatFile,
         S::CheckAttr,
+        S::CommitGraph,
         S::CountObjects,
         S::Diff,
         S::DiffTree,
@@ -261,8 +280,13 @@ impl Subcommand {
         S::Log,
         S::LsTree,
         S::MergeBase,
+        S::PackObjects,
+        S::PackRefs,
         S::PatchId,
+        S::Prune,
+        S::PrunePacked,
         S::ReceivePack,
+        S::Repack,
         S::RevList,
         S::RevParse,
         S::ShowRef,

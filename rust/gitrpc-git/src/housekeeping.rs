@@ -10,6 +10,15 @@
 //!   them.
 //! - Quarantine directories `objects/tmp_objdir-*` of a receive-pack that was killed with
 //!   SIGKILL (on SIGTERM git removes its own).
+//!
+//! And what keeps a repository fast, Gitaly's `OptimizeRepository`: [`stats`] reads its
+//! state, [`strategy`] decides what to do (Gitaly's heuristics and constants), [`tasks`]
+//! builds the git commands, [`stale`] removes the rest of what crashed git leaves.
+
+pub mod stale;
+pub mod stats;
+pub mod strategy;
+pub mod tasks;
 
 use std::io;
 use std::path::{Path, PathBuf};

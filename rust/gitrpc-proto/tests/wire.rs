@@ -64,6 +64,8 @@ const SERVICES: &[(&str, &[&str])] = &[
             "RepositoryInfo",
             "GetFileAttributes",
             "FindLicense",
+            "OptimizeRepository",
+            "PruneUnreachableObjects",
         ],
     ),
     (

@@ -13,7 +13,8 @@
 //!   in-process dispatch.
 //! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
-//!   what crashes leave behind.
+//!   what crashes leave behind; [`optimize`]: OptimizeRepository and the background
+//!   scheduler that runs it after writes and in a daily window.
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -40,6 +41,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod optimize;
 pub mod rpclog;
 pub mod server;
 pub mod services;

@@ -1,6 +1,7 @@
 //! The diagnostics page: the calls in flight (method, repository, age; queued ones
-//! included) and this server's git process table joined with what /proc says about each
-//! process — the `ps` view, joined to the requests.
+//! included), this server's git process table joined with what /proc says about each
+//! process — the `ps` view, joined to the requests — and the repository optimizations
+//! running and queued.
 
 use std::fmt::Write as _;
 
@@ -12,6 +13,24 @@ use super::proc_info;
 pub struct Diagnostics {
     pub rpcs: Vec<RpcRow>,
     pub git_processes: Vec<ProcessRow>,
+    pub housekeeping: Housekeeping,
+}
+
+/// Repository optimizations: running (RPCs and background), queued, the daily window.
+#[derive(serde::Serialize)]
+pub struct Housekeeping {
+    pub running: Vec<OptimizationRow>,
+    pub queued: Vec<String>,
+    /// The daily window open now or next (Unix seconds), if `[daily_maintenance]` is set.
+    pub daily_window: Option<(u64, u64)>,
+}
+
+#[derive(serde::Serialize)]
+pub struct OptimizationRow {
+    pub repository: String,
+    pub origin: &'static str,
+    pub step: &'static str,
+    pub age_seconds: f64,
 }
 
 #[derive(serde::Serialize)]
@@ -61,9 +80,30 @@ pub fn diagnostics(deps: &Deps) -> Diagnostics {
             proc: proc_info::read(p.pid).unwrap_or_default(),
         })
         .collect();
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let s = &deps.scheduler;
+    let housekeeping = Housekeeping {
+        running: s
+            .optimizer()
+            .running()
+            .into_iter()
+            .map(|r| OptimizationRow {
+                repository: r.repository,
+                origin: r.origin.as_str(),
+                step: r.step,
+                age_seconds: r.age.as_secs_f64(),
+            })
+            .collect(),
+        queued: s.queued().into_iter().map(|q| q.repository).collect(),
+        daily_window: s.daily_window().map(|w| (unix(w.start), unix(w.end))),
+    };
     Diagnostics {
         rpcs,
         git_processes,
+        housekeeping,
     }
 }
 
@@ -98,6 +138,31 @@ pub fn diagnostics_text(deps: &Deps) -> String {
             p.proc.rss_bytes / 1024,
             p.args.join(" ")
         );
+    }
+    let h = &d.housekeeping;
+    let _ = writeln!(
+        out,
+        "\noptimizations running: {}, queued: {}",
+        h.running.len(),
+        h.queued.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:>9}  {:<7}  {:<16}  REPOSITORY",
+        "AGE(s)", "ORIGIN", "STEP"
+    );
+    for r in &h.running {
+        let _ = writeln!(
+            out,
+            "{:>9.3}  {:<7}  {:<16}  {}",
+            r.age_seconds, r.origin, r.step, r.repository
+        );
+    }
+    for q in &h.queued {
+        let _ = writeln!(out, "{:>9}  {:<7}  {:<16}  {q}", "-", "writes", "queued");
+    }
+    if let Some((start, end)) = h.daily_window {
+        let _ = writeln!(out, "daily window: {start}..{end} (Unix seconds, UTC)");
     }
     out
 }

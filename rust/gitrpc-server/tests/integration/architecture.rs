@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["startup", "stream", "conn", "adaptive", "hooks"],
     &["locator", "auth", "limits", "batch", "tls"],
     &["metrics", "housekeeping", "mux"],
-    &["accounting", "sidechannel"],
+    &["accounting", "sidechannel", "optimize"],
     &["deps"],
     &["services", "admission", "rpclog"],
     &["layers", "monitor"],

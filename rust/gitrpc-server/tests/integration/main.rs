@@ -20,6 +20,8 @@ mod diff;
 mod limits;
 /// Metrics and diagnostics on their own thread, also while gRPC is jammed.
 mod monitor;
+/// OptimizeRepository, PruneUnreachableObjects, the background scheduler and daily window.
+mod optimize;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

@@ -343,6 +343,9 @@ async fn run(a: &Args) -> bool {
                 }
             }
         }
+        if let Some(line) = report::against_second(&w) {
+            let _ = writeln!(out, "- {line}");
+        }
         if let Some(j) = &a.json {
             extra.push(("ok", outcome.is_empty().to_string()));
             std::fs::write(j, report::json(&w, &goals, &extra)).unwrap();

@@ -172,6 +172,30 @@ pub fn goals(w: &[Window], leftover_git: usize) -> Vec<(String, Option<bool>)> {
     out
 }
 
+/// With three windows or more, the last window's p99 against the second's too (not a goal:
+/// a stall of the shared machine in the first window makes the first ratio meaningless).
+pub fn against_second(w: &[Window]) -> Option<String> {
+    if w.len() < 3 {
+        return None;
+    }
+    let (second, last) = (&w[1], &w[w.len() - 1]);
+    let ratios: Vec<String> = FAMILIES
+        .iter()
+        .enumerate()
+        .filter(|(f, _)| second.families[*f].calls.min(last.families[*f].calls) >= MIN_CALLS)
+        .map(|(f, name)| {
+            format!(
+                "{name} {:.2}x",
+                last.families[f].p99 / second.families[f].p99
+            )
+        })
+        .collect();
+    Some(format!(
+        "last window p99 / second window p99: {}",
+        ratios.join(", ")
+    ))
+}
+
 /// The markdown table of the windows.
 pub fn table(w: &[Window]) -> String {
     let mut s = String::new();

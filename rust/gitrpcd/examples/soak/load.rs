@@ -496,6 +496,13 @@ fn push(ctx: &Ctx, k: u64) {
     ctx.record(PUSHES, t, out.status.success());
 }
 
+/// Returns once `ctx.stop` is set.
+async fn stopped(ctx: &Ctx) {
+    while !ctx.stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Start every family at its rate (calls per second). Returns when `ctx.stop` is set and
 /// every call in flight has ended (or 60 s after).
 pub async fn run(ctx: Arc<Ctx>, rates: [f64; 7], caps: [u64; 7]) {
@@ -511,8 +518,12 @@ pub async fn run(ctx: Arc<Ctx>, rates: [f64; 7], caps: [u64; 7]) {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut rng = crate::Rng(0x9E37_79B9 + family as u64);
-            while !ctx.stop.load(Ordering::Relaxed) {
-                tick.tick().await;
+            loop {
+                // A slow family's next tick may be a minute away: don't wait for it to stop.
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped(&ctx) => break,
+                }
                 if ctx.in_flight[family].load(Ordering::Relaxed) >= cap {
                     ctx.skipped[family].fetch_add(1, Ordering::Relaxed);
                     continue;

@@ -15,6 +15,9 @@
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
 //!   what crashes leave behind; [`optimize`]: OptimizeRepository and the background
 //!   scheduler that runs it after writes and in a daily window.
+//! - [`pusher`]: who is pushing (what front doors send), for the push's hooks;
+//!   [`ratelimit`]: `[[rate_limiting]]`, calls per RPC and user smoothed, then refused (a
+//!   layer between auth and admission).
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -42,6 +45,8 @@ pub mod monitor;
 pub mod mux;
 pub mod negotiation;
 pub mod optimize;
+pub mod pusher;
+pub mod ratelimit;
 pub mod rpclog;
 pub mod server;
 pub mod services;

@@ -1,7 +1,7 @@
 //! The diagnostics page: the calls in flight (method, repository, age; queued ones
 //! included), this server's git process table joined with what /proc says about each
-//! process — the `ps` view, joined to the requests — and the repository optimizations
-//! running and queued.
+//! process — the `ps` view, joined to the requests — the repository optimizations
+//! running and queued, and each `[[rate_limiting]]` rule with its recent decisions.
 
 use std::fmt::Write as _;
 
@@ -14,6 +14,7 @@ pub struct Diagnostics {
     pub rpcs: Vec<RpcRow>,
     pub git_processes: Vec<ProcessRow>,
     pub housekeeping: Housekeeping,
+    pub rate_limiting: Vec<RateRow>,
 }
 
 /// Repository optimizations: running (RPCs and background), queued, the daily window.
@@ -31,6 +32,20 @@ pub struct OptimizationRow {
     pub origin: &'static str,
     pub step: &'static str,
     pub age_seconds: f64,
+}
+
+/// A `[[rate_limiting]]` rule and its last decisions (times in nanoseconds since the rule
+/// started, so they can be replayed exactly).
+#[derive(serde::Serialize)]
+pub struct RateRow {
+    pub rpc: String,
+    pub interval_ns: u64,
+    pub burst: u32,
+    pub max_delay_ns: u64,
+    pub keys: usize,
+    pub admitted: u64,
+    pub refused: u64,
+    pub recent: Vec<crate::ratelimit::Decision>,
 }
 
 #[derive(serde::Serialize)]
@@ -100,10 +115,30 @@ pub fn diagnostics(deps: &Deps) -> Diagnostics {
         queued: s.queued().into_iter().map(|q| q.repository).collect(),
         daily_window: s.daily_window().map(|w| (unix(w.start), unix(w.end))),
     };
+    let mut rate_limiting: Vec<RateRow> = deps
+        .limits
+        .rate
+        .values()
+        .map(|l| {
+            let (interval, burst, max_delay) = l.settings();
+            RateRow {
+                rpc: l.rpc().to_string(),
+                interval_ns: interval.as_nanos() as u64,
+                burst,
+                max_delay_ns: max_delay.as_nanos() as u64,
+                keys: l.keys(),
+                admitted: l.admitted(),
+                refused: l.refused(),
+                recent: l.recent(),
+            }
+        })
+        .collect();
+    rate_limiting.sort_by(|a, b| a.rpc.cmp(&b.rpc));
     Diagnostics {
         rpcs,
         git_processes,
         housekeeping,
+        rate_limiting,
     }
 }
 
@@ -163,6 +198,19 @@ pub fn diagnostics_text(deps: &Deps) -> String {
     }
     if let Some((start, end)) = h.daily_window {
         let _ = writeln!(out, "daily window: {start}..{end} (Unix seconds, UTC)");
+    }
+    for r in &d.rate_limiting {
+        let _ = writeln!(
+            out,
+            "\nrate limit {}: a token every {:?}, burst {}, max_delay {:?}; {} callers over the rate, {} admitted, {} refused",
+            r.rpc,
+            std::time::Duration::from_nanos(r.interval_ns),
+            r.burst,
+            std::time::Duration::from_nanos(r.max_delay_ns),
+            r.keys,
+            r.admitted,
+            r.refused
+        );
     }
     out
 }

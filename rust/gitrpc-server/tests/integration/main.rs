@@ -22,6 +22,8 @@ mod limits;
 mod monitor;
 /// OptimizeRepository, PruneUnreachableObjects, the background scheduler and daily window.
 mod optimize;
+/// `[[rate_limiting]]` on tokio's paused clock: exact delays, counts, refusals, metrics.
+mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

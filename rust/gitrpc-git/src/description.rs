@@ -15,6 +15,7 @@ pub enum Subcommand {
     Blame,
     CatFile,
     CheckAttr,
+    CommitGraph,
     CommitTree,
     CountObjects,
     Diff,
@@ -32,8 +33,12 @@ pub enum Subcommand {
     Mktag,
     Mktree,
     PackObjects,
+    PackRefs,
     PatchId,
+    Prune,
+    PrunePacked,
     ReceivePack,
+    Repack,
     RevList,
     RevParse,
     ShowRef,
@@ -194,7 +199,7 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 31] = [
+static TABLE: [Description; 36] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
@@ -205,6 +210,8 @@ static TABLE: [Description; 31] = [
     Description::new(S::CheckAttr, "check-attr")
         .no_end_of_options()
         .config(&[ATTR_HEAD]),
+    // Housekeeping: `commit-graph write <flags>` (the action word is a constant of ours).
+    Description::new(S::CommitGraph, "commit-graph").revisions(Revisions::None),
     // Writes a commit object (operations, in a quarantine); parents go with `-p<oid>`.
     Description::new(S::CommitTree, "commit-tree"),
     Description::new(S::CountObjects, "count-objects"),
@@ -233,18 +240,24 @@ static TABLE: [Description; 31] = [
     Description::new(S::MergeTree, "merge-tree"),
     Description::new(S::Mktag, "mktag"),
     Description::new(S::Mktree, "mktree"),
-    // Only the pack-objects cache runs it, with the flags upload-pack asked its hook for
-    // (checked by `crate::packobjects`); what to pack comes on stdin, never on argv.
+    // The pack-objects cache runs it with the flags upload-pack asked its hook for (checked
+    // by `crate::packobjects`; what to pack comes on stdin, never on argv); housekeeping's
+    // incremental repack packs loose objects into `<repo>/objects/pack/pack` (our argument).
     Description::new(S::PackObjects, "pack-objects")
         .no_end_of_options()
         .revisions(Revisions::None),
+    // The housekeeping below runs only with our constant flags and dates.
+    Description::new(S::PackRefs, "pack-refs").revisions(Revisions::None),
     Description::new(S::PatchId, "patch-id").no_end_of_options(),
+    Description::new(S::Prune, "prune").revisions(Revisions::None),
+    Description::new(S::PrunePacked, "prune-packed").revisions(Revisions::None),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
     Description::new(S::ReceivePack, "receive-pack")
         .config(&[("receive.denyCurrentBranch", Fixed("ignore"))])
         .client_config()
         .updates_refs(),
+    Description::new(S::Repack, "repack").revisions(Revisions::None),
     Description::new(S::RevList, "rev-list").revisions(Revisions::AllowPseudo),
     Description::new(S::RevParse, "rev-parse"),
     Description::new(S::ShowRef, "show-ref"),
@@ -268,11 +281,12 @@ static TABLE: [Description; 31] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 31] = [
+    pub const ALL: [Subcommand; 36] = [
         S::Archive,
         S::Blame,
         S::CatFile,
         S::CheckAttr,
+        S::CommitGraph,
         S::CommitTree,
         S::CountObjects,
         S::Diff,
@@ -290,8 +304,12 @@ impl Subcommand {
         S::Mktag,
         S::Mktree,
         S::PackObjects,
+        S::PackRefs,
         S::PatchId,
+        S::Prune,
+        S::PrunePacked,
         S::ReceivePack,
+        S::Repack,
         S::RevList,
         S::RevParse,
         S::ShowRef,

@@ -65,6 +65,8 @@ const SERVICES: &[(&str, &[&str])] = &[
             "RepositoryInfo",
             "GetFileAttributes",
             "FindLicense",
+            "OptimizeRepository",
+            "PruneUnreachableObjects",
         ],
     ),
     (

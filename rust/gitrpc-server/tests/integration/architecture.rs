@@ -30,7 +30,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["locator", "auth", "limits", "batch", "tls"],
     &["metrics", "housekeeping", "mux"],
-    &["accounting", "sidechannel", "packcache"],
+    &["accounting", "sidechannel", "packcache", "optimize"],
     &["deps"],
     &["services", "admission", "rpclog"],
     &["layers", "monitor"],

@@ -20,6 +20,8 @@ mod commit;
 mod commit_history;
 /// DiffService: RawDiff, RawPatch, CommitDelta, DiffStats.
 mod diff;
+/// DiffService (step 11): CommitDiff with its limits, FindChangedPaths, GetPatchID.
+mod diff_reads;
 /// Admission control: [[concurrency]] and [pack_objects_limiting] under overload.
 mod limits;
 /// Metrics and diagnostics on their own thread, also while gRPC is jammed.

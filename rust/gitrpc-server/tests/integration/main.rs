@@ -10,6 +10,8 @@ mod architecture;
 mod balance;
 /// BlobService: GetBlob, GetBlobs.
 mod blob;
+/// BlobService listings (step 11): ListBlobs, ListAllBlobs and the LFS pointer RPCs.
+mod blob_lists;
 /// gitrpc_client::Client over a socket and in-process (Serving), deadlines, raw calls.
 mod client;
 /// CommitService: FindCommit, ListCommits, TreeEntry, ...

@@ -9,6 +9,7 @@ mod list_all_blobs;
 mod list_all_lfs_pointers;
 mod list_blobs;
 mod list_lfs_pointers;
+mod listing;
 
 use std::sync::Arc;
 

@@ -18,6 +18,7 @@ use tower::ServiceExt;
 use crate::address::{self, Options};
 use crate::gitaly::blob_service_client::BlobServiceClient;
 use crate::gitaly::commit_service_client::CommitServiceClient;
+use crate::gitaly::diff_service_client::DiffServiceClient;
 use crate::gitaly::ref_service_client::RefServiceClient;
 use crate::gitaly::repository_service_client::RepositoryServiceClient;
 use crate::gitaly::*;
@@ -43,6 +44,7 @@ mod refs;
 mod repository;
 
 pub use commits::{CommitSignature, FindCommitsOptions};
+pub use diffs::{CommitDiffOptions, Diff};
 
 /// A cheap-to-clone client; clones share the transport, the default deadline and the
 /// retry budget.
@@ -180,6 +182,12 @@ impl Client {
 
     pub fn commit_service(&self) -> CommitServiceClient<Transport> {
         CommitServiceClient::new(self.transport())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn diff_service(&self) -> DiffServiceClient<Transport> {
+        DiffServiceClient::new(self.transport())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE)
     }

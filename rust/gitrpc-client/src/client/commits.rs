@@ -57,7 +57,7 @@ pub struct CommitSignature {
 
 /// Items made of several messages: a message for which `starts` holds begins one (`new`),
 /// the others add to it (`extend`).
-fn regroup<M, T>(
+pub(super) fn regroup<M, T>(
     messages: impl Stream<Item = Result<M, Status>> + Send + Unpin + 'static,
     starts: fn(&M) -> bool,
     new: fn(M) -> T,

@@ -2,6 +2,7 @@
 //! whitespace modes), FindChangedPaths, GetPatchID; bad input refused before git starts.
 
 mod changed_paths;
+mod client;
 mod commit_diff;
 mod patch_id;
 

@@ -21,7 +21,6 @@ pub enum Item {
     Bytes(Vec<u8>),
     /// Anything else, converted by its own code on the Ruby thread (a diff, a blame chunk...):
     /// a new stream needs no new variant here.
-    #[allow(dead_code)] // until the first one of diffs.rs, history.rs, files.rs
     Other(Box<dyn IntoRuby>),
 }
 

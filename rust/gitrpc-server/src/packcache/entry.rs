@@ -310,6 +310,7 @@ impl Entry {
             offset: 0,
             stderr_at: 0,
             generated,
+            direct: false,
         }
     }
 
@@ -379,6 +380,8 @@ pub struct Reader {
     offset: u64,
     stderr_at: usize,
     generated: bool,
+    /// Served by the fast path (`super::direct`), not to a hook.
+    direct: bool,
 }
 
 enum Step {
@@ -471,7 +474,17 @@ impl Reader {
     }
 
     fn served(&self, n: u64) {
-        self.entry.metrics.served(n, self.generated);
+        let source = match (self.direct, self.generated) {
+            (true, _) => "direct",
+            (false, true) => "generated",
+            (false, false) => "cache",
+        };
+        self.entry.metrics.served(n, source);
+    }
+
+    /// This reader is the fast path's.
+    pub fn set_direct(&mut self) {
+        self.direct = true;
     }
 
     pub fn entry(&self) -> &Arc<Entry> {

@@ -39,6 +39,7 @@
 //!   `max_age`, as in Gitaly.
 
 mod bridge;
+mod direct;
 mod entry;
 mod generate;
 pub mod key;
@@ -55,6 +56,7 @@ use gitrpc_git::Git;
 use tokio::task::AbortHandle;
 
 pub use bridge::{Session, SCRIPT};
+pub use direct::{DirectKey, DirectPack, Learner, Lookup2 as DirectLookup};
 pub use entry::EntryView;
 use entry::{Entry, Outcome, Reader};
 use generate::Job;
@@ -93,6 +95,8 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Where sessions make their directories (`<first storage>/+gitrpc/hooks-run`).
     bridge_dir: PathBuf,
+    /// The fast path's fetch request → entry mappings.
+    direct: direct::Mappings,
 }
 
 #[derive(Default)]
@@ -169,6 +173,7 @@ impl PackCache {
             tasks: Mutex::default(),
             next_id: AtomicU64::new(1),
             bridge_dir: bridge_dir.to_path_buf(),
+            direct: direct::Mappings::default(),
         });
         let sweeper = tokio::spawn(sweeper(Arc::downgrade(&shared))).abort_handle();
         Ok(PackCache {
@@ -214,6 +219,17 @@ impl PackCache {
     /// `repo` changed: forget its entries (the next fetch generates again).
     pub fn invalidate(&self, repo: &Path) {
         self.shared.invalidate(repo);
+    }
+
+    /// The fast path: serve the v2 fetch request keyed `dkey` from the cache, learn its
+    /// entry, or wait for the session learning it (see [`direct`]).
+    pub fn direct_lookup(&self, dkey: DirectKey) -> DirectLookup {
+        self.shared.direct_lookup(dkey)
+    }
+
+    /// Fetch requests the fast path knows the entry of.
+    pub fn direct_mappings(&self) -> usize {
+        self.shared.direct_mappings()
     }
 
     /// Every entry alive, oldest first.

@@ -5,6 +5,7 @@
 mod blob;
 mod commit;
 mod diff;
+mod fastpath;
 mod operations;
 pub mod reads;
 mod r#ref;

@@ -33,6 +33,7 @@ use crate::hooks::bridge::{Bridge, Push};
 use crate::hooks::User;
 use crate::limiter::Permit;
 use crate::limits::{Caller, Limits};
+use crate::packcache::DirectPack;
 use crate::pusher::Pusher;
 use crate::stream::Sink;
 
@@ -65,6 +66,8 @@ pub struct Started {
     /// With `[pack_objects_cache]`: the channel upload-pack's pack-objects hook reaches the
     /// cache by (dropped with the session).
     packs: Option<crate::packcache::Session>,
+    /// A protocol-v2 upload-pack with the cache: its fetches may take the fast path.
+    fast: Option<super::fastpath::FastPath>,
     /// A push: the cache forgets the repository's packs when it ends.
     _push: Option<Pushed>,
 }
@@ -132,6 +135,7 @@ pub fn start(
         advertise,
         relay_stderr,
     } = flags;
+    let options = config;
     let config = gitrpc_git::client_config::check(config)?;
     let mut bridge = None;
     let proto = protocol(git_protocol)?;
@@ -146,6 +150,7 @@ pub fn start(
         .unwrap_or_default();
     let cache = repo.deps.packcache.as_ref();
     let mut packs = None;
+    let mut fast = None;
     let mut push = None;
     match (service, cache) {
         (Service::UploadPack, Some(cache)) if !advertise => {
@@ -160,6 +165,17 @@ pub fn start(
             cmd = cmd
                 .env(name, value)
                 .config("uploadpack.packObjectsHook", cache.hook_config());
+            if proto == Some("version=2") && repo.deps.config.pack_objects_cache.direct {
+                fast = Some(super::fastpath::FastPath::new(
+                    cache.clone(),
+                    repo.git.clone(),
+                    repo.path(),
+                    repo.cmd(Subcommand::ShowRef).flag("--head"),
+                    git_protocol,
+                    options,
+                    &s,
+                ));
+            }
             packs = Some(s);
         }
         (Service::ReceivePack, Some(cache)) => {
@@ -241,6 +257,7 @@ pub fn start(
         bridge,
         pack,
         packs,
+        fast,
         _push: push,
     })
 }
@@ -273,17 +290,25 @@ where
         bridge: _bridge,
         pack,
         packs,
+        fast,
         _push,
     } = started;
+    let direct: Arc<Mutex<Option<DirectPack>>> = Default::default();
     let activity = Arc::new(Activity::new(deps.config.transport.idle_timeout));
     let slot = SlotHolder::default();
     let failure: Arc<Mutex<Option<Status>>> = Default::default();
     let stdin = process.take_stdin();
     let mut feeder = Some(tokio::spawn({
         let (activity, slot, failure) = (activity.clone(), slot.0.clone(), failure.clone());
+        let direct = direct.clone();
         async move {
-            let mut stdin = stdin;
-            let res = feed(input, stdin.as_mut(), pack, &activity, &slot).await;
+            let res = match fast {
+                Some(fast) => feed_v2(input, stdin, fast, &activity, &direct).await,
+                None => {
+                    let mut stdin = stdin;
+                    feed(input, stdin.as_mut(), pack, &activity, &slot).await
+                }
+            };
             if let Err(status) = res {
                 // Recorded before stdin closes, so it is seen once git exits.
                 *lock(&failure) = Some(status);
@@ -322,6 +347,18 @@ where
     let (status, captured) = process.wait_status().await?;
     if let Some(e) = failed(&failure) {
         return Err(e);
+    }
+    // A fetch answered from the cache: upload-pack has exited at the end of its input, and
+    // everything it wrote before is out; the pack follows.
+    let served = lock(&direct).take();
+    if let (Some(mut pack), true) = (served, status.success()) {
+        loop {
+            match pack.next().await {
+                Ok(Some(b)) => send(&sink, (out.stdout)(b), &activity).await?,
+                Ok(None) => break,
+                Err(why) => return Err(Error::internal(format!("pack-objects cache: {why}"))),
+            }
+        }
     }
     // The cache's generation for this session was refused: answer as a refused slot would.
     if let Some(status) = packs.as_ref().and_then(|p| p.refusal()) {
@@ -369,6 +406,61 @@ where
         }
         if stdin.write_all(rest).await.is_err() {
             break; // git closed its stdin; its exit status tells why
+        }
+    }
+    Ok(())
+}
+
+/// [`feed`] for a protocol-v2 upload-pack with the cache: `command=fetch` requests are held
+/// back and either go to upload-pack or are served from the cache ([`super::fastpath`]).
+/// Served: upload-pack's stdin is closed (it exits) and the rest of the input is dropped.
+async fn feed_v2<S>(
+    mut input: S,
+    stdin: Option<ChildStdin>,
+    mut fast: super::fastpath::FastPath,
+    activity: &Activity,
+    direct: &Mutex<Option<DirectPack>>,
+) -> Result<(), Status>
+where
+    S: Stream<Item = Result<Bytes, Status>> + Unpin,
+{
+    use super::fastpath::{Decision, Piece, Splitter};
+    let Some(mut stdin) = stdin else {
+        return Ok(());
+    };
+    let mut splitter = Splitter::default();
+    'input: while let Some(chunk) = input.next().await {
+        let chunk = chunk?;
+        activity.touch();
+        for piece in splitter.feed(&chunk) {
+            let bytes = match piece {
+                Piece::Bytes(b) => b,
+                Piece::Fetch(request) => {
+                    activity.set_busy(true);
+                    let decision = fast.decide(&request).await;
+                    activity.set_busy(false);
+                    match decision {
+                        Decision::Serve(pack) => {
+                            *lock(direct) = Some(pack);
+                            drop(stdin);
+                            while let Some(chunk) = input.next().await {
+                                chunk?;
+                                activity.touch();
+                            }
+                            return Ok(());
+                        }
+                        Decision::Forward(learner) => {
+                            if let Some(l) = learner {
+                                fast.learn(l);
+                            }
+                            request
+                        }
+                    }
+                }
+            };
+            if stdin.write_all(&bytes).await.is_err() {
+                break 'input; // git closed its stdin; its exit status tells why
+            }
         }
     }
     Ok(())

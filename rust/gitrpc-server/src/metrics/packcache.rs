@@ -117,6 +117,14 @@ impl PackCacheMetrics {
             .clone()
     }
 
+    pub fn lookup_count(&self, lookup: Lookup) -> u64 {
+        self.lookup(lookup).get()
+    }
+
+    pub fn served_count(&self, source: &'static str) -> u64 {
+        self.served_bytes.get_or_create(&Source { source }).get()
+    }
+
     pub fn looked_up(&self, lookup: Lookup) {
         self.lookup(lookup).inc();
     }

@@ -95,6 +95,15 @@ impl Shared {
         Some(reader)
     }
 
+    /// Forget mappings to entries the index no longer holds (called without the index
+    /// lock: lookups take the mappings' lock, then the index's).
+    pub(super) fn prune_direct(&self, live: &std::collections::HashSet<(Key, u64)>) {
+        lock(&self.direct.0).retain(|_, slot| match slot {
+            Slot::Known(key, id) => live.contains(&(*key, *id)),
+            Slot::Learning(_) => true,
+        });
+    }
+
     /// How many fetch requests have a learned mapping (for diagnostics).
     pub(super) fn direct_mappings(&self) -> usize {
         lock(&self.direct.0)
@@ -168,12 +177,18 @@ impl DirectPack {
                 Next::Stderr(_) => continue,
                 Next::Pack(b) => frame(&mut out, &b),
                 Next::File { at, len } => {
+                    // One pkt-line at a time, read straight into it: what waits in the
+                    // session's queue stays small (20 clients × its 16 items).
+                    let n = len.min(MAX_SIDEBAND_DATA as u64) as usize;
                     let file = self.reader.file().ok_or("cache file missing")?;
-                    let mut buf = vec![0u8; len as usize];
-                    file.read_exact_at(&mut buf, at)
+                    out.reserve(5 + n);
+                    out.put_slice(format!("{:04x}", n + 5).as_bytes());
+                    out.put_u8(1);
+                    let start = out.len();
+                    out.resize(start + n, 0);
+                    file.read_exact_at(&mut out[start..], at)
                         .map_err(|e| format!("reading the cached pack: {e}"))?;
-                    self.reader.advance(len);
-                    frame(&mut out, &buf);
+                    self.reader.advance(n as u64);
                 }
                 Next::Done => {
                     out.put_slice(b"0000");

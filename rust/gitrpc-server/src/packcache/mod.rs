@@ -74,6 +74,14 @@ pub struct PackCache {
     sweeper: AbortHandle,
 }
 
+/// What the diagnostics page shows of the fast path.
+#[derive(serde::Serialize)]
+pub struct DirectStats {
+    pub mappings: usize,
+    pub served: u64,
+    pub bytes: u64,
+}
+
 /// Settings taken from the config.
 struct Settings {
     max_age: Duration,
@@ -227,9 +235,15 @@ impl PackCache {
         self.shared.direct_lookup(dkey)
     }
 
-    /// Fetch requests the fast path knows the entry of.
-    pub fn direct_mappings(&self) -> usize {
-        self.shared.direct_mappings()
+    /// The fast path so far: requests it knows the entry of, requests it served, pack
+    /// bytes it sent.
+    pub fn direct_stats(&self) -> DirectStats {
+        let m = &self.shared.metrics;
+        DirectStats {
+            mappings: self.shared.direct_mappings(),
+            served: m.lookup_count(crate::metrics::Lookup::HitDirect),
+            bytes: m.served_count("direct"),
+        }
     }
 
     /// Every entry alive, oldest first.
@@ -437,6 +451,9 @@ impl Shared {
         }
         self.evict(&mut ix);
         self.metrics.entries.set(ix.entries.len() as i64);
+        let live = ix.entries.values().map(|e| (e.key, e.id)).collect();
+        drop(ix);
+        self.prune_direct(&live);
     }
 
     fn views(&self) -> Vec<EntryView> {

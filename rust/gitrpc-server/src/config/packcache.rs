@@ -121,6 +121,10 @@ fn normal(p: &std::path::Path) -> PathBuf {
         .collect()
 }
 
+fn default_true() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,8 +234,4 @@ mod tests {
             .unwrap_err()
             .contains("unknown variant"));
     }
-}
-
-fn default_true() -> bool {
-    true
 }

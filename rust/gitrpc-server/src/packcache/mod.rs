@@ -44,6 +44,7 @@ mod entry;
 mod generate;
 pub mod key;
 mod pipes;
+mod reader;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};

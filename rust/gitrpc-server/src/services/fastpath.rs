@@ -17,10 +17,17 @@
 //!   section itself ([`crate::packcache::DirectPack`]). Later input is read and dropped.
 //! - Anything else, or any doubt: the request goes to upload-pack unchanged.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use gitrpc_git::{Command, Git};
+use tokio::io::AsyncWriteExt;
+use tokio::process::ChildStdin;
+use tonic::Status;
+
+use super::activity::Activity;
 
 use crate::packcache::{DirectKey, DirectLookup, DirectPack, Learner, PackCache, Session};
 
@@ -128,6 +135,60 @@ impl FastPath {
             }
         });
     }
+}
+
+/// `transport::feed` for a protocol-v2 upload-pack with the cache: `command=fetch` requests are held
+/// back and either go to upload-pack or are served from the cache (see the module docs).
+/// Served: upload-pack's stdin is closed (it exits) and the rest of the input is dropped.
+pub async fn feed<S>(
+    mut input: S,
+    stdin: Option<ChildStdin>,
+    mut fast: super::fastpath::FastPath,
+    activity: &Activity,
+    direct: &Mutex<Option<DirectPack>>,
+) -> Result<(), Status>
+where
+    S: Stream<Item = Result<Bytes, Status>> + Unpin,
+{
+    let Some(mut stdin) = stdin else {
+        return Ok(());
+    };
+    let mut splitter = Splitter::default();
+    'input: while let Some(chunk) = input.next().await {
+        let chunk = chunk?;
+        activity.touch();
+        for piece in splitter.feed(&chunk) {
+            let bytes = match piece {
+                Piece::Bytes(b) => b,
+                Piece::Fetch(request) => {
+                    activity.set_busy(true);
+                    let decision = fast.decide(&request).await;
+                    activity.set_busy(false);
+                    match decision {
+                        Decision::Serve(pack) => {
+                            *direct.lock().unwrap_or_else(|p| p.into_inner()) = Some(pack);
+                            drop(stdin);
+                            while let Some(chunk) = input.next().await {
+                                chunk?;
+                                activity.touch();
+                            }
+                            return Ok(());
+                        }
+                        Decision::Forward(learner) => {
+                            if let Some(l) = learner {
+                                fast.learn(l);
+                            }
+                            request
+                        }
+                    }
+                }
+            };
+            if stdin.write_all(&bytes).await.is_err() {
+                break 'input; // git closed its stdin; its exit status tells why
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One length-prefixed part of a key.
@@ -270,14 +331,11 @@ impl Splitter {
         let mut at = 0;
         // Up to where `held` is passed on (in Pass state) or kept.
         let mut pass_to = 0;
-        loop {
-            let Some(head) = self.held.get(at..at + 4) else {
-                break;
-            };
+        while let Some(head) = self.held.get(at..at + 4) {
             let Some(len) = std::str::from_utf8(head)
                 .ok()
                 .and_then(|h| usize::from_str_radix(h, 16).ok())
-                .filter(|&l| l < 4 || l > 4)
+                .filter(|&l| l != 4)
             else {
                 self.state = State::Off;
                 out.push(Piece::Bytes(std::mem::take(&mut self.held)));

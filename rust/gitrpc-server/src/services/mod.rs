@@ -2,6 +2,7 @@
 //! folder, `mod.rs` has the trait impl, which only delegates, and each RPC has its own file
 //! (`diff/commit_diff.rs`). [`reads`]: what the read RPCs share.
 
+mod activity;
 mod blob;
 mod commit;
 mod diff;

@@ -15,7 +15,6 @@
 //!   queued for a pack slot doesn't count (the client is waiting for us then).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -24,9 +23,9 @@ use gitrpc_git::spool::spool;
 use gitrpc_git::{Process, Subcommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::ChildStdin;
-use tokio::time::Instant;
 use tonic::{Code, Status};
 
+use super::activity::Activity;
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::hooks::bridge::{Bridge, Push};
@@ -303,7 +302,7 @@ where
         let direct = direct.clone();
         async move {
             let res = match fast {
-                Some(fast) => feed_v2(input, stdin, fast, &activity, &direct).await,
+                Some(fast) => super::fastpath::feed(input, stdin, fast, &activity, &direct).await,
                 None => {
                     let mut stdin = stdin;
                     feed(input, stdin.as_mut(), pack, &activity, &slot).await
@@ -411,61 +410,6 @@ where
     Ok(())
 }
 
-/// [`feed`] for a protocol-v2 upload-pack with the cache: `command=fetch` requests are held
-/// back and either go to upload-pack or are served from the cache ([`super::fastpath`]).
-/// Served: upload-pack's stdin is closed (it exits) and the rest of the input is dropped.
-async fn feed_v2<S>(
-    mut input: S,
-    stdin: Option<ChildStdin>,
-    mut fast: super::fastpath::FastPath,
-    activity: &Activity,
-    direct: &Mutex<Option<DirectPack>>,
-) -> Result<(), Status>
-where
-    S: Stream<Item = Result<Bytes, Status>> + Unpin,
-{
-    use super::fastpath::{Decision, Piece, Splitter};
-    let Some(mut stdin) = stdin else {
-        return Ok(());
-    };
-    let mut splitter = Splitter::default();
-    'input: while let Some(chunk) = input.next().await {
-        let chunk = chunk?;
-        activity.touch();
-        for piece in splitter.feed(&chunk) {
-            let bytes = match piece {
-                Piece::Bytes(b) => b,
-                Piece::Fetch(request) => {
-                    activity.set_busy(true);
-                    let decision = fast.decide(&request).await;
-                    activity.set_busy(false);
-                    match decision {
-                        Decision::Serve(pack) => {
-                            *lock(direct) = Some(pack);
-                            drop(stdin);
-                            while let Some(chunk) = input.next().await {
-                                chunk?;
-                                activity.touch();
-                            }
-                            return Ok(());
-                        }
-                        Decision::Forward(learner) => {
-                            if let Some(l) = learner {
-                                fast.learn(l);
-                            }
-                            request
-                        }
-                    }
-                }
-            };
-            if stdin.write_all(&bytes).await.is_err() {
-                break 'input; // git closed its stdin; its exit status tells why
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A failure reading the client's input: refusals (pack slot, message size) keep their
 /// status and details; anything else is an internal error.
 fn input_error(status: Status) -> Error {
@@ -497,54 +441,6 @@ struct SlotHolder(Arc<Mutex<Option<Permit>>>);
 impl Drop for SlotHolder {
     fn drop(&mut self) {
         lock(&self.0).take();
-    }
-}
-
-/// When the client last sent or read something.
-struct Activity {
-    idle: Duration,
-    last: Mutex<Instant>,
-    /// Waiting for a pack slot: not idle.
-    busy: std::sync::atomic::AtomicBool,
-}
-
-impl Activity {
-    fn new(idle: Duration) -> Activity {
-        Activity {
-            idle,
-            last: Mutex::new(Instant::now()),
-            busy: Default::default(),
-        }
-    }
-
-    fn touch(&self) {
-        *lock(&self.last) = Instant::now();
-    }
-
-    fn set_busy(&self, busy: bool) {
-        self.busy.store(busy, std::sync::atomic::Ordering::SeqCst);
-        self.touch();
-    }
-
-    /// Resolves once the session has been idle for `idle`.
-    async fn expired(&self) {
-        loop {
-            let at = *lock(&self.last) + self.idle;
-            if self.busy.load(std::sync::atomic::Ordering::SeqCst) {
-                tokio::time::sleep(self.idle).await;
-            } else if Instant::now() >= at {
-                return;
-            } else {
-                tokio::time::sleep_until(at).await;
-            }
-        }
-    }
-
-    fn error(&self) -> Error {
-        Error::Status(Box::new(Status::deadline_exceeded(format!(
-            "transport session idle for {:?}: no data sent or read",
-            self.idle
-        ))))
     }
 }
 

@@ -27,3 +27,4 @@ pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 pub mod auth;
 pub mod methods;
+pub mod servers;

@@ -28,6 +28,7 @@ pub const READ_ONLY: &[&str] = &[
     "/gitaly.RefService/FindTag",
     "/gitaly.RefService/ListRefs",
     "/gitaly.RefService/RefExists",
+    "/gitaly.RepositoryService/CreateBundle",
     "/gitaly.RepositoryService/FindMergeBase",
     "/gitaly.RepositoryService/HasLocalBranches",
     "/gitaly.RepositoryService/ObjectFormat",

@@ -57,6 +57,9 @@ const SERVICES: &[(&str, &[&str])] = &[
             "HasLocalBranches",
             "FindMergeBase",
             "WriteRef",
+            "CreateBundle",
+            "CreateRepositoryFromBundle",
+            "ReplicateRepository",
         ],
     ),
     (

@@ -12,10 +12,13 @@ use crate::{validate, Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subcommand {
     Archive,
+    Bundle,
     CatFile,
+    Clone,
     CountObjects,
     Diff,
     DiffTree,
+    Fetch,
     ForEachRef,
     FormatPatch,
     Init,
@@ -23,6 +26,7 @@ pub enum Subcommand {
     LsTree,
     MergeBase,
     ReceivePack,
+    Remote,
     RevList,
     RevParse,
     ShowRef,
@@ -118,14 +122,35 @@ impl Description {
 use Subcommand as S;
 
 /// In the order of [`Subcommand`] (a test checks it).
-static TABLE: [Description; 20] = [
+static TABLE: [Description; 24] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match"); its
     // revisions are still checked (no leading `-`), as Gitaly does.
     Description::new(S::Archive, "archive").no_end_of_options(),
+    // `bundle create - --all` (CreateBundle): an action word, then our own arguments.
+    Description::new(S::Bundle, "bundle")
+        .no_end_of_options()
+        .revisions(Revisions::None),
     Description::new(S::CatFile, "cat-file"),
+    // `clone --mirror` of a bundle file into a new repository (CreateRepositoryFromBundle);
+    // Gitaly's fsck setting for bundles (git 2.46 started checking them).
+    Description::new(S::Clone, "clone")
+        .revisions(Revisions::None)
+        .config(&[("transfer.fsckObjects", "false")])
+        .updates_refs(),
     Description::new(S::CountObjects, "count-objects"),
     Description::new(S::Diff, "diff"),
     Description::new(S::DiffTree, "diff-tree"),
+    // From another server's upload-pack through our relay (ReplicateRepository), with
+    // Gitaly's settings for internal fetches.
+    Description::new(S::Fetch, "fetch")
+        .revisions(Revisions::None)
+        .config(&[
+            ("fetch.negotiationAlgorithm", "skipping"),
+            ("fetch.fsckObjects", "false"),
+            ("transfer.fsckObjects", "false"),
+            ("advice.fetchShowForcedUpdates", "false"),
+        ])
+        .updates_refs(),
     Description::new(S::ForEachRef, "for-each-ref"),
     Description::new(S::FormatPatch, "format-patch"),
     Description::new(S::Init, "init"),
@@ -138,6 +163,10 @@ static TABLE: [Description; 20] = [
         .config(&[("receive.denyCurrentBranch", "ignore")])
         .client_config()
         .updates_refs(),
+    // `remote remove origin` after a mirror clone: an action word, no options.
+    Description::new(S::Remote, "remote")
+        .no_end_of_options()
+        .revisions(Revisions::None),
     Description::new(S::RevList, "rev-list").revisions(Revisions::AllowPseudo),
     Description::new(S::RevParse, "rev-parse"),
     Description::new(S::ShowRef, "show-ref"),
@@ -161,12 +190,15 @@ static TABLE: [Description; 20] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 20] = [
+    pub const ALL: [Subcommand; 24] = [
         S::Archive,
+        S::Bundle,
         S::CatFile,
+        S::Clone,
         S::CountObjects,
         S::Diff,
         S::DiffTree,
+        S::Fetch,
         S::ForEachRef,
         S::FormatPatch,
         S::Init,
@@ -174,6 +206,7 @@ impl Subcommand {
         S::LsTree,
         S::MergeBase,
         S::ReceivePack,
+        S::Remote,
         S::RevList,
         S::RevParse,
         S::ShowRef,

@@ -50,6 +50,8 @@ pub struct Deps {
     pub connections: Arc<crate::conn::Connections>,
     /// Background housekeeping of the storages (stops with these dependencies).
     pub housekeeping: crate::housekeeping::Task,
+    /// Channels to other servers (a second repository named in `gitaly-servers`).
+    pub remotes: crate::remote::Remotes,
 }
 
 impl Deps {
@@ -137,6 +139,7 @@ impl Deps {
             hooks_dir,
             hooks,
             bridge_dir: internal.join("hooks-run"),
+            remotes: Default::default(),
         }))
     }
 

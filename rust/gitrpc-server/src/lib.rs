@@ -14,6 +14,8 @@
 //! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
 //!   what crashes leave behind.
+//! - [`servers`], [`remote`], [`relay`], [`second`]: a request's second repository on
+//!   another server (`gitaly-servers`), calls to that server, and fetches from it.
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -40,8 +42,12 @@ pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod relay;
+pub mod remote;
 pub mod rpclog;
+pub mod second;
 pub mod server;
+pub mod servers;
 pub mod services;
 pub mod serving;
 pub mod sidechannel;

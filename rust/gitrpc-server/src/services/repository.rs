@@ -1,4 +1,9 @@
-//! RepositoryService: existence, creation (atomic), removal, size, format, merge bases, refs.
+//! RepositoryService: existence, creation (atomic), removal, size, format, merge bases, refs;
+//! bundles (`repository/bundle.rs`) and replication from another server
+//! (`repository/replicate.rs`).
+
+mod bundle;
+mod replicate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::stream::RpcStream;
 use crate::tempdir::TempDir;
 
 pub struct RepositoryServiceImpl {
@@ -270,5 +276,29 @@ impl RepositoryService for RepositoryServiceImpl {
     ) -> Result<Response<WriteRefResponse>, Status> {
         self.write_ref(req.into_inner()).await?;
         Ok(Response::new(WriteRefResponse {}))
+    }
+
+    async fn create_bundle(
+        &self,
+        req: Request<CreateBundleRequest>,
+    ) -> Result<Response<RpcStream<CreateBundleResponse>>, Status> {
+        Ok(bundle::create_bundle(&self.deps, req.into_inner())?)
+    }
+
+    async fn create_repository_from_bundle(
+        &self,
+        req: Request<tonic::Streaming<CreateRepositoryFromBundleRequest>>,
+    ) -> Result<Response<CreateRepositoryFromBundleResponse>, Status> {
+        bundle::create_from_bundle(&self.deps, req.into_inner()).await?;
+        Ok(Response::new(CreateRepositoryFromBundleResponse {}))
+    }
+
+    async fn replicate_repository(
+        &self,
+        req: Request<ReplicateRepositoryRequest>,
+    ) -> Result<Response<ReplicateRepositoryResponse>, Status> {
+        let (metadata, _, req) = req.into_parts();
+        replicate::replicate(&self.deps, &metadata, req).await?;
+        Ok(Response::new(ReplicateRepositoryResponse {}))
     }
 }

@@ -23,6 +23,7 @@ use crate::gitaly::repository_service_client::RepositoryServiceClient;
 use crate::gitaly::*;
 use crate::raw::{method_path, RawCodec};
 
+mod replication;
 mod typed;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

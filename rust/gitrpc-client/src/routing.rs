@@ -297,9 +297,11 @@ impl Routes {
                 }
                 // The same in-process server: it finds the storage itself.
                 None if Arc::ptr_eq(other, &entry) => {}
-                None => return Err(Status::failed_precondition(format!(
+                None => {
+                    return Err(Status::failed_precondition(format!(
                     "storage {name:?} is served in-process and can't be reached by another server"
-                ))),
+                )))
+                }
             }
         }
         Ok((entry, req))

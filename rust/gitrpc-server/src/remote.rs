@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::Stream;
-use gitrpc_proto::gitaly::repository_service_client::RepositoryServiceClient;
 use gitrpc_proto::gitaly::ref_service_client::RefServiceClient;
+use gitrpc_proto::gitaly::repository_service_client::RepositoryServiceClient;
 use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
 use gitrpc_proto::gitaly::*;
 use gitrpc_proto::servers::ServerInfo;
@@ -180,7 +180,10 @@ enum Address {
 
 /// The address forms of `gitrpc_client::Address` (a test checks they agree).
 fn parse(s: &str) -> Option<Address> {
-    if let Some(path) = s.strip_prefix("unix://").or_else(|| s.strip_prefix("unix:")) {
+    if let Some(path) = s
+        .strip_prefix("unix://")
+        .or_else(|| s.strip_prefix("unix:"))
+    {
         return (!path.is_empty()).then(|| Address::Unix(path.into()));
     }
     let (tls, hostport) = match s.strip_prefix("tls://") {

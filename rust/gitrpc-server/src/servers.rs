@@ -82,6 +82,8 @@ mod tests {
         md.insert(METADATA_KEY, "%%".parse().unwrap());
         let e = GitalyServers::from_metadata(&md).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        assert!(e.to_string().starts_with("gitaly-servers: failed decoding base64"));
+        assert!(e
+            .to_string()
+            .starts_with("gitaly-servers: failed decoding base64"));
     }
 }

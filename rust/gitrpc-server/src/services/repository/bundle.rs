@@ -54,7 +54,9 @@ pub(super) fn create_bundle(
                 "refusing to create empty bundle".into(),
             ))
         } else {
-            Err(Error::internal(format!("create bundle: {status}: {stderr}")))
+            Err(Error::internal(format!(
+                "create bundle: {status}: {stderr}"
+            )))
         }
     }))
 }

@@ -35,7 +35,9 @@ pub(super) async fn replicate(
         .filter(|s| *s != Repository::default())
         .ok_or_else(|| Error::invalid("source repository cannot be empty"))?;
     if source.storage_name == target.storage_name {
-        return Err(Error::invalid("repository and source have the same storage"));
+        return Err(Error::invalid(
+            "repository and source have the same storage",
+        ));
     }
     let path = deps.locator.repo_path(Some(&target))?;
     let source = SecondRepository::resolve(deps, metadata, &source).await?;
@@ -63,7 +65,12 @@ pub(super) async fn replicate(
     Ok(())
 }
 
-async fn fetch(deps: &Deps, git: &Git, path: &std::path::Path, source: &SecondRepository) -> Result<()> {
+async fn fetch(
+    deps: &Deps,
+    git: &Git,
+    path: &std::path::Path,
+    source: &SecondRepository,
+) -> Result<()> {
     let flags = |cmd: Command| {
         cmd.flag("--no-write-fetch-head")
             .flag("--quiet")

@@ -144,7 +144,25 @@ fn tokened(transport: Transport, opts: &Options) -> Transport {
 }
 
 fn box_channel(channel: Channel) -> Transport {
-    BoxCloneSyncService::new(channel.map_err(TransportError::new))
+    BoxCloneSyncService::new(channel.map_err(channel_error))
+}
+
+/// A channel's failure to carry a call. A connection that closed before the call got an
+/// answer (the server died or restarted) is `UNAVAILABLE`, like one that can't be opened,
+/// so read-only calls are retried; tonic would say `CANCELLED`, which nothing retries.
+fn channel_error(e: tonic::transport::Error) -> TransportError {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = src {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_canceled())
+        {
+            return TransportError::new(tonic::Status::unavailable(format!(
+                "connection closed: {e}"
+            )));
+        }
+        src = s.source();
+    }
+    TransportError::new(e)
 }
 
 /// Add `authorization: Bearer v2.…` (fresh timestamp) to every request.
@@ -231,7 +249,7 @@ impl Service<http::Request<Body>> for Balanced {
                     this.backends[i]
                         .ejected_until
                         .store(until, Ordering::Relaxed);
-                    Err(TransportError::new(e))
+                    Err(channel_error(e))
                 }
             }
         })

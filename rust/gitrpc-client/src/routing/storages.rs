@@ -92,6 +92,11 @@ impl StorageMap {
         Ok(())
     }
 
+    /// Remove a storage's servers.
+    pub fn remove(&mut self, storage: &str) -> Option<Remote> {
+        self.0.remove(storage)
+    }
+
     /// Add one `STORAGE=ADDRESS[,ADDRESS...]` (a flag's value).
     pub fn insert_spec(&mut self, spec: &str) -> Result<(), Error> {
         let (storage, address) = spec

@@ -55,6 +55,21 @@ pub enum Route {
     },
 }
 
+impl Route {
+    /// A route whose every call fails with `status` (e.g. an in-process server of the
+    /// parent process, after `fork`).
+    pub fn failing(status: Status) -> Route {
+        let service = tower::service_fn(move |_: http::Request<Body>| {
+            let status = status.clone();
+            async move { Ok::<_, TransportError>(status.into_http()) }
+        });
+        Route::InProcess {
+            transport: BoxCloneSyncService::new(service),
+            address: None,
+        }
+    }
+}
+
 /// Builds a routed [`Client`]: storages to servers over sockets or in this process.
 pub struct Builder {
     options: Options,

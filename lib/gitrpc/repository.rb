@@ -1,9 +1,18 @@
 # frozen_string_literal: true
 
+require_relative "repository/diffs"
+require_relative "repository/history"
+require_relative "repository/files"
+
 module GitRPC
   # A repository on a server: a storage name and a path relative to it. Cheap; holds no
-  # connection of its own.
+  # connection of its own. The reads behind a forge's pages are in the modules it includes
+  # (repository/diffs.rb, history.rb, files.rb).
   class Repository
+    include Diffs
+    include History
+    include Files
+
     attr_reader :client, :storage, :relative_path
 
     def initialize(client, storage, relative_path)

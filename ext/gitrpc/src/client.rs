@@ -13,7 +13,7 @@ use gitrpc_client::{Client, Options};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
-    function, method, prelude::*, DataTypeFunctions, Error, RArray, RModule, RString, Ruby,
+    function, method, prelude::*, DataTypeFunctions, Error, RArray, RClass, RModule, RString, Ruby,
     TypedData, Value,
 };
 use tonic::Status;
@@ -182,7 +182,7 @@ impl NativeClient {
 
     /// The client to call with, reconnecting after fork. Never holds a lock across a wait
     /// (another Ruby thread could hold the GVL while blocked on it).
-    fn client(&self, ruby: &Ruby) -> Result<Client, Error> {
+    pub(crate) fn client(&self, ruby: &Ruby) -> Result<Client, Error> {
         {
             let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(Ok(c)) = conn.as_ref().map(Owned::get) {
@@ -216,7 +216,7 @@ impl NativeClient {
     }
 
     /// Run one call with the GVL released.
-    fn run<T, Fut>(&self, ruby: &Ruby, f: impl FnOnce(Client) -> Fut) -> Result<T, Error>
+    pub(crate) fn run<T, Fut>(&self, ruby: &Ruby, f: impl FnOnce(Client) -> Fut) -> Result<T, Error>
     where
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
@@ -486,7 +486,9 @@ fn in_process_routes(
     Ok(out)
 }
 
-pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+/// Defines `Native::Client` with the methods of this file; returns the class, for the area
+/// files (`diffs.rs`, `history.rs`, `files.rs`) to add theirs.
+pub fn init(ruby: &Ruby, native: RModule) -> Result<RClass, Error> {
     let class = native.define_class("Client", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("connect", function!(NativeClient::connect, 5))?;
@@ -523,5 +525,5 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("list_commits", method!(NativeClient::list_commits, 3))?;
     class.define_method("call", method!(NativeClient::call, 2))?;
     class.define_method("call_stream", method!(NativeClient::call_stream, 2))?;
-    Ok(())
+    Ok(class)
 }

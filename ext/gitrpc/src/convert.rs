@@ -10,7 +10,8 @@ use magnus::time::{Offset, Timespec};
 use magnus::value::{Lazy, ReprValue};
 use magnus::{prelude::*, Error, RArray, RClass, RModule, RString, Ruby, Value};
 
-fn class(ruby: &Ruby, name: &str) -> RClass {
+/// `GitRPC::<name>`, for a `Lazy` static (area files declare their own: `diffs.rs`...).
+pub(crate) fn class(ruby: &Ruby, name: &str) -> RClass {
     let gitrpc: RModule = ruby
         .class_object()
         .const_get("GitRPC")

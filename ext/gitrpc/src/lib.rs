@@ -19,8 +19,11 @@ mod blocking;
 mod client;
 mod config;
 mod convert;
+mod diffs;
 mod errors;
+mod files;
 mod gc;
+mod history;
 mod server;
 mod stream;
 
@@ -28,7 +31,10 @@ mod stream;
 fn init(ruby: &Ruby) -> Result<(), Error> {
     let gitrpc = ruby.define_module("GitRPC")?;
     let native = gitrpc.define_module("Native")?;
-    client::init(ruby, native)?;
+    let client = client::init(ruby, native)?;
+    diffs::init(ruby, client)?;
+    history::init(ruby, client)?;
+    files::init(ruby, client)?;
     server::init(ruby, native)?;
     stream::init(ruby, native)?;
     Ok(())

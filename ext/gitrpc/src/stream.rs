@@ -19,6 +19,15 @@ use crate::gc::Held;
 pub enum Item {
     Commit(Box<GitCommit>),
     Bytes(Vec<u8>),
+    /// Anything else, converted by its own code on the Ruby thread (a diff, a blame chunk...):
+    /// a new stream needs no new variant here.
+    #[allow(dead_code)] // until the first one of diffs.rs, history.rs, files.rs
+    Other(Box<dyn IntoRuby>),
+}
+
+/// A stream item that builds its Ruby object itself (called with the GVL held).
+pub trait IntoRuby: Send {
+    fn into_ruby(self: Box<Self>, ruby: &Ruby) -> Result<Value, Error>;
 }
 
 type Inner = BoxStream<'static, Result<Item, Status>>;
@@ -160,6 +169,7 @@ impl NativeStream {
             match item.or_raise(ruby)? {
                 Item::Commit(c) => out.push(convert::commit(ruby, &c)?)?,
                 Item::Bytes(b) => out.push(convert::binary(ruby, &b))?,
+                Item::Other(x) => out.push(x.into_ruby(ruby)?)?,
             }
         }
         Ok(out.as_value())

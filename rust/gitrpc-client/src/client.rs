@@ -33,6 +33,14 @@ pub use crate::transport::Transport;
 // The largest message we send or accept (blobs are streamed in smaller chunks).
 use gitrpc_proto::MAX_MESSAGE;
 
+// Typed calls of the reads behind a forge's pages, one file per area (`typed.rs` has the
+// first ones).
+mod blobs;
+mod commits;
+mod diffs;
+mod refs;
+mod repository;
+
 /// A cheap-to-clone client; clones share the transport, the default deadline and the
 /// retry budget.
 #[derive(Clone)]

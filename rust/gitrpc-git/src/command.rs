@@ -3,6 +3,7 @@
 //! [`crate::Git::spawn`] is the one place that starts it.
 
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::client_config::ClientConfig;
@@ -18,11 +19,12 @@ pub const MAX_ARGS_TOTAL: usize = 1024 * 1024;
 /// A validated git command line:
 /// `git [-c k=v]... [--git-dir=D] <sub> <flags>... [--end-of-options] [<revs>...] [<args>...] [-- <paths>...]`.
 ///
-/// Flags are constants from our code; values are attached with `=`; everything that comes
-/// from a client is either a revision (checked by the subcommand's [`Revisions`] rule, after
-/// `--end-of-options` where the subcommand knows it) or a path (after `--`). A validation
-/// error is kept and returned by [`Command::args`] (so by `spawn`), so building stays
-/// chainable.
+/// Flags are constants from our code; values are attached with `=` (or stuck to a short
+/// flag, [`Command::short_flag_value`]); everything that comes from a client is either a
+/// revision (checked by the subcommand's [`Revisions`] rule, after `--end-of-options` where
+/// the subcommand knows it), a flag value, or a path (after `--`, any bytes but NUL). A
+/// validation error is kept and returned by [`Command::args`] (so by `spawn`), so building
+/// stays chainable.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Command {
@@ -115,12 +117,46 @@ impl Command {
     }
 
     /// A constant flag with a value, attached with `=`: `--max-count=10`.
-    pub fn flag_value(mut self, flag: &'static str, value: impl std::fmt::Display) -> Self {
-        let v = value.to_string();
-        if v.contains('\0') {
+    pub fn flag_value(self, flag: &'static str, value: impl std::fmt::Display) -> Self {
+        self.flag_value_bytes(flag, value.to_string())
+    }
+
+    /// [`Command::flag_value`] with a value of any bytes but NUL (a client's pattern, e.g.
+    /// `--author=<bytes>`; it can't be read as another option: it is part of this word).
+    pub fn flag_value_bytes(mut self, flag: &'static str, value: impl AsRef<[u8]>) -> Self {
+        let v = value.as_ref();
+        if v.contains(&0) {
             self.fail(Error::invalid(format!("invalid value for {flag}")));
         } else {
-            self.flags.push(format!("{flag}={v}").into());
+            let mut a = format!("{flag}=").into_bytes();
+            a.extend_from_slice(v);
+            self.flags.push(OsString::from_vec(a));
+        }
+        self
+    }
+
+    /// A constant short flag with its value stuck to it: `-L1,5`, `-e<pattern>`. git's
+    /// parse-options takes the rest of the word as the value even if it starts with `-`
+    /// (`-L=1,5` would be the value `=1,5`). Any bytes but NUL.
+    pub fn short_flag_value(mut self, flag: &'static str, value: impl AsRef<[u8]>) -> Self {
+        let v = value.as_ref();
+        let short = flag.len() == 2 && flag.starts_with('-') && flag.as_bytes()[1] != b'-';
+        if !short || v.contains(&0) {
+            self.fail(Error::invalid(format!("invalid value for {flag}")));
+        } else {
+            let mut a = flag.as_bytes().to_vec();
+            a.extend_from_slice(v);
+            self.flags.push(OsString::from_vec(a));
+        }
+        self
+    }
+
+    /// A constant flag whose value is a client revision, checked by the subcommand's rule:
+    /// `--source=<rev>` (check-attr), `--contains=<rev>`.
+    pub fn rev_flag(mut self, flag: &'static str, rev: impl AsRef<[u8]>) -> Self {
+        match self.rule().check(rev.as_ref()) {
+            Ok(r) => self.flags.push(format!("{flag}={r}").into()),
+            Err(e) => self.fail(e),
         }
         self
     }
@@ -137,23 +173,64 @@ impl Command {
         self
     }
 
-    /// A client-supplied revision, checked by the subcommand's rule ([`Revisions`]) and
-    /// placed after `--end-of-options` where the subcommand knows it.
-    pub fn rev(mut self, rev: impl AsRef<[u8]>) -> Self {
-        let rule = match self.sub.description().revisions {
+    /// The rule for revisions in the argument vector.
+    fn rule(&self) -> Revisions {
+        match self.sub.description().revisions {
             // Pseudo revisions can't be positional (see `Revisions::AllowPseudo`).
             Revisions::AllowPseudo => Revisions::Plain,
             r => r,
-        };
-        match rule.check(rev.as_ref()) {
+        }
+    }
+
+    fn takes_no_revisions(&mut self) -> bool {
+        let none = self.rule() == Revisions::None;
+        if none {
+            let sub = self.sub;
+            self.fail(Error::invalid(format!("git {sub} takes no revisions")));
+        }
+        none
+    }
+
+    /// A client-supplied revision, checked by the subcommand's rule ([`Revisions`]) and
+    /// placed after `--end-of-options` where the subcommand knows it.
+    pub fn rev(mut self, rev: impl AsRef<[u8]>) -> Self {
+        if self.takes_no_revisions() {
+            return self;
+        }
+        match self.rule().check(rev.as_ref()) {
             Ok(r) => self.revs.push(r.into()),
-            Err(_) if rule == Revisions::None => self.fail(Error::invalid(format!(
-                "git {} takes no revisions",
-                self.sub
-            ))),
             Err(e) => self.fail(e),
         }
         self
+    }
+
+    /// A client revision that may be path-scoped, `<rev>:<path>`
+    /// ([`validate::scoped_revision`]: the part before the first `:` checked as a revision,
+    /// the path any bytes but NUL), placed with the revisions.
+    pub fn rev_scoped(mut self, rev: impl AsRef<[u8]>) -> Self {
+        if self.takes_no_revisions() {
+            return self;
+        }
+        match validate::scoped_revision(rev.as_ref(), false) {
+            Ok(r) => self.revs.push(OsStr::from_bytes(r).to_os_string()),
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// Standard input for `--stdin`: `revisions` checked by this subcommand's rule (with
+    /// pseudo revisions where it allows them), one a line, in order. `path_scoped`: they may
+    /// be `<rev>:<path>` ([`Revisions::stdin_scoped`]).
+    pub fn stdin_revisions<R: AsRef<[u8]>>(
+        &self,
+        revisions: &[R],
+        path_scoped: bool,
+    ) -> Result<Vec<u8>> {
+        let rule = self.sub.description().revisions;
+        match path_scoped {
+            false => rule.stdin(revisions),
+            true => rule.stdin_scoped(revisions),
+        }
     }
 
     pub fn revs<I: IntoIterator<Item = R>, R: AsRef<[u8]>>(mut self, revs: I) -> Self {
@@ -164,21 +241,28 @@ impl Command {
     }
 
     /// A positional argument of our own making, after the revisions (e.g. a ref pattern
-    /// for `for-each-ref`). Checked for NUL only.
+    /// for `for-each-ref`). Checked for NUL; for a subcommand without `--end-of-options` it
+    /// may not start with `-` either (it would be read as an option).
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         let a = arg.as_ref();
         if a.as_encoded_bytes().contains(&0) {
             self.fail(Error::invalid("argument can't contain NUL"));
+        } else if !self.sub.description().end_of_options && a.as_encoded_bytes().starts_with(b"-") {
+            self.fail(Error::invalid("argument can't start with '-'"));
         } else {
             self.trailing.push(a.to_os_string());
         }
         self
     }
 
-    /// A pathspec, placed after `--`.
+    /// A pathspec, placed after `--`: any bytes but NUL ([`validate::arg_path`]; paths may
+    /// be non-UTF-8 and hold newlines).
     pub fn path(mut self, path: impl AsRef<[u8]>) -> Self {
-        match validate::tree_path(path.as_ref()) {
-            Ok(p) => self.paths.get_or_insert_with(Vec::new).push(p.into()),
+        match validate::arg_path(path.as_ref()) {
+            Ok(p) => self
+                .paths
+                .get_or_insert_with(Vec::new)
+                .push(OsStr::from_bytes(p).to_os_string()),
             Err(e) => self.fail(e),
         }
         self
@@ -230,10 +314,7 @@ impl Command {
                 self.sub
             )));
         }
-        let defaults = d
-            .default_config
-            .iter()
-            .map(|(k, v)| OsString::from(format!("{k}={v}")));
+        let defaults = d.config_pairs().map(OsString::from);
         let client = self
             .client_config
             .iter()
@@ -278,146 +359,4 @@ impl Command {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn argv(c: &Command, server: &[&str]) -> Vec<String> {
-        let server: Vec<OsString> = server.iter().map(OsString::from).collect();
-        c.args(&server)
-            .unwrap()
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn builds_end_of_options_and_paths() {
-        let c = Command::in_repo(Path::new("/r.git"), Subcommand::Log)
-            .config("core.quotePath", "false")
-            .flag("--format=%H")
-            .flag_value("--max-count", 3)
-            .rev("main")
-            .path("a b.txt");
-        assert_eq!(
-            argv(&c, &[]),
-            [
-                "-c",
-                "core.quotePath=false",
-                "--git-dir=/r.git",
-                "log",
-                "--format=%H",
-                "--max-count=3",
-                "--end-of-options",
-                "main",
-                "--",
-                "a b.txt"
-            ]
-        );
-    }
-
-    #[test]
-    fn injected_options_are_refused() {
-        for bad in ["--output=/tmp/x", "-p", "a\0b", "a b", "--not"] {
-            let err = Command::new(Subcommand::RevParse)
-                .rev(bad)
-                .args(&[])
-                .unwrap_err();
-            assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err}");
-        }
-        let err = Command::new(Subcommand::Log)
-            .arg("a\0b")
-            .args(&[])
-            .unwrap_err();
-        assert_eq!(err.to_string(), "argument can't contain NUL");
-    }
-
-    #[test]
-    fn config_order_server_defaults_ours_client() {
-        let client = crate::client_config::check(&["uploadpack.allowFilter=false".into()]).unwrap();
-        let c = Command::in_repo(Path::new("/r.git"), Subcommand::UploadPack)
-            .config("core.quotePath", "false")
-            .client_config(&client)
-            .flag("--stateless-rpc")
-            .arg("/r.git");
-        assert_eq!(
-            argv(&c, &["core.hooksPath=/srv/hooks"]),
-            [
-                "-c",
-                "core.hooksPath=/srv/hooks",
-                "-c",
-                "uploadpack.allowFilter=true",
-                "-c",
-                "uploadpack.allowAnySHA1InWant=true",
-                "-c",
-                "core.quotePath=false",
-                "-c",
-                "uploadpack.allowFilter=false",
-                "--git-dir=/r.git",
-                "upload-pack",
-                "--stateless-rpc",
-                "--end-of-options",
-                "/r.git"
-            ]
-        );
-        let err = Command::new(Subcommand::Log)
-            .client_config(&client)
-            .args(&[])
-            .unwrap_err();
-        assert_eq!(err.to_string(), "git log takes no client config");
-    }
-
-    #[test]
-    fn subcommands_without_end_of_options() {
-        let c = Command::in_repo(Path::new("/r.git"), Subcommand::UploadArchive).arg("/r.git");
-        assert_eq!(
-            argv(&c, &[]),
-            ["--git-dir=/r.git", "upload-archive", "/r.git"]
-        );
-        let err = Command::new(Subcommand::UploadArchive)
-            .rev("main")
-            .args(&[])
-            .unwrap_err();
-        assert_eq!(err.to_string(), "git upload-archive takes no revisions");
-    }
-
-    #[test]
-    fn checked_revisions_without_end_of_options() {
-        let c = Command::in_repo(Path::new("/r.git"), Subcommand::Archive)
-            .flag("--format=tar")
-            .rev("main")
-            .path("a.txt");
-        assert_eq!(
-            argv(&c, &[]),
-            [
-                "--git-dir=/r.git",
-                "archive",
-                "--format=tar",
-                "main",
-                "--",
-                "a.txt"
-            ]
-        );
-        let err = Command::new(Subcommand::Archive)
-            .rev("--remote=x")
-            .args(&[])
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
-    }
-
-    #[test]
-    fn oversized_arguments_refused() {
-        for cmd in [
-            Command::new(Subcommand::RevParse).arg("x".repeat(MAX_ARG + 1)),
-            (0..20).fold(Command::new(Subcommand::RevParse), |c, _| {
-                c.arg("x".repeat(MAX_ARG))
-            }),
-        ] {
-            let err = cmd.args(&[]).unwrap_err();
-            assert!(
-                err.to_string()
-                    .starts_with("arguments too long for git rev-parse"),
-                "{err}"
-            );
-        }
-    }
-}
+mod tests;

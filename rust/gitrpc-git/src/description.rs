@@ -12,8 +12,10 @@ use crate::{validate, Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subcommand {
     Archive,
+    Blame,
     Bundle,
     CatFile,
+    CheckAttr,
     Clone,
     CountObjects,
     Diff,
@@ -21,10 +23,12 @@ pub enum Subcommand {
     Fetch,
     ForEachRef,
     FormatPatch,
+    Grep,
     Init,
     Log,
     LsTree,
     MergeBase,
+    PatchId,
     ReceivePack,
     Remote,
     RevList,
@@ -46,17 +50,66 @@ pub enum Revisions {
     /// Revisions checked by [`validate::revision`]: no leading `-`, no NUL, whitespace or
     /// control characters. After `--end-of-options` where the subcommand knows it.
     Plain,
-    /// Plain revisions and the pseudo revisions in [`PSEUDO_REVISIONS`] (`<new> --not
+    /// Plain revisions and the pseudo revisions of [`is_pseudo_revision`] (`<new> --not
     /// --all`). These count as options, so their position matters and they can't follow
     /// `--end-of-options`: they are given on standard input (`--stdin`, see
     /// [`Revisions::stdin`]), where git takes them in order and nothing else starting with `-`.
     AllowPseudo,
 }
 
-/// The pseudo revisions a client may give where [`Revisions::AllowPseudo`] applies (those
-/// Gitaly's clients send; Gitaly's `AllowPseudoRevision` also has `--branches`, `--tags`,
-/// `--glob=`, `--alternate-refs`).
-pub const PSEUDO_REVISIONS: &[&str] = &["--not", "--all"];
+/// The pseudo revisions a client may give where [`Revisions::AllowPseudo`] applies, as they
+/// are (Gitaly's `AllowPseudoRevision`; git 2.47's `rev-list --stdin` takes each of them).
+pub const PSEUDO_REVISIONS: &[&str] =
+    &["--all", "--not", "--branches", "--tags", "--alternate-refs"];
+
+/// Pseudo revisions that take a pattern: `--branches=<glob>`, `--tags=<glob>`,
+/// `--glob=<glob>`.
+pub const PSEUDO_REVISION_PREFIXES: &[&str] = &["--branches=", "--tags=", "--glob="];
+
+/// Is `rev` one of Gitaly's pseudo revisions ([`PSEUDO_REVISIONS`], or a prefix of
+/// [`PSEUDO_REVISION_PREFIXES`] followed by anything)?
+pub fn is_pseudo_revision(rev: &[u8]) -> bool {
+    PSEUDO_REVISIONS.iter().any(|p| p.as_bytes() == rev)
+        || PSEUDO_REVISION_PREFIXES
+            .iter()
+            .any(|p| rev.starts_with(p.as_bytes()))
+}
+
+/// A value of a subcommand's default config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigValue {
+    Fixed(&'static str),
+    /// log2 of the CPUs, at least 1 (Gitaly's `threadsConfigValue`: a thread per CPU would
+    /// starve concurrent commands).
+    Threads,
+}
+
+impl ConfigValue {
+    pub fn value(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            ConfigValue::Fixed(v) => v.into(),
+            ConfigValue::Threads => threads().to_string().into(),
+        }
+    }
+}
+
+/// `max(1, floor(log2(cpus)))`.
+fn threads() -> u32 {
+    static THREADS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cpus.ilog2().max(1)
+    })
+}
+
+/// `-c` config every git gets, whatever the subcommand, before its own (Gitaly's globals):
+/// replace refs could swap any object for another (a security hole: they are off); blobs over
+/// 50 MiB are streamed rather than slurped and are "binary" in diffs. Set by [`crate::Git`],
+/// next to `core.hooksPath`, so pooled cat-file processes get them too.
+pub const GLOBAL_CONFIG: &[(&str, &str)] = &[
+    ("core.useReplaceRefs", "false"),
+    ("core.bigFileThreshold", "50m"),
+];
 
 /// One subcommand's entry in the table.
 #[derive(Debug)]
@@ -71,7 +124,7 @@ pub struct Description {
     pub revisions: Revisions,
     /// `-c key=value` every run gets, after the server's own config and before the
     /// command's and the client's (so a client may turn an allowed default off).
-    pub default_config: &'static [(&'static str, &'static str)],
+    pub default_config: &'static [(&'static str, ConfigValue)],
     /// A client's checked `git_config_options` may be passed (the transports).
     pub client_config: bool,
     /// It may write references (Gitaly's `mayUpdateRef`): its failures are classified as
@@ -108,7 +161,7 @@ impl Description {
         self
     }
 
-    const fn config(mut self, c: &'static [(&'static str, &'static str)]) -> Self {
+    const fn config(mut self, c: &'static [(&'static str, ConfigValue)]) -> Self {
         self.default_config = c;
         self
     }
@@ -117,50 +170,82 @@ impl Description {
         self.client_config = true;
         self
     }
+
+    /// The default config as `key=value` pairs.
+    pub fn config_pairs(&self) -> impl Iterator<Item = String> + '_ {
+        self.default_config
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.value()))
+    }
 }
+
+use ConfigValue::{Fixed, Threads};
+
+/// `.gitattributes` of HEAD apply in bare repositories (Gitaly's `attr.tree=HEAD` list: diffs
+/// and archives honour `binary`, `diff=`, `export-ignore`...). git ignores an `attr.tree` that
+/// doesn't resolve (an unborn HEAD).
+const ATTR_HEAD: (&str, ConfigValue) = ("attr.tree", Fixed("HEAD"));
 
 use Subcommand as S;
 
-/// In the order of [`Subcommand`] (a test checks it).
-static TABLE: [Description; 24] = [
-    // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match"); its
-    // revisions are still checked (no leading `-`), as Gitaly does.
-    Description::new(S::Archive, "archive").no_end_of_options(),
+/// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
+/// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
+/// after the flags, and no argument of ours may start with `-`.
+static TABLE: [Description; 28] = [
+    // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
+    Description::new(S::Archive, "archive")
+        .no_end_of_options()
+        .config(&[ATTR_HEAD]),
+    // git 2.47: `blame --end-of-options HEAD -- a.txt` is "bad revision 'a.txt'".
+    Description::new(S::Blame, "blame").no_end_of_options(),
     // `bundle create - --all` (CreateBundle): an action word, then our own arguments.
     Description::new(S::Bundle, "bundle")
         .no_end_of_options()
         .revisions(Revisions::None),
     Description::new(S::CatFile, "cat-file"),
+    Description::new(S::CheckAttr, "check-attr")
+        .no_end_of_options()
+        .config(&[ATTR_HEAD]),
     // `clone --mirror` of a bundle file into a new repository (CreateRepositoryFromBundle);
     // Gitaly's fsck setting for bundles (git 2.46 started checking them).
     Description::new(S::Clone, "clone")
         .revisions(Revisions::None)
-        .config(&[("transfer.fsckObjects", "false")])
+        .config(&[("transfer.fsckObjects", Fixed("false"))])
         .updates_refs(),
     Description::new(S::CountObjects, "count-objects"),
-    Description::new(S::Diff, "diff"),
+    // `diff.noprefix` of a repository would change the patch headers our parsers read.
+    Description::new(S::Diff, "diff").config(&[ATTR_HEAD, ("diff.noprefix", Fixed("false"))]),
     Description::new(S::DiffTree, "diff-tree"),
     // From another server's upload-pack through our relay (ReplicateRepository), with
     // Gitaly's settings for internal fetches.
     Description::new(S::Fetch, "fetch")
         .revisions(Revisions::None)
         .config(&[
-            ("fetch.negotiationAlgorithm", "skipping"),
-            ("fetch.fsckObjects", "false"),
-            ("transfer.fsckObjects", "false"),
-            ("advice.fetchShowForcedUpdates", "false"),
+            ("fetch.negotiationAlgorithm", Fixed("skipping")),
+            ("fetch.fsckObjects", Fixed("false")),
+            ("transfer.fsckObjects", Fixed("false")),
+            ("advice.fetchShowForcedUpdates", Fixed("false")),
         ])
         .updates_refs(),
     Description::new(S::ForEachRef, "for-each-ref"),
-    Description::new(S::FormatPatch, "format-patch"),
+    Description::new(S::FormatPatch, "format-patch").config(&[ATTR_HEAD]),
+    Description::new(S::Grep, "grep")
+        .no_end_of_options()
+        .config(&[("grep.threads", Threads)]),
     Description::new(S::Init, "init"),
-    Description::new(S::Log, "log"),
+    // A repository's `log.showSignature` / `log.follow` would change what our parsers read.
+    Description::new(S::Log, "log").config(&[
+        ATTR_HEAD,
+        ("log.showSignature", Fixed("false")),
+        ("log.follow", Fixed("false")),
+    ]),
     Description::new(S::LsTree, "ls-tree"),
     Description::new(S::MergeBase, "merge-base"),
+    Description::new(S::PatchId, "patch-id").no_end_of_options(),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
     Description::new(S::ReceivePack, "receive-pack")
-        .config(&[("receive.denyCurrentBranch", "ignore")])
+        .config(&[("receive.denyCurrentBranch", Fixed("ignore"))])
         .client_config()
         .updates_refs(),
     // `remote remove origin` after a mirror clone: an action word, no options.
@@ -181,8 +266,8 @@ static TABLE: [Description; 24] = [
     // reachable object (shallow and partial clones need it).
     Description::new(S::UploadPack, "upload-pack")
         .config(&[
-            ("uploadpack.allowFilter", "true"),
-            ("uploadpack.allowAnySHA1InWant", "true"),
+            ("uploadpack.allowFilter", Fixed("true")),
+            ("uploadpack.allowAnySHA1InWant", Fixed("true")),
         ])
         .client_config(),
     Description::new(S::Version, "version"),
@@ -190,10 +275,12 @@ static TABLE: [Description; 24] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 24] = [
+    pub const ALL: [Subcommand; 28] = [
         S::Archive,
+        S::Blame,
         S::Bundle,
         S::CatFile,
+        S::CheckAttr,
         S::Clone,
         S::CountObjects,
         S::Diff,
@@ -201,10 +288,12 @@ impl Subcommand {
         S::Fetch,
         S::ForEachRef,
         S::FormatPatch,
+        S::Grep,
         S::Init,
         S::Log,
         S::LsTree,
         S::MergeBase,
+        S::PatchId,
         S::ReceivePack,
         S::Remote,
         S::RevList,
@@ -238,12 +327,21 @@ impl std::fmt::Display for Subcommand {
 }
 
 impl Revisions {
-    /// One client revision (or pseudo revision, where allowed) checked by this rule.
+    /// One client revision (or pseudo revision, where allowed) checked by this rule. The
+    /// pattern of `--glob=` & co. may hold anything but NUL and line ends (it becomes one
+    /// line of `--stdin`), within the bound of a revision.
     pub fn check(self, rev: &[u8]) -> Result<&str> {
         match self {
             Revisions::None => Err(Error::invalid("this command takes no revisions")),
-            Revisions::AllowPseudo if PSEUDO_REVISIONS.iter().any(|p| p.as_bytes() == rev) => {
-                Ok(std::str::from_utf8(rev).expect("a pseudo revision is ASCII"))
+            Revisions::AllowPseudo if is_pseudo_revision(rev) => {
+                validate::size("revision", rev, validate::MAX_REVISION)?;
+                if rev.iter().any(|&b| b == 0 || b == b'\n' || b == b'\r') {
+                    return Err(Error::invalid(format!(
+                        "invalid revision: {:?}",
+                        String::from_utf8_lossy(rev)
+                    )));
+                }
+                std::str::from_utf8(rev).map_err(|_| Error::invalid("revision is not valid UTF-8"))
             }
             Revisions::AllowPseudo if rev.starts_with(b"-") => Err(Error::invalid(format!(
                 "invalid revision: {:?}",
@@ -258,6 +356,22 @@ impl Revisions {
         let mut input = Vec::new();
         for r in revisions {
             input.extend_from_slice(self.check(r.as_ref())?.as_bytes());
+            input.push(b'\n');
+        }
+        Ok(input)
+    }
+
+    /// [`Revisions::stdin`] where revisions may also be path-scoped, `<rev>:<path>` (Gitaly's
+    /// `AllowPathScopedRevision`, e.g. ListBlobs): the path part any bytes but NUL and line
+    /// ends ([`validate::scoped_revision`]).
+    pub fn stdin_scoped<R: AsRef<[u8]>>(self, revisions: &[R]) -> Result<Vec<u8>> {
+        let mut input = Vec::new();
+        for r in revisions {
+            let r = r.as_ref();
+            match r.contains(&b':') && self != Revisions::None && !is_pseudo_revision(r) {
+                true => input.extend_from_slice(validate::scoped_revision(r, true)?),
+                false => input.extend_from_slice(self.check(r)?.as_bytes()),
+            }
             input.push(b'\n');
         }
         Ok(input)
@@ -280,18 +394,40 @@ mod tests {
 
     #[test]
     fn what_the_table_says() {
-        let d = Subcommand::Archive.description();
-        assert!(!d.end_of_options && d.revisions == Revisions::Plain);
+        for sub in [S::Archive, S::Blame, S::CheckAttr, S::Grep, S::PatchId] {
+            let d = sub.description();
+            assert!(
+                !d.end_of_options && d.revisions == Revisions::Plain,
+                "{sub}"
+            );
+        }
+        assert_eq!(
+            Subcommand::Diff
+                .description()
+                .config_pairs()
+                .collect::<Vec<_>>(),
+            ["attr.tree=HEAD", "diff.noprefix=false"]
+        );
+        let grep: Vec<_> = Subcommand::Grep.description().config_pairs().collect();
+        let n: u32 = grep[0]
+            .strip_prefix("grep.threads=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(n >= 1 && 1 << n <= std::thread::available_parallelism().unwrap().get().max(2));
         let d = Subcommand::UploadArchive.description();
         assert!(!d.end_of_options && d.revisions == Revisions::None && d.client_config);
         assert!(Subcommand::UpdateRef.description().updates_refs);
         assert!(!Subcommand::CatFile.description().updates_refs);
         assert!(!Subcommand::Log.description().client_config);
         assert_eq!(
-            Subcommand::UploadPack.description().default_config,
+            Subcommand::UploadPack
+                .description()
+                .config_pairs()
+                .collect::<Vec<_>>(),
             [
-                ("uploadpack.allowFilter", "true"),
-                ("uploadpack.allowAnySHA1InWant", "true")
+                "uploadpack.allowFilter=true",
+                "uploadpack.allowAnySHA1InWant=true"
             ]
         );
     }
@@ -302,12 +438,42 @@ mod tests {
             .stdin(&["main", "--not", "--all"])
             .unwrap();
         assert_eq!(input, b"main\n--not\n--all\n");
-        for bad in ["--output=/tmp/x", "-n", "--branches", "a b", ""] {
+        let gitaly = [
+            "--branches",
+            "--tags",
+            "--alternate-refs",
+            "--branches=feat/*",
+            "--tags=v1.*",
+            "--glob=refs/keep-around/*",
+        ];
+        assert!(Revisions::AllowPseudo.stdin(&gitaly).is_ok());
+        for bad in [
+            "--output=/tmp/x",
+            "-n",
+            "--branch",
+            "--remotes",
+            "--glob=a\n--output=x",
+            "--glob=a\0",
+            "--all=x",
+            "a b",
+            "",
+        ] {
             assert!(
                 Revisions::AllowPseudo.stdin(&[bad]).is_err(),
                 "{bad:?} accepted"
             );
         }
+        let scoped = Revisions::AllowPseudo
+            .stdin_scoped(&[&b"main:caf\xe9 dir"[..], b"--not", b"--glob=a:b"])
+            .unwrap();
+        assert_eq!(scoped, b"main:caf\xe9 dir\n--not\n--glob=a:b\n");
+        for bad in [&b"main:a\nb"[..], b":a", b"-x:a", b"--output=a:b"] {
+            assert!(
+                Revisions::AllowPseudo.stdin_scoped(&[bad]).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(Revisions::AllowPseudo.stdin(&["main:a b"]).is_err());
         assert!(Revisions::Plain.stdin(&["--not"]).is_err());
         assert!(Revisions::None.stdin(&["main"]).is_err());
     }

@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use crate::command::Command;
-use crate::description::Subcommand;
+use crate::description::{Subcommand, GLOBAL_CONFIG};
 use crate::observer::{LiveProcess, Observer, Processes, Tracked, Unobserved};
 use crate::process::{Output, Process};
 use crate::{lifetime, Error, Result};
@@ -50,7 +50,9 @@ struct Inner {
     bin: PathBuf,
     env: Vec<(OsString, OsString)>,
     version: String,
-    /// `key=value` given with `-c` to every command, before the command's own.
+    /// `key=value` given with `-c` to every command, before the command's own:
+    /// [`GLOBAL_CONFIG`], then `core.hooksPath` ([`Git::with_hooks_path`]). The cat-file pool
+    /// spawns through [`Git::spawn`] too, so its processes get them.
     config: Vec<OsString>,
     /// Shared by every `Git` made from this one (`with_hooks_path`, `with_observer`).
     processes: Processes,
@@ -85,12 +87,16 @@ impl Git {
             None => find_in_path("git").ok_or_else(|| Error::Setup("no git in PATH".into()))?,
         };
         let env = allowed_env(std::env::vars_os());
+        let config = GLOBAL_CONFIG
+            .iter()
+            .map(|(k, v)| OsString::from(format!("{k}={v}")))
+            .collect();
         let mut git = Git {
             inner: Arc::new(Inner {
                 bin,
                 env,
                 version: String::new(),
-                config: Vec::new(),
+                config,
                 processes: Processes::default(),
             }),
             observer,

@@ -27,6 +27,7 @@ mod executor;
 mod failure;
 mod fill;
 pub mod housekeeping;
+pub mod lastcommits;
 pub mod lifetime;
 pub mod objects;
 pub mod observer;
@@ -40,7 +41,10 @@ pub mod validate;
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
 pub use client_config::ClientConfig;
 pub use command::{Command, MAX_ARG, MAX_ARGS_TOTAL};
-pub use description::{Description, Revisions, Subcommand, PSEUDO_REVISIONS};
+pub use description::{
+    is_pseudo_revision, ConfigValue, Description, Revisions, Subcommand, GLOBAL_CONFIG,
+    PSEUDO_REVISIONS, PSEUDO_REVISION_PREFIXES,
+};
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
 pub use failure::{ReadError, RefError};

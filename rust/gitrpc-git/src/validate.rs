@@ -1,6 +1,9 @@
-//! Checks on user input before it becomes a git argument.
+//! Checks on user input before it becomes a git argument. [`gitaly`]: Gitaly's own checks
+//! of revisions and object ids, with its messages.
 
 use crate::{Error, Result};
+
+pub mod gitaly;
 
 /// Longest reference name a client may send. git keeps references as files (a loose ref's
 /// path is limited by `PATH_MAX`, 4096), so a longer name can't exist.
@@ -61,6 +64,33 @@ pub fn tree_path(path: &[u8]) -> Result<&str> {
     std::str::from_utf8(path).map_err(|_| Error::invalid("path is not valid UTF-8"))
 }
 
+/// A path given as a command-line argument (a pathspec after `--`, the path of `rev:path`):
+/// any bytes but NUL, at most [`MAX_PATH`]. Paths may be non-UTF-8 and hold newlines; only
+/// line protocols ([`tree_path`], standard input) need more.
+pub fn arg_path(path: &[u8]) -> Result<&[u8]> {
+    size("path", path, MAX_PATH)?;
+    if path.contains(&0) {
+        return Err(Error::invalid("path can't contain NUL"));
+    }
+    Ok(path)
+}
+
+/// A revision that may be path-scoped, `<rev>:<path>` (a tree or blob inside a revision):
+/// up to the first `:` a [`revision`], after it an [`arg_path`] (whitespace and non-UTF-8
+/// allowed). Without `:` it is a plain [`revision`]. `line`: the path may not hold line ends
+/// either (it goes on a line of standard input).
+pub fn scoped_revision(rev: &[u8], line: bool) -> Result<&[u8]> {
+    let Some(colon) = rev.iter().position(|&b| b == b':') else {
+        return revision(rev).map(str::as_bytes);
+    };
+    revision(&rev[..colon])?;
+    let path = arg_path(&rev[colon + 1..])?;
+    if line && path.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return Err(Error::invalid("path can't contain a line end"));
+    }
+    Ok(rev)
+}
+
 /// A ref name is at most [`MAX_REF_NAME`] bytes (for callers that treat other invalid
 /// names as absent rather than refused).
 pub fn ref_name_size(name: &[u8]) -> Result<()> {
@@ -116,6 +146,29 @@ mod tests {
         ] {
             assert!(revision(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn paths_and_scoped_revisions() {
+        assert!(arg_path(b"caf\xe9 a\nb.txt").is_ok());
+        assert_eq!(
+            arg_path(b"a\0b").unwrap_err().to_string(),
+            "path can't contain NUL"
+        );
+        assert!(arg_path(&[b'a'; MAX_PATH + 1]).is_err());
+        for ok in [
+            &b"main"[..],
+            b"main:",
+            b"main:dir/a b.txt",
+            b"HEAD~1:caf\xe9\n",
+        ] {
+            assert_eq!(scoped_revision(ok, false).unwrap(), ok);
+        }
+        for bad in [&b":a.txt"[..], b"-x:a", b"ma in:a", b"main:a\0", b""] {
+            assert!(scoped_revision(bad, false).is_err(), "{bad:?}");
+        }
+        assert!(scoped_revision(b"main:a\nb", true).is_err());
+        assert!(scoped_revision(b"main:a\rb", true).is_err());
     }
 
     #[test]

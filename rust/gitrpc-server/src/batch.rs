@@ -1,5 +1,6 @@
 //! Every listing cuts its items into response messages with [`Batcher`]: a message is sent
-//! when its items reach a number of encoded bytes or a count, whichever comes first.
+//! when its items reach a number of encoded bytes or a count, whichever comes first; or, as
+//! Gitaly's `chunk.Chunker` ([`Limits::GITALY`]), just before the item that would reach 1 MiB.
 
 use tokio_stream::StreamExt;
 use tonic::Response;
@@ -12,6 +13,9 @@ pub struct Limits {
     /// Encoded bytes of the items (a message is sent once they reach this).
     pub bytes: usize,
     pub items: usize,
+    /// Cut before the item that would bring the bytes to `bytes` (it starts the next
+    /// message), instead of after the item that reached them.
+    pub cut_before: bool,
 }
 
 impl Limits {
@@ -20,6 +24,17 @@ impl Limits {
     pub const LISTING: Limits = Limits {
         bytes: 1024 * 1024,
         items: 1000,
+        cut_before: false,
+    };
+
+    /// Gitaly's `chunk.Chunker` (FindChangedPaths, FindCommits, ListBlobs, the LFS RPCs, ...):
+    /// items are added until the next one would bring their encoded sizes to 1 MiB; that one
+    /// starts the next message. No count cap. (Unlike Gitaly, never an empty message when
+    /// the first item alone is that big.)
+    pub const GITALY: Limits = Limits {
+        bytes: 1024 * 1024,
+        items: usize::MAX,
+        cut_before: true,
     };
 
     /// At most `n` items (Gitaly's fixed batches: 100 refs, 1000 diff stats).
@@ -27,6 +42,7 @@ impl Limits {
         Limits {
             bytes: usize::MAX,
             items: n,
+            cut_before: false,
         }
     }
 
@@ -35,6 +51,7 @@ impl Limits {
         Limits {
             bytes: n,
             items: usize::MAX,
+            cut_before: false,
         }
     }
 }
@@ -57,6 +74,14 @@ impl<T: prost::Message> Batcher<T> {
 
     /// Add an item; returns a full batch when one is ready to send.
     pub fn push(&mut self, item: T) -> Option<Vec<T>> {
+        if self.limits.cut_before {
+            let size = item.encoded_len();
+            let full = !self.items.is_empty() && self.bytes + size >= self.limits.bytes;
+            let out = full.then(|| self.take());
+            self.bytes += size;
+            self.items.push(item);
+            return out;
+        }
         if self.limits.bytes != usize::MAX {
             self.bytes += item.encoded_len();
         }
@@ -129,6 +154,7 @@ mod tests {
         let both = Limits {
             bytes: 45,
             items: 2,
+            cut_before: false,
         };
         assert_eq!(sizes(&batches((0..5).map(|_| item(30)), both)), [2, 2, 1]);
         assert_eq!(
@@ -136,6 +162,23 @@ mod tests {
             [1, 1, 1, 1, 1]
         );
         assert!(batches(Vec::<gitrpc_proto::gitaly::Branch>::new(), both).is_empty());
+    }
+
+    #[test]
+    fn gitaly_cuts_before_the_item_that_reaches_the_limit() {
+        // Gitaly: 1 MiB = 1048576; items of 300000 bytes: 3 fit (900000), the 4th would
+        // reach 1200000, so it starts the next message.
+        let b = batches((0..7).map(|_| item(300_000)), Limits::GITALY);
+        assert_eq!(sizes(&b), [3, 3, 1]);
+        // Exactly reaching 1 MiB cuts too (Gitaly's `>=`).
+        let b = batches((0..4).map(|_| item(262_144)), Limits::GITALY);
+        assert_eq!(sizes(&b), [3, 1]);
+        // A single item over the limit goes alone, never an empty message.
+        let b = batches([item(2 << 20), item(10), item(2 << 20)], Limits::GITALY);
+        assert_eq!(sizes(&b), [1, 1, 1]);
+        // No count cap.
+        let b = batches((0..5000).map(|_| item(10)), Limits::GITALY);
+        assert_eq!(sizes(&b), [5000]);
     }
 
     #[test]

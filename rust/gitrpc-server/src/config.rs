@@ -10,12 +10,14 @@ pub mod duration;
 mod error;
 mod housekeeping;
 mod limits;
+mod reads;
 mod resources;
 mod types;
 mod validate;
 pub use error::ConfigError;
 pub use housekeeping::HousekeepingConfig;
 pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting};
+pub use reads::ReadsConfig;
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 pub use types::{LogFormat, SocketMode};
 pub use validate::Valid;
@@ -83,6 +85,9 @@ pub struct Config {
     /// `[transport]`: SSH and smart-HTTP sessions.
     #[serde(default)]
     pub transport: TransportConfig,
+    /// `[reads]`: bounds on reads that evaluate a client's pattern.
+    #[serde(default)]
+    pub reads: ReadsConfig,
 }
 
 fn default_graceful_timeout() -> Duration {
@@ -138,6 +143,7 @@ impl Default for Config {
             max_message_bytes: resources::default_max_message_bytes(),
             connections: ConnectionsConfig::default(),
             transport: TransportConfig::default(),
+            reads: ReadsConfig::default(),
         }
     }
 }

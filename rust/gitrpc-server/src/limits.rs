@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use prost::Message;
 use tonic::{Code, Status};
 
 use crate::config::Config;
+use crate::error::{any, detail, status_with_details};
 use crate::limiter::{Limiter, Permit, Refused};
 
 /// The limiters of one server.
@@ -83,17 +82,6 @@ impl Limits {
     }
 }
 
-/// `google.rpc.Status`, the payload of `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
-}
-
 /// `RESOURCE_EXHAUSTED` with a `gitaly.LimitError` detail, as Gitaly answers. `retry_after`
 /// is zero: Gitaly's clients treat that as "do not retry this server right away".
 pub fn limit_status(why: Refused, limiter: &Limiter) -> Status {
@@ -105,26 +93,14 @@ pub fn limit_status(why: Refused, limiter: &Limiter) -> Status {
             nanos: 0,
         }),
     };
-    let status = RpcStatus {
-        code: Code::ResourceExhausted as i32,
-        message: message.clone(),
-        details: vec![prost_types::Any {
-            type_url: "type.googleapis.com/gitaly.LimitError".to_string(),
-            value: detail.encode_to_vec(),
-        }],
-    };
-    Status::with_details(
+    status_with_details(
         Code::ResourceExhausted,
         message,
-        Bytes::from(status.encode_to_vec()),
+        vec![any("LimitError", &detail)],
     )
 }
 
 /// Decode the `LimitError` of a status made by [`limit_status`] (for clients and tests).
 pub fn limit_error(status: &Status) -> Option<gitrpc_proto::gitaly::LimitError> {
-    let st = RpcStatus::decode(status.details()).ok()?;
-    st.details
-        .iter()
-        .find(|a| a.type_url.ends_with("/gitaly.LimitError"))
-        .and_then(|a| gitrpc_proto::gitaly::LimitError::decode(a.value.as_slice()).ok())
+    detail(status, "LimitError")
 }

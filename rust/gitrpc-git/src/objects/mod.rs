@@ -51,6 +51,17 @@ impl ObjectFormat {
         "0".repeat(self.hex_len())
     }
 
+    /// The id of the empty tree (what a root commit is diffed against; it needn't exist in
+    /// the repository: git knows it).
+    pub fn empty_tree_oid(self) -> &'static str {
+        match self {
+            ObjectFormat::Sha1 => "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+            ObjectFormat::Sha256 => {
+                "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"
+            }
+        }
+    }
+
     /// Is `oid` a full hex object id of this format?
     pub fn is_oid(self, oid: &[u8]) -> bool {
         oid.len() == self.hex_len() && oid.iter().all(u8::is_ascii_hexdigit)

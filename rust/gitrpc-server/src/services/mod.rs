@@ -1,8 +1,11 @@
-//! One file per gRPC service. Each `*Impl` holds the shared [`crate::Deps`].
+//! One file or folder per gRPC service. Each `*Impl` holds the shared [`crate::Deps`]; in a
+//! folder, `mod.rs` has the trait impl, which only delegates, and each RPC has its own file
+//! (`diff/commit_diff.rs`). [`reads`]: what the read RPCs share.
 
 mod blob;
 mod commit;
 mod diff;
+pub mod reads;
 mod r#ref;
 mod repository;
 mod server;
@@ -19,3 +22,10 @@ pub use repository::RepositoryServiceImpl;
 pub use server::ServerServiceImpl;
 pub use smarthttp::SmartHttpServiceImpl;
 pub use ssh::SshServiceImpl;
+
+/// The answer of a declared RPC not served yet: what tonic's default stubs answer.
+pub(crate) fn not_yet<T>() -> crate::error::Result<T> {
+    Err(crate::error::Error::Status(Box::new(
+        tonic::Status::unimplemented("Not yet implemented"),
+    )))
+}

@@ -98,7 +98,7 @@ async fn call_raw(s: &TestServer, path: &'static str) -> tonic::Status {
 async fn unserved_rpcs_are_unimplemented() {
     let s = TestServer::start().await;
     for path in [
-        "/gitaly.RefService/FindRefsByOID",
+        "/gitaly.CommitService/ListFiles",
         "/gitaly.RepositoryService/GarbageCollect",
         "/gitaly.OperationService/UserCommitFiles",
     ] {

@@ -10,5 +10,10 @@ mod harness;
 mod exhaustion;
 /// Faults: killed git processes, stale locks, a killed daemon, removed storage, leftovers.
 mod faults;
+/// Memory of the step 11 reads: CommitDiff of a 200 MB diff with limits set stays under a fixed
+/// RSS budget (`memory_diff`, WP-A); GetArchive of a 500 MB tree streams (`memory_archive`,
+/// WP-C).
+mod memory_archive;
+mod memory_diff;
 /// Security: config options, the private directory, repositories' own hooks, path spellings.
 mod security;

@@ -1,16 +1,28 @@
 //! CommitService: reading commits (FindCommit, ListCommitsByOid), walking history
 //! (ListCommits, CountCommits, CommitIsAncestor, LastCommitForPath) and reading trees
-//! (TreeEntry, GetTreeEntries).
+//! (TreeEntry, GetTreeEntries); the history reads behind a forge's pages (step 11: last
+//! commits of a tree, FindCommits, blame, stats, signatures, messages...).
 //!
 //! Commits and trees are read through the cat-file pool; `git` itself is only spawned to walk
-//! history (`rev-list`, `log`, `merge-base`) and for recursive tree listings (`ls-tree`).
+//! history (`rev-list`, `log`, `merge-base`, `blame`) and for recursive tree listings
+//! (`ls-tree`). One file per RPC; the trait impl below delegates.
 
+mod check_objects_exist;
+mod commit_stats;
+mod commits_by_message;
 mod count_commits;
+mod count_diverging_commits;
+mod find_commits;
+mod get_commit_messages;
+mod get_commit_signatures;
 mod get_tree_entries;
 mod is_ancestor;
 mod last_commit_for_path;
 mod list_commits;
+mod list_commits_by_ref_name;
+mod list_last_commits_for_tree;
 mod page_token;
+mod raw_blame;
 mod tree_entry;
 
 use std::sync::Arc;
@@ -18,7 +30,7 @@ use std::sync::Arc;
 use gitrpc_git::{Command, Subcommand};
 use gitrpc_proto::gitaly::commit_service_server::CommitService;
 use gitrpc_proto::gitaly::*;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::convert;
 use crate::deps::Deps;
@@ -130,5 +142,77 @@ impl CommitService for CommitServiceImpl {
         req: Request<GetTreeEntriesRequest>,
     ) -> Result<Response<RpcStream<GetTreeEntriesResponse>>, Status> {
         Ok(self.get_tree_entries(req.into_inner()).await?)
+    }
+
+    async fn list_last_commits_for_tree(
+        &self,
+        req: Request<ListLastCommitsForTreeRequest>,
+    ) -> Result<Response<RpcStream<ListLastCommitsForTreeResponse>>, Status> {
+        Ok(self.list_last_commits_for_tree(req.into_inner()).await?)
+    }
+
+    async fn find_commits(
+        &self,
+        req: Request<FindCommitsRequest>,
+    ) -> Result<Response<RpcStream<FindCommitsResponse>>, Status> {
+        Ok(self.find_commits(req.into_inner()).await?)
+    }
+
+    async fn count_diverging_commits(
+        &self,
+        req: Request<CountDivergingCommitsRequest>,
+    ) -> Result<Response<CountDivergingCommitsResponse>, Status> {
+        Ok(Response::new(
+            self.count_diverging_commits(req.into_inner()).await?,
+        ))
+    }
+
+    async fn raw_blame(
+        &self,
+        req: Request<RawBlameRequest>,
+    ) -> Result<Response<RpcStream<RawBlameResponse>>, Status> {
+        Ok(self.raw_blame(req.into_inner()).await?)
+    }
+
+    async fn commit_stats(
+        &self,
+        req: Request<CommitStatsRequest>,
+    ) -> Result<Response<CommitStatsResponse>, Status> {
+        Ok(Response::new(self.commit_stats(req.into_inner()).await?))
+    }
+
+    async fn check_objects_exist(
+        &self,
+        req: Request<Streaming<CheckObjectsExistRequest>>,
+    ) -> Result<Response<RpcStream<CheckObjectsExistResponse>>, Status> {
+        Ok(self.check_objects_exist(req.into_inner()).await?)
+    }
+
+    async fn commits_by_message(
+        &self,
+        req: Request<CommitsByMessageRequest>,
+    ) -> Result<Response<RpcStream<CommitsByMessageResponse>>, Status> {
+        Ok(self.commits_by_message(req.into_inner()).await?)
+    }
+
+    async fn list_commits_by_ref_name(
+        &self,
+        req: Request<ListCommitsByRefNameRequest>,
+    ) -> Result<Response<RpcStream<ListCommitsByRefNameResponse>>, Status> {
+        Ok(self.list_commits_by_ref_name(req.into_inner()).await?)
+    }
+
+    async fn get_commit_signatures(
+        &self,
+        req: Request<GetCommitSignaturesRequest>,
+    ) -> Result<Response<RpcStream<GetCommitSignaturesResponse>>, Status> {
+        Ok(self.get_commit_signatures(req.into_inner()).await?)
+    }
+
+    async fn get_commit_messages(
+        &self,
+        req: Request<GetCommitMessagesRequest>,
+    ) -> Result<Response<RpcStream<GetCommitMessagesResponse>>, Status> {
+        Ok(self.get_commit_messages(req.into_inner()).await?)
     }
 }

@@ -1,8 +1,15 @@
 //! RefService: default branch, ref existence, branch and tag listings, ListRefs, and atomic
-//! reference updates.
+//! reference updates; the reads of step 11 (names containing a commit, refs by object id, tag
+//! messages and signatures, remote branches), one file per RPC, delegated to below.
 
 mod branches;
+mod find_all_remote_branches;
+mod find_refs_by_oid;
+mod get_tag_messages;
+mod get_tag_signatures;
+mod list_branch_names_containing_commit;
 mod list_refs;
+mod list_tag_names_containing_commit;
 mod tags;
 mod update;
 
@@ -289,5 +296,53 @@ impl RefService for RefServiceImpl {
         Ok(Response::new(DeleteRefsResponse {
             git_error: String::new(),
         }))
+    }
+
+    async fn list_branch_names_containing_commit(
+        &self,
+        req: Request<ListBranchNamesContainingCommitRequest>,
+    ) -> Result<Response<RpcStream<ListBranchNamesContainingCommitResponse>>, Status> {
+        Ok(self
+            .list_branch_names_containing_commit(req.into_inner())
+            .await?)
+    }
+
+    async fn list_tag_names_containing_commit(
+        &self,
+        req: Request<ListTagNamesContainingCommitRequest>,
+    ) -> Result<Response<RpcStream<ListTagNamesContainingCommitResponse>>, Status> {
+        Ok(self
+            .list_tag_names_containing_commit(req.into_inner())
+            .await?)
+    }
+
+    async fn find_refs_by_oid(
+        &self,
+        req: Request<FindRefsByOidRequest>,
+    ) -> Result<Response<FindRefsByOidResponse>, Status> {
+        Ok(Response::new(
+            self.find_refs_by_oid(req.into_inner()).await?,
+        ))
+    }
+
+    async fn get_tag_messages(
+        &self,
+        req: Request<GetTagMessagesRequest>,
+    ) -> Result<Response<RpcStream<GetTagMessagesResponse>>, Status> {
+        Ok(self.get_tag_messages(req.into_inner()).await?)
+    }
+
+    async fn get_tag_signatures(
+        &self,
+        req: Request<GetTagSignaturesRequest>,
+    ) -> Result<Response<RpcStream<GetTagSignaturesResponse>>, Status> {
+        Ok(self.get_tag_signatures(req.into_inner()).await?)
+    }
+
+    async fn find_all_remote_branches(
+        &self,
+        req: Request<FindAllRemoteBranchesRequest>,
+    ) -> Result<Response<RpcStream<FindAllRemoteBranchesResponse>>, Status> {
+        Ok(self.find_all_remote_branches(req.into_inner()).await?)
     }
 }

@@ -1,33 +1,16 @@
-//! RepositoryService: existence, creation (atomic), removal, size, format, merge bases, refs;
-//! bundles (`repository/bundle.rs`) and replication from another server
-//! (`repository/replicate.rs`).
-
-mod bundle;
-mod replicate;
+//! Creation (atomic), removal, merge bases, WriteRef, and the size of a repository.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use gitrpc_git::{objects, validate, Command, Subcommand};
-use gitrpc_proto::gitaly::repository_service_server::RepositoryService;
+use gitrpc_git::{validate, Command, Subcommand};
 use gitrpc_proto::gitaly::*;
-use tonic::{Request, Response, Status};
 
-use crate::deps::Deps;
+use super::RepositoryServiceImpl;
 use crate::error::{Error, Result};
-use crate::stream::RpcStream;
 use crate::tempdir::TempDir;
 
-pub struct RepositoryServiceImpl {
-    deps: Arc<Deps>,
-}
-
 impl RepositoryServiceImpl {
-    pub fn new(deps: Arc<Deps>) -> Self {
-        RepositoryServiceImpl { deps }
-    }
-
-    async fn create(&self, req: CreateRepositoryRequest) -> Result<()> {
+    pub(super) async fn create(&self, req: CreateRepositoryRequest) -> Result<()> {
         let target = self.deps.locator.repo_path(req.repository.as_ref())?;
         if target.exists() {
             return Err(Error::AlreadyExists("repository exists already".into()));
@@ -77,7 +60,7 @@ impl RepositoryServiceImpl {
         }
     }
 
-    async fn remove(&self, req: RemoveRepositoryRequest) -> Result<()> {
+    pub(super) async fn remove(&self, req: RemoveRepositoryRequest) -> Result<()> {
         let path = self.deps.locator.repo(req.repository.as_ref())?;
         let storage = self
             .deps
@@ -95,7 +78,7 @@ impl RepositoryServiceImpl {
         Ok(())
     }
 
-    async fn merge_base(&self, req: FindMergeBaseRequest) -> Result<String> {
+    pub(super) async fn merge_base(&self, req: FindMergeBaseRequest) -> Result<String> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         if req.revisions.len() < 2 {
             return Err(Error::invalid("at least 2 revisions are required"));
@@ -110,7 +93,7 @@ impl RepositoryServiceImpl {
         }
     }
 
-    async fn write_ref(&self, req: WriteRefRequest) -> Result<()> {
+    pub(super) async fn write_ref(&self, req: WriteRefRequest) -> Result<()> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         if req.r#ref.is_empty() {
             return Err(Error::invalid("empty ref"));
@@ -170,7 +153,7 @@ impl RepositoryServiceImpl {
     }
 }
 
-fn dir_size(path: &Path) -> std::io::Result<u64> {
+pub(super) fn dir_size(path: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     let mut stack: Vec<PathBuf> = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -185,120 +168,4 @@ fn dir_size(path: &Path) -> std::io::Result<u64> {
         }
     }
     Ok(total)
-}
-
-#[tonic::async_trait]
-impl RepositoryService for RepositoryServiceImpl {
-    async fn repository_exists(
-        &self,
-        req: Request<RepositoryExistsRequest>,
-    ) -> Result<Response<RepositoryExistsResponse>, Status> {
-        let req = req.into_inner();
-        let exists = match self.deps.locator.repo(req.repository.as_ref()) {
-            Ok(_) => true,
-            Err(Error::NotFound(_)) => false,
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Response::new(RepositoryExistsResponse { exists }))
-    }
-
-    async fn create_repository(
-        &self,
-        req: Request<CreateRepositoryRequest>,
-    ) -> Result<Response<CreateRepositoryResponse>, Status> {
-        self.create(req.into_inner()).await?;
-        Ok(Response::new(CreateRepositoryResponse {}))
-    }
-
-    async fn remove_repository(
-        &self,
-        req: Request<RemoveRepositoryRequest>,
-    ) -> Result<Response<RemoveRepositoryResponse>, Status> {
-        self.remove(req.into_inner()).await?;
-        Ok(Response::new(RemoveRepositoryResponse {}))
-    }
-
-    async fn repository_size(
-        &self,
-        req: Request<RepositorySizeRequest>,
-    ) -> Result<Response<RepositorySizeResponse>, Status> {
-        let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
-        let path = repo.path.clone();
-        let bytes = tokio::task::spawn_blocking(move || dir_size(&path))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::internal(format!("repository size: {e}")))?;
-        Ok(Response::new(RepositorySizeResponse {
-            size: (bytes / 1024) as i64,
-        }))
-    }
-
-    async fn object_format(
-        &self,
-        req: Request<ObjectFormatRequest>,
-    ) -> Result<Response<ObjectFormatResponse>, Status> {
-        let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
-        Ok(Response::new(ObjectFormatResponse {
-            format: match repo.object_format() {
-                objects::ObjectFormat::Sha1 => ObjectFormat::Sha1,
-                objects::ObjectFormat::Sha256 => ObjectFormat::Sha256,
-            } as i32,
-        }))
-    }
-
-    async fn has_local_branches(
-        &self,
-        req: Request<HasLocalBranchesRequest>,
-    ) -> Result<Response<HasLocalBranchesResponse>, Status> {
-        let repo = self.deps.repo(req.get_ref().repository.as_ref())?;
-        let cmd = repo
-            .cmd(Subcommand::ForEachRef)
-            .flag("--count=1")
-            .flag("--format=%(refname)")
-            .arg("refs/heads/");
-        let out = repo.output(&cmd).await.map_err(Error::from)?;
-        Ok(Response::new(HasLocalBranchesResponse {
-            value: !out.stdout.is_empty(),
-        }))
-    }
-
-    async fn find_merge_base(
-        &self,
-        req: Request<FindMergeBaseRequest>,
-    ) -> Result<Response<FindMergeBaseResponse>, Status> {
-        let base = self.merge_base(req.into_inner()).await?;
-        Ok(Response::new(FindMergeBaseResponse { base }))
-    }
-
-    async fn write_ref(
-        &self,
-        req: Request<WriteRefRequest>,
-    ) -> Result<Response<WriteRefResponse>, Status> {
-        self.write_ref(req.into_inner()).await?;
-        Ok(Response::new(WriteRefResponse {}))
-    }
-
-    async fn create_bundle(
-        &self,
-        req: Request<CreateBundleRequest>,
-    ) -> Result<Response<RpcStream<CreateBundleResponse>>, Status> {
-        Ok(bundle::create_bundle(&self.deps, req.into_inner())?)
-    }
-
-    async fn create_repository_from_bundle(
-        &self,
-        req: Request<tonic::Streaming<CreateRepositoryFromBundleRequest>>,
-    ) -> Result<Response<CreateRepositoryFromBundleResponse>, Status> {
-        bundle::create_from_bundle(&self.deps, req.into_inner()).await?;
-        Ok(Response::new(CreateRepositoryFromBundleResponse {}))
-    }
-
-    async fn replicate_repository(
-        &self,
-        req: Request<ReplicateRepositoryRequest>,
-    ) -> Result<Response<ReplicateRepositoryResponse>, Status> {
-        let (metadata, _, req) = req.into_parts();
-        replicate::replicate(&self.deps, &metadata, req).await?;
-        Ok(Response::new(ReplicateRepositoryResponse {}))
-    }
 }

@@ -1,4 +1,4 @@
-//! DiffService: RawDiff, RawPatch, CommitDelta and DiffStats between two commits.
+//! RawDiff, RawPatch, CommitDelta and DiffStats between two commits.
 //!
 //! Both sides are resolved through cat-file first (an unknown one is FAILED_PRECONDITION,
 //! as Gitaly reports git's failure), then git runs on the resolved object ids. Its stdout is
@@ -6,39 +6,25 @@
 //! output is held whole in memory; a non-zero exit after the output ends the stream with an
 //! error. A cancelled call drops the process, which kills git's process group.
 
-use std::sync::Arc;
-
 use gitrpc_git::{validate, Process, Subcommand};
-use gitrpc_proto::gitaly::diff_service_server::DiffService;
 use gitrpc_proto::gitaly::{
     CommitDelta, CommitDeltaRequest, CommitDeltaResponse, DiffStats, DiffStatsRequest,
     DiffStatsResponse, RawDiffRequest, RawDiffResponse, RawPatchRequest, RawPatchResponse,
 };
 use tokio::io::AsyncReadExt;
 use tokio::process::ChildStdout;
-use tonic::{Request, Response, Status};
+use tonic::Response;
 
+use super::DiffServiceImpl;
 use crate::batch::{Batcher, Limits};
-use crate::deps::{Deps, Repo};
+use crate::deps::Repo;
 use crate::error::{Error, Result};
 use crate::stream::{spawn_stream, RpcStream, Sink};
 
-/// Bytes of raw output per message.
-const CHUNK: usize = 128 * 1024;
 /// Stats per DiffStats message (Gitaly's batch size).
 const STATS_BATCH: Limits = Limits::items(1000);
 /// Bytes of deltas per CommitDelta message.
 const DELTA_BATCH: Limits = Limits::bytes(16 * 1024);
-
-pub struct DiffServiceImpl {
-    deps: Arc<Deps>,
-}
-
-impl DiffServiceImpl {
-    pub fn new(deps: Arc<Deps>) -> Self {
-        DiffServiceImpl { deps }
-    }
-}
 
 /// Validate and resolve the two sides of a comparison to object ids.
 async fn resolve_sides(repo: &Repo<'_>, left: &str, right: &str) -> Result<(String, String)> {
@@ -83,21 +69,13 @@ async fn finish(p: Process) -> Result<()> {
     }
 }
 
-/// Stream git's stdout unchanged in [`CHUNK`]-sized messages built by `wrap`.
+/// Stream git's stdout unchanged in 128 KiB messages built by `wrap`.
 async fn stream_raw<T, W>(sink: Sink<T>, mut p: Process, wrap: W) -> Result<()>
 where
     W: Fn(Vec<u8>) -> T,
 {
     let mut out = stdout_of(&mut p)?;
-    loop {
-        let mut buf = vec![0u8; CHUNK];
-        let n = gitrpc_git::fill(&mut out, &mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        buf.truncate(n);
-        sink.send(wrap(buf)).await?;
-    }
+    sink.send_reader(&mut out, wrap).await?;
     drop(out);
     finish(p).await
 }
@@ -291,13 +269,11 @@ async fn diff_stats(sink: Sink<DiffStatsResponse>, mut p: Process) -> Result<()>
     Ok(())
 }
 
-#[tonic::async_trait]
-impl DiffService for DiffServiceImpl {
-    async fn commit_delta(
+impl DiffServiceImpl {
+    pub(super) async fn commit_delta(
         &self,
-        req: Request<CommitDeltaRequest>,
-    ) -> Result<Response<RpcStream<CommitDeltaResponse>>, Status> {
-        let req = req.into_inner();
+        req: CommitDeltaRequest,
+    ) -> Result<Response<RpcStream<CommitDeltaResponse>>> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
         let mut cmd = repo
@@ -319,11 +295,10 @@ impl DiffService for DiffServiceImpl {
         Ok(spawn_stream(move |sink| commit_delta(sink, p, zero)))
     }
 
-    async fn raw_diff(
+    pub(super) async fn raw_diff(
         &self,
-        req: Request<RawDiffRequest>,
-    ) -> Result<Response<RpcStream<RawDiffResponse>>, Status> {
-        let req = req.into_inner();
+        req: RawDiffRequest,
+    ) -> Result<Response<RpcStream<RawDiffResponse>>> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
         let cmd = repo
@@ -339,11 +314,10 @@ impl DiffService for DiffServiceImpl {
         }))
     }
 
-    async fn raw_patch(
+    pub(super) async fn raw_patch(
         &self,
-        req: Request<RawPatchRequest>,
-    ) -> Result<Response<RpcStream<RawPatchResponse>>, Status> {
-        let req = req.into_inner();
+        req: RawPatchRequest,
+    ) -> Result<Response<RpcStream<RawPatchResponse>>> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
         // As Gitaly: the signature is "GitLab", not the git version.
@@ -360,11 +334,10 @@ impl DiffService for DiffServiceImpl {
         }))
     }
 
-    async fn diff_stats(
+    pub(super) async fn diff_stats(
         &self,
-        req: Request<DiffStatsRequest>,
-    ) -> Result<Response<RpcStream<DiffStatsResponse>>, Status> {
-        let req = req.into_inner();
+        req: DiffStatsRequest,
+    ) -> Result<Response<RpcStream<DiffStatsResponse>>> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         let (left, right) = resolve_sides(&repo, &req.left_commit_id, &req.right_commit_id).await?;
         let cmd = repo

@@ -1,37 +1,25 @@
-//! BlobService: GetBlob and GetBlobs, served through the pooled `cat-file` processes.
+//! GetBlob and GetBlobs, served through the pooled `cat-file` processes.
 //!
 //! Blob contents are streamed in [`CHUNK`]-sized messages straight from cat-file; nothing is
 //! buffered whole. A cancelled call drops its lease mid-object, so the (dirty) cat-file
 //! process is killed instead of going back to the pool.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use gitrpc_git::objects::{EntryKind, TreeWalker};
 use gitrpc_git::{validate, CatFilePool, Lease, ObjectType};
-use gitrpc_proto::gitaly::blob_service_server::BlobService;
 use gitrpc_proto::gitaly::get_blobs_request::RevisionPath;
 use gitrpc_proto::gitaly::{
     GetBlobRequest, GetBlobResponse, GetBlobsRequest, GetBlobsResponse, ObjectType as PbObjectType,
 };
-use tonic::{Request, Response, Status};
+use tonic::Response;
 
-use crate::deps::Deps;
+use super::BlobServiceImpl;
 use crate::error::{Error, Result};
 use crate::stream::{spawn_stream, RpcStream, Sink};
 
 /// Bytes of blob data per message (Gitaly's stream writer uses the same size).
 const CHUNK: usize = 128 * 1024;
-
-pub struct BlobServiceImpl {
-    deps: Arc<Deps>,
-}
-
-impl BlobServiceImpl {
-    pub fn new(deps: Arc<Deps>) -> Self {
-        BlobServiceImpl { deps }
-    }
-}
 
 /// How many content bytes to send of an object of `size` bytes: a negative limit means all.
 fn read_limit(limit: i64, size: u64) -> u64 {
@@ -186,16 +174,14 @@ async fn send_blob_entry(
     Ok(())
 }
 
-#[tonic::async_trait]
-impl BlobService for BlobServiceImpl {
-    async fn get_blob(
+impl BlobServiceImpl {
+    pub(super) async fn get_blob(
         &self,
-        req: Request<GetBlobRequest>,
-    ) -> Result<Response<RpcStream<GetBlobResponse>>, Status> {
-        let req = req.into_inner();
+        req: GetBlobRequest,
+    ) -> Result<Response<RpcStream<GetBlobResponse>>> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         if req.oid.is_empty() {
-            return Err(Error::invalid("empty Oid").into());
+            return Err(Error::invalid("empty Oid"));
         }
         let object = validate::revision(req.oid.as_bytes())
             .map_err(Error::from)?
@@ -206,14 +192,13 @@ impl BlobService for BlobServiceImpl {
         }))
     }
 
-    async fn get_blobs(
+    pub(super) async fn get_blobs(
         &self,
-        req: Request<GetBlobsRequest>,
-    ) -> Result<Response<RpcStream<GetBlobsResponse>>, Status> {
-        let req = req.into_inner();
+        req: GetBlobsRequest,
+    ) -> Result<Response<RpcStream<GetBlobsResponse>>> {
         let repo = self.deps.repo(req.repository.as_ref())?;
         if req.revision_paths.is_empty() {
-            return Err(Error::invalid("empty RevisionPaths").into());
+            return Err(Error::invalid("empty RevisionPaths"));
         }
         for rp in &req.revision_paths {
             validate::revision(rp.revision.as_bytes()).map_err(Error::from)?;
@@ -223,8 +208,7 @@ impl BlobService for BlobServiceImpl {
                 return Err(Error::invalid(format!(
                     "revision can't contain ':' or '\\': {:?}",
                     rp.revision
-                ))
-                .into());
+                )));
             }
         }
         let pool = self.deps.catfile.clone();

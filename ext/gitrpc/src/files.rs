@@ -1,0 +1,13 @@
+//! Native methods of `GitRPC::Native::Client` behind `lib/gitrpc/repository/files.rb`:
+//! GetArchive, file search, FindLicense, branches and tags containing a commit
+//! (step 11, WP-C).
+//!
+//! Methods are `impl NativeClient` blocks here, calling through `NativeClient::run` (streams:
+//! `crate::stream::NativeStream` of `Item::Other`), registered by `init`; struct classes are
+//! looked up with `convert::class`.
+
+use magnus::{Error, RClass, Ruby};
+
+pub fn init(_ruby: &Ruby, _client: RClass) -> Result<(), Error> {
+    Ok(())
+}

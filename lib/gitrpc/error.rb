@@ -63,4 +63,16 @@ module GitRPC
 
   # Raise this from a pre-receive block to refuse a push; its message is shown to the pusher.
   class PushRejected < Error; end
+
+  # Raise this from GitRPC::SmartHTTP's `authorize` to ask the client for credentials: the
+  # answer is 401 with `WWW-Authenticate: Basic realm="…"` (git then asks its credential
+  # helper and retries); the message is the body.
+  class Unauthorized < Error
+    attr_reader :realm
+
+    def initialize(message = "HTTP Basic: Access denied", realm: nil)
+      super(message)
+      @realm = realm
+    end
+  end
 end

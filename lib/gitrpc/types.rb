@@ -29,4 +29,9 @@ module GitRPC
   # What a pre-receive block decides on: the repository, the ref updates (a frozen Array of
   # RefChange) and push options (a frozen Array of Strings).
   PreReceive = Struct.new(:storage, :relative_path, :changes, :push_options)
+
+  # A user an application authorised (GitRPC::SmartHTTP's `authorize` may return one):
+  # `gl_id` ("user-7"), `username` and `gl_repository` ("project-1") reach the server's
+  # hooks as GL_ID, GL_USERNAME and GL_REPOSITORY.
+  User = Struct.new(:gl_id, :username, :name, :email, :gl_repository, keyword_init: true)
 end

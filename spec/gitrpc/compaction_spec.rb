@@ -3,7 +3,7 @@
 require "spec_helper"
 
 # Every VALUE the extension holds (a server's config and pre-receive block, a client's
-# address and server, a stream's client) must be marked and, if movable, updated when
+# address and server, a stream's client, a smart-HTTP call's client) must be marked and, if movable, updated when
 # GC.compact moves it. Each one here is reachable *only* through the Rust object, on a
 # fragmented heap, so compaction moves it; then every held object is read back and used.
 # It runs in a child process: a dangling reference is a crash, and a crash must be a failed
@@ -39,6 +39,10 @@ RSpec.describe "GC compaction" do
         in_process_stream = native.client(10.0).list_commits("default", "p.git", ["main"])
         remote_stream = GitRPC::Native::Client.connect(address.dup, 10.0, nil, nil, 2).list_commits("default", "p.git", ["main"])
         remote = GitRPC::Native::Client.connect(+address, 10.0, +"", nil, 0)
+        # A smart-HTTP call whose client only Rust holds.
+        http_call = GitRPC::Native::HTTPCall.start(GitRPC::Native::Client.connect(address.dup, 10.0, nil, nil, 0),
+                                                   "info_refs", "git-upload-pack", "default", "p.git", nil, false,
+                                                   [nil, nil, nil, nil])
         keep << fragment
 
         3.times do
@@ -68,6 +72,13 @@ RSpec.describe "GC compaction" do
         end
         check(inproc.find_commit("default", "p.git", "main~1").id == #{ids[:c2].dump}, "in-process call")
         check(remote.ref_exists("default", "p.git", "refs/heads/feature"), "remote call")
+        check(http_call.failure.nil?, "smart-HTTP call started")
+        buf = String.new(encoding: Encoding::BINARY)
+        advertised = +"".b
+        advertised << buf while http_call.read(buf)
+        check(advertised.start_with?("001e# service=git-upload-pack\n0000") && advertised.include?("refs/heads/main"),
+              "smart-HTTP call's answer: \#{advertised[0, 80].inspect}")
+        http_call.close
 
         # The held block decides real pushes.
         in_tmpdir do |t|

@@ -25,6 +25,7 @@ mod files;
 mod gc;
 mod history;
 mod server;
+mod smart_http;
 mod stream;
 
 #[magnus::init(name = "gitrpc_native")]
@@ -37,5 +38,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     files::init(ruby, client)?;
     server::init(ruby, native)?;
     stream::init(ruby, native)?;
+    smart_http::init(ruby, native)?;
     Ok(())
 }

@@ -14,6 +14,8 @@
 //! - [`RefTransaction`]: reference updates over `update-ref --stdin`; [`RefError`] and
 //!   [`ReadError`]: git's failures, classified once from its stderr.
 //! - [`refs`]: refs of `files`-backend repositories read natively.
+//! - [`external`]: the same door for the few other programs gitrpc's tools run (an
+//!   operator's access-check executable).
 //! - [`lifetime`]: every git names the server process that started it, so git left running
 //!   after that process died can be found and killed; [`housekeeping`] finds what a git
 //!   killed mid-way leaves in a repository (ref locks, quarantine directories).
@@ -24,6 +26,7 @@ mod command;
 mod description;
 mod error;
 mod executor;
+pub mod external;
 mod failure;
 mod fill;
 pub mod housekeeping;

@@ -16,7 +16,7 @@ mod types;
 mod validate;
 pub use error::ConfigError;
 pub use housekeeping::HousekeepingConfig;
-pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting};
+pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting, RateLimitingConfig};
 pub use reads::ReadsConfig;
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 pub use types::{LogFormat, SocketMode};
@@ -71,6 +71,9 @@ pub struct Config {
     /// `[adaptive_limiting]`: how adaptive `[[concurrency]]` limits read pressure.
     #[serde(default)]
     pub adaptive_limiting: AdaptiveLimiting,
+    /// `[[rate_limiting]]`: calls per RPC and user smoothed to a rate, then refused.
+    #[serde(default)]
+    pub rate_limiting: Vec<RateLimitingConfig>,
     /// How long in-flight calls get to finish after a shutdown signal (bare numbers are
     /// seconds).
     #[serde(default = "default_graceful_timeout", with = "duration")]
@@ -139,6 +142,7 @@ impl Default for Config {
             concurrency: Vec::new(),
             pack_objects_limiting: None,
             adaptive_limiting: AdaptiveLimiting::default(),
+            rate_limiting: Vec::new(),
             graceful_restart_timeout: default_graceful_timeout(),
             max_message_bytes: resources::default_max_message_bytes(),
             connections: ConnectionsConfig::default(),

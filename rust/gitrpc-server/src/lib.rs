@@ -16,6 +16,9 @@
 //!   what crashes leave behind.
 //! - [`servers`], [`remote`], [`relay`], [`second`]: a request's second repository on
 //!   another server (`gitaly-servers`), calls to that server, and fetches from it.
+//! - [`pusher`]: who is pushing (what front doors send), for the push's hooks;
+//!   [`ratelimit`]: `[[rate_limiting]]`, calls per RPC and user smoothed, then refused (a
+//!   layer between auth and admission).
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -44,6 +47,8 @@ pub mod mux;
 pub mod negotiation;
 pub mod relay;
 pub mod remote;
+pub mod pusher;
+pub mod ratelimit;
 pub mod rpclog;
 pub mod second;
 pub mod server;

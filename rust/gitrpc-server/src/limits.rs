@@ -1,6 +1,7 @@
 //! The limiters of one server (`[[concurrency]]` per RPC and repository,
-//! `[pack_objects_limiting]` server-wide) and the refusal Gitaly answers with. The admission
-//! layer and the transport services take slots from them; metrics read their snapshots.
+//! `[pack_objects_limiting]` server-wide, `[[rate_limiting]]` per RPC and caller) and the
+//! refusal Gitaly answers with. The admission and rate-limit layers and the transport
+//! services take slots (or tokens) from them; metrics read their snapshots.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use tonic::{Code, Status};
 use crate::config::Config;
 use crate::error::{any, detail, status_with_details};
 use crate::limiter::{Limiter, Permit, Refused};
+use crate::ratelimit::RateLimiter;
 
 /// The limiters of one server.
 #[derive(Default)]
@@ -20,6 +22,8 @@ pub struct Limits {
     pub pack_objects: Option<Arc<Limiter>>,
     /// The adaptive ones among `by_rpc`, with their AIMD rule.
     pub adaptive: Vec<(Arc<Limiter>, crate::adaptive::Aimd)>,
+    /// `[[rate_limiting]]`, by full method name.
+    pub rate: Arc<HashMap<String, Arc<RateLimiter>>>,
 }
 
 /// Key of the pack-objects limiter: one queue for the whole server.
@@ -57,10 +61,19 @@ impl Limits {
                 p.max_queue_wait,
             )
         });
+        let rate = config
+            .rate_limiting
+            .iter()
+            .map(|r| {
+                let l = RateLimiter::new(&r.rpc, r.interval, r.burst, r.max_delay);
+                (r.rpc.clone(), Arc::new(l))
+            })
+            .collect();
         Limits {
             by_rpc,
             pack_objects,
             adaptive,
+            rate: Arc::new(rate),
         }
     }
 

@@ -120,3 +120,51 @@ fn socket_modes() {
     assert!(Config::parse("socket_mode = \"1777\"").is_err());
     assert_eq!(SocketMode::default().to_string(), "0600");
 }
+
+#[test]
+fn rate_limiting() {
+    let c = Config::from_toml(&format!(
+        "{STORAGE}[[rate_limiting]]\nrpc = \"/gitaly.SSHService/SSHUploadPackWithSidechannel\"\ninterval = \"100ms\"\nburst = 5\nmax_delay = \"3s\"\n[[rate_limiting]]\nrpc = \"/gitaly.SmartHTTPService/PostUploadPack\"\ninterval = \"1m\"\nburst = 1\n"
+    ))
+    .unwrap();
+    let r = &c.rate_limiting[0];
+    assert_eq!(
+        (r.interval, r.burst, r.max_delay),
+        (Duration::from_millis(100), 5, Duration::from_secs(3))
+    );
+    assert_eq!(c.rate_limiting[1].max_delay, Duration::ZERO);
+    for (bad, key) in [
+        (
+            "rpc = \"/gitaly.A/B\"\ninterval = \"0s\"\nburst = 1",
+            "rate_limiting.interval",
+        ),
+        (
+            "rpc = \"/gitaly.A/B\"\ninterval = \"1s\"\nburst = 0",
+            "rate_limiting.burst",
+        ),
+        (
+            "rpc = \"RefExists\"\ninterval = \"1s\"\nburst = 1",
+            "rate_limiting.rpc",
+        ),
+    ] {
+        let e = Config::from_toml(&format!("{STORAGE}[[rate_limiting]]\n{bad}\n")).unwrap_err();
+        assert_eq!(e.key(), Some(key), "{bad}: {e}");
+    }
+    for (bad, field) in [
+        (
+            "rpc = \"/gitaly.A/B\"\nburst = 1",
+            "missing field `interval`",
+        ),
+        (
+            "rpc = \"/gitaly.A/B\"\ninterval = 1\nburst = 1\nmax_wait = 1",
+            "max_wait",
+        ),
+    ] {
+        let e = Config::from_toml(&format!("{STORAGE}[[rate_limiting]]\n{bad}\n")).unwrap_err();
+        assert!(e.key().unwrap().starts_with("rate_limiting[0]"), "{e}");
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    let twice = "[[rate_limiting]]\nrpc = \"/gitaly.A/B\"\ninterval = 1\nburst = 1\n";
+    let e = Config::from_toml(&format!("{STORAGE}{twice}{twice}")).unwrap_err();
+    assert_eq!(e.key(), Some("rate_limiting.rpc"), "{e}");
+}

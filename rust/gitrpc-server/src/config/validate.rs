@@ -164,6 +164,42 @@ impl Config {
                 ));
             }
         }
+        self.check_rate_limits()
+    }
+
+    /// `[[rate_limiting]]`: one entry per RPC, a positive rate and bucket.
+    fn check_rate_limits(&self) -> Result<(), ConfigError> {
+        let mut rpcs: Vec<&str> = self.rate_limiting.iter().map(|c| c.rpc.as_str()).collect();
+        rpcs.sort();
+        if let Some(w) = rpcs.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid(
+                "rate_limiting.rpc",
+                format!("{} given twice", w[0]),
+            ));
+        }
+        for r in &self.rate_limiting {
+            if !r.rpc.starts_with('/') || r.rpc.matches('/').count() != 2 {
+                return Err(invalid(
+                    "rate_limiting.rpc",
+                    format!(
+                        "{:?} is not a full method name like \"/gitaly.SSHService/SSHUploadPackWithSidechannel\"",
+                        r.rpc
+                    ),
+                ));
+            }
+            if r.interval.is_zero() {
+                return Err(invalid(
+                    "rate_limiting.interval",
+                    format!("{}: must be more than zero", r.rpc),
+                ));
+            }
+            if r.burst == 0 {
+                return Err(invalid(
+                    "rate_limiting.burst",
+                    format!("{}: must be at least 1", r.rpc),
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The diagnostics page: the calls in flight (method, repository, age; queued ones
 //! included) and this server's git process table joined with what /proc says about each
-//! process — the `ps` view, joined to the requests.
+//! process — the `ps` view, joined to the requests — and each `[[rate_limiting]]` rule with
+//! its recent decisions.
 
 use std::fmt::Write as _;
 
@@ -12,6 +13,21 @@ use super::proc_info;
 pub struct Diagnostics {
     pub rpcs: Vec<RpcRow>,
     pub git_processes: Vec<ProcessRow>,
+    pub rate_limiting: Vec<RateRow>,
+}
+
+/// A `[[rate_limiting]]` rule and its last decisions (times in nanoseconds since the rule
+/// started, so they can be replayed exactly).
+#[derive(serde::Serialize)]
+pub struct RateRow {
+    pub rpc: String,
+    pub interval_ns: u64,
+    pub burst: u32,
+    pub max_delay_ns: u64,
+    pub keys: usize,
+    pub admitted: u64,
+    pub refused: u64,
+    pub recent: Vec<crate::ratelimit::Decision>,
 }
 
 #[derive(serde::Serialize)]
@@ -61,9 +77,29 @@ pub fn diagnostics(deps: &Deps) -> Diagnostics {
             proc: proc_info::read(p.pid).unwrap_or_default(),
         })
         .collect();
+    let mut rate_limiting: Vec<RateRow> = deps
+        .limits
+        .rate
+        .values()
+        .map(|l| {
+            let (interval, burst, max_delay) = l.settings();
+            RateRow {
+                rpc: l.rpc().to_string(),
+                interval_ns: interval.as_nanos() as u64,
+                burst,
+                max_delay_ns: max_delay.as_nanos() as u64,
+                keys: l.keys(),
+                admitted: l.admitted(),
+                refused: l.refused(),
+                recent: l.recent(),
+            }
+        })
+        .collect();
+    rate_limiting.sort_by(|a, b| a.rpc.cmp(&b.rpc));
     Diagnostics {
         rpcs,
         git_processes,
+        rate_limiting,
     }
 }
 
@@ -97,6 +133,19 @@ pub fn diagnostics_text(deps: &Deps) -> String {
             p.proc.cpu_seconds,
             p.proc.rss_bytes / 1024,
             p.args.join(" ")
+        );
+    }
+    for r in &d.rate_limiting {
+        let _ = writeln!(
+            out,
+            "\nrate limit {}: a token every {:?}, burst {}, max_delay {:?}; {} callers over the rate, {} admitted, {} refused",
+            r.rpc,
+            std::time::Duration::from_nanos(r.interval_ns),
+            r.burst,
+            std::time::Duration::from_nanos(r.max_delay_ns),
+            r.keys,
+            r.admitted,
+            r.refused
         );
     }
     out

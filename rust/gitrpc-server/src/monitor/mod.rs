@@ -8,8 +8,9 @@
 //! `procfs` crate) supplies each git's state, CPU and RSS.
 //!
 //! - `GET /metrics`: Prometheus text format.
-//! - `GET /diagnostics`: calls in flight (method, repository, age) and the git process table
-//!   (pid, age, state, CPU, RSS, args), as text; `/diagnostics.json` as JSON.
+//! - `GET /diagnostics`: calls in flight (method, repository, age), the git process table
+//!   (pid, age, state, CPU, RSS, args) and the `[[rate_limiting]]` rules, as text;
+//!   `/diagnostics.json` as JSON, with each rule's recent decisions.
 
 mod diagnostics;
 mod http;

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::hooks::Bridge;
 use crate::limiter::Permit;
 use crate::limits::Limits;
+use crate::pusher::Pusher;
 use crate::stream::Sink;
 
 /// `git_protocol` → `GIT_PROTOCOL`: only `version=1` and `version=2`.
@@ -66,17 +67,53 @@ struct PackGate {
     request: PackRequest,
 }
 
-/// Start a transport git process for `repo`. `stateless`/`advertise` select smart HTTP's
-/// `--stateless-rpc [--advertise-refs]`; SSH runs full duplex.
+/// How a transport git runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Flags {
+    /// Smart HTTP's `--stateless-rpc` (SSH runs full duplex).
+    pub stateless: bool,
+    /// `--advertise-refs` (smart HTTP's `info/refs`).
+    pub advertise: bool,
+    /// git's stderr is streamed to the caller (else captured for the error message).
+    pub relay_stderr: bool,
+}
+
+impl Flags {
+    /// SSHService: full duplex, stderr relayed.
+    pub const SSH: Flags = Flags {
+        stateless: false,
+        advertise: false,
+        relay_stderr: true,
+    };
+    /// `info/refs`.
+    pub const ADVERTISE: Flags = Flags {
+        stateless: true,
+        advertise: true,
+        relay_stderr: false,
+    };
+    /// A smart-HTTP POST.
+    pub const STATELESS: Flags = Flags {
+        stateless: true,
+        advertise: false,
+        relay_stderr: false,
+    };
+}
+
+/// Start a transport git process for `repo`. A push's `pusher` reaches its hooks through
+/// receive-pack's environment ([`Pusher::env`]).
 pub fn start(
     repo: &Repo<'_>,
     service: Service,
+    flags: Flags,
     config: &[String],
     git_protocol: &str,
-    stateless: bool,
-    advertise: bool,
-    relay_stderr: bool,
+    pusher: Option<&Pusher>,
 ) -> Result<Started> {
+    let Flags {
+        stateless,
+        advertise,
+        relay_stderr,
+    } = flags;
     let config = gitrpc_git::client_config::check(config)?;
     let mut bridge = None;
     let proto = protocol(git_protocol)?;
@@ -105,6 +142,9 @@ pub fn start(
             .map_err(|e| Error::internal(format!("pre-receive bridge: {e}")))?;
             cmd = cmd.env("GITRPC_HOOK_DIR", b.dir().as_os_str().to_owned());
             bridge = Some(b);
+        }
+        for (key, value) in pusher.map(Pusher::env).into_iter().flatten() {
+            cmd = cmd.env(key, value);
         }
     }
     cmd = cmd.client_config(&config);

@@ -20,6 +20,8 @@ mod diff;
 mod limits;
 /// Metrics and diagnostics on their own thread, also while gRPC is jammed.
 mod monitor;
+/// `[[rate_limiting]]` on tokio's paused clock: exact delays, counts, refusals, metrics.
+mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

@@ -31,11 +31,14 @@ pub(super) fn create_bundle(
     req: CreateBundleRequest,
 ) -> Result<Response<RpcStream<CreateBundleResponse>>> {
     let repo = deps.repo(req.repository.as_ref())?;
+    // `bundle create - --all`: constants of ours, given as flags (they come right after
+    // `bundle`, and a positional argument of a subcommand without `--end-of-options` may not
+    // start with `-`); nothing of the request is among them.
     let cmd = repo
         .cmd(Subcommand::Bundle)
-        .arg("create")
-        .arg("-")
-        .arg("--all");
+        .flag("create")
+        .flag("-")
+        .flag("--all");
     let mut process = repo.spawn(&cmd)?;
     let deps = deps.clone();
     Ok(spawn_stream(move |sink| async move {

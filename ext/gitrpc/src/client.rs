@@ -492,10 +492,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<RClass, Error> {
     let class = native.define_class("Client", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("connect", function!(NativeClient::connect, 5))?;
-    class.define_singleton_method(
-        "connect_routed",
-        function!(NativeClient::connect_routed, 7),
-    )?;
+    class.define_singleton_method("connect_routed", function!(NativeClient::connect_routed, 7))?;
     class.define_method("address", method!(NativeClient::address, 0))?;
     class.define_method("server", method!(NativeClient::server, 0))?;
     class.define_method("timeout", method!(NativeClient::get_timeout, 0))?;

@@ -77,7 +77,9 @@ impl Embedded {
         let s = self.serving.lock().unwrap_or_else(|p| p.into_inner());
         match s.as_ref().map(Owned::get) {
             Some(Ok(serving)) => Ok(crate::routing::Route::InProcess {
-                transport: tower::util::BoxCloneSyncService::new(tower::ServiceExt::<http::Request<tonic::body::Body>>::map_err(
+                transport: tower::util::BoxCloneSyncService::new(tower::ServiceExt::<
+                    http::Request<tonic::body::Body>,
+                >::map_err(
                     serving.in_process(),
                     crate::transport::TransportError::new,
                 )),

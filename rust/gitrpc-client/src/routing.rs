@@ -198,6 +198,7 @@ impl Builder {
                     Entry {
                         transport,
                         server: Some(server),
+                        in_process: false,
                     }
                 }
                 Route::InProcess { transport, address } => {
@@ -208,6 +209,7 @@ impl Builder {
                             address: a.clone(),
                             token: opts.token.clone().unwrap_or_default(),
                         }),
+                        in_process: true,
                     }
                 }
             };
@@ -225,6 +227,7 @@ impl Builder {
                 Some(Arc::new(Entry {
                     transport,
                     server: Some(server),
+                    in_process: false,
                 }))
             }
             None => storages.get("default").cloned(),
@@ -246,6 +249,8 @@ struct Entry {
     /// How another server reaches this storage (`gitaly-servers`); `None` for an
     /// in-process server without a listener.
     server: Option<ServerInfo>,
+    /// Served in this process.
+    in_process: bool,
 }
 
 struct Routes {
@@ -310,8 +315,9 @@ impl Routes {
                     let value = HeaderValue::from_str(&value).expect("base64 is ASCII");
                     req.headers_mut().insert(key, value);
                 }
-                // The same in-process server: it finds the storage itself.
-                None if Arc::ptr_eq(other, &entry) => {}
+                // The target is in this process too: if its server also serves the other
+                // storage it finds it itself (else it says the storage is not served there).
+                None if entry.in_process => {}
                 None => {
                     return Err(Status::failed_precondition(format!(
                     "storage {name:?} is served in-process and can't be reached by another server"

@@ -397,6 +397,61 @@ async fn in_process_and_remote_storages() {
     remote.stop(Duration::from_secs(1)).await;
 }
 
+/// Two storages of one in-process server without a listener: a replication between them is
+/// done by that server from its own storage (the client has no address to send and needs
+/// none); to another in-process server the target's server says it can't reach the source.
+#[tokio::test]
+async fn replication_between_storages_of_one_in_process_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = Serving::start(Config {
+        storage: vec![
+            Storage {
+                name: "a".into(),
+                path: dir.path().join("a"),
+            },
+            Storage {
+                name: "b".into(),
+                path: dir.path().join("b"),
+            },
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let other = shard(dir.path(), "c", false).await;
+    let client = Client::builder(&Options::default())
+        .in_process("a", both.in_process(), None)
+        .in_process("b", both.in_process(), None)
+        .in_process("c", other.in_process(), None)
+        .connect()
+        .await
+        .unwrap();
+    Fixture::create(&dir.path().join("a/r.git"), "sha1");
+    client
+        .replicate_repository(&repository("b", "r.git"), &repository("a", "r.git"))
+        .await
+        .unwrap();
+    assert_eq!(
+        refs(&dir.path().join("a/r.git")),
+        refs(&dir.path().join("b/r.git"))
+    );
+    fsck(&dir.path().join("b/r.git"));
+    let e = client
+        .replicate_repository(&repository("c", "r.git"), &repository("a", "r.git"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            Code::InvalidArgument,
+            "storage \"a\" is not served here and the call has no gitaly-servers metadata"
+        )
+    );
+    assert!(!dir.path().join("c/r.git").exists());
+    both.stop(Duration::from_secs(1)).await;
+    other.stop(Duration::from_secs(1)).await;
+}
+
 /// A server stopping after another one took over its socket path (a restart: the new one
 /// binds while the old one drains) leaves the new one's socket alone.
 #[tokio::test]

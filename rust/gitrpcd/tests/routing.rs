@@ -1,7 +1,7 @@
 //! Storage routing over three real `gitrpcd` processes, one storage each (its own socket
 //! and token): each storage's calls reach its server (read from that server's `/metrics`),
-//! a repository moved with ReplicateRepository is equal (same refs, `git fsck`), and one
-//! server down fails only its storage's calls.
+//! a repository moved with ReplicateRepository is equal (same refs, `git fsck`) and can be
+//! cloned through `gitrpc-ssh --server`, and one server down fails only its storage's calls.
 #![allow(clippy::disallowed_methods)] // starts the daemon binary and the git CLI
 
 use std::path::{Path, PathBuf};
@@ -210,6 +210,53 @@ async fn three_daemons() {
 
     // (s2 asked s1 whether the source exists, with s1's token from gitaly-servers.)
     assert_eq!(servers[0].count(EXISTS, "OK"), 1.0);
+
+    // gitrpc-ssh with a storage map: a clone of `s2/...` goes to s2 (the moved repository,
+    // with s2's token), and a storage not in the map fails before anything is dialed.
+    let ssh = format!(
+        "{} --server s1={} --server s2={}",
+        env!("CARGO_BIN_EXE_gitrpc-ssh"),
+        servers[0].remote().address,
+        servers[1].remote().address
+    );
+    let t = tempfile::tempdir().unwrap();
+    let clone = |url: &str, into: &str| {
+        Command::new("git")
+            .args(["clone", "-q", url, into])
+            .current_dir(t.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_SSH_COMMAND", &ssh)
+            .env("GITRPC_TOKEN", "secret-s2")
+            .env_remove("GITRPC_ADDRESS")
+            .env_remove("GITRPC_SERVERS")
+            .output()
+            .unwrap()
+    };
+    let out = clone("ssh://gitrpc/s2/group/moved.git", "c");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        git(&t.path().join("c"), &["rev-parse", "origin/topic"]),
+        git(
+            &servers[0].repos().join("group/moved.git"),
+            &["rev-parse", "topic"]
+        )
+    );
+    let fetches = |d: &Daemon| {
+        d.count("/gitaly.SSHService/SSHUploadPackWithSidechannel", "OK")
+            + d.count("/gitaly.SSHService/SSHUploadPack", "OK")
+    };
+    assert_eq!(fetches(&servers[1]), 1.0);
+    assert_eq!(
+        fetches(&servers[0]),
+        1.0,
+        "s1: only the replication's fetch"
+    );
+    let out = clone("ssh://gitrpc/s3/new-0.git", "d");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("storage not found: \"s3\""), "{err}");
+    assert_eq!(fetches(&servers[2]), 0.0);
 
     // One server down: only its storage's calls fail.
     let [s1, s2, mut s3] = servers;

@@ -18,7 +18,7 @@ module GitRPC
   #
   # `authorize` is called for every request (info/refs and the POSTs) with a Rack::Request,
   # the GitRPC::Repository and the action (`"git-upload-pack"` or `"git-receive-pack"`):
-  # return true to allow (or a GitRPC::User / Hash with `gl_id`, `username`,
+  # return true to allow (or a GitRPC::User / Hash with `gl_id`, `gl_username` (or `username`),
   # `gl_repository`: the user's identity then reaches the server's hooks), false or nil to
   # refuse (403), or raise GitRPC::Unauthorized to ask for credentials (401 with
   # `WWW-Authenticate: Basic`). Without `authorize`, reads are allowed and pushes refused.
@@ -90,7 +90,7 @@ module GitRPC
           when Struct then verdict.to_h
           else return [nil, nil, nil]
           end
-      [h[:gl_id], h[:username], h[:gl_repository]].map { |v| v&.to_s }
+      [h[:gl_id], h[:gl_username] || h[:username], h[:gl_repository]].map { |v| v&.to_s }
     end
 
     def start(env, endpoint, action, storage, relative_path, gzip, user)

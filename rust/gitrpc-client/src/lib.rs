@@ -36,6 +36,10 @@ pub mod sshcmd;
 pub mod transport;
 
 pub use address::{connect, Address, Error, Options, DEFAULT_TIMEOUT};
+pub use client::details::{self, Detail};
+pub use client::operations::{
+    BranchUpdate, CommitFiles, FileAction, MergeBranch, MergeProposal, PickRevert,
+};
 pub use client::{described, Blob, Client, TreeEntry};
 pub use gitrpc_proto::gitaly;
 pub use gitrpc_proto::identity::Identity;

@@ -17,6 +17,7 @@ pub enum Subcommand {
     CatFile,
     CheckAttr,
     Clone,
+    CommitTree,
     CountObjects,
     Diff,
     DiffTree,
@@ -24,10 +25,15 @@ pub enum Subcommand {
     ForEachRef,
     FormatPatch,
     Grep,
+    HashObject,
     Init,
     Log,
     LsTree,
     MergeBase,
+    MergeTree,
+    Mktag,
+    Mktree,
+    PackObjects,
     PatchId,
     ReceivePack,
     Remote,
@@ -191,7 +197,7 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 28] = [
+static TABLE: [Description; 34] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
@@ -212,12 +218,16 @@ static TABLE: [Description; 28] = [
         .revisions(Revisions::None)
         .config(&[("transfer.fsckObjects", Fixed("false"))])
         .updates_refs(),
+    // Writes a commit object (operations, in a quarantine); parents go with `-p<oid>`.
+    Description::new(S::CommitTree, "commit-tree"),
     Description::new(S::CountObjects, "count-objects"),
     // `diff.noprefix` of a repository would change the patch headers our parsers read.
     Description::new(S::Diff, "diff").config(&[ATTR_HEAD, ("diff.noprefix", Fixed("false"))]),
     Description::new(S::DiffTree, "diff-tree"),
-    // From another server's upload-pack through our relay (ReplicateRepository), with
-    // Gitaly's settings for internal fetches.
+    // From a local repository of a storage into a quarantine (start_repository of an
+    // operation), by object id, writing no refs and no FETCH_HEAD; and from another server's
+    // upload-pack through our relay (ReplicateRepository). Gitaly's settings for internal
+    // fetches.
     Description::new(S::Fetch, "fetch")
         .revisions(Revisions::None)
         .config(&[
@@ -232,6 +242,7 @@ static TABLE: [Description; 28] = [
     Description::new(S::Grep, "grep")
         .no_end_of_options()
         .config(&[("grep.threads", Threads)]),
+    Description::new(S::HashObject, "hash-object"),
     Description::new(S::Init, "init"),
     // A repository's `log.showSignature` / `log.follow` would change what our parsers read.
     Description::new(S::Log, "log").config(&[
@@ -241,6 +252,15 @@ static TABLE: [Description; 28] = [
     ]),
     Description::new(S::LsTree, "ls-tree"),
     Description::new(S::MergeBase, "merge-base"),
+    // `--write-tree`: merges without a work tree or index; trees written as objects.
+    Description::new(S::MergeTree, "merge-tree"),
+    Description::new(S::Mktag, "mktag"),
+    Description::new(S::Mktree, "mktree"),
+    // Only the pack-objects cache runs it, with the flags upload-pack asked its hook for
+    // (checked by `crate::packobjects`); what to pack comes on stdin, never on argv.
+    Description::new(S::PackObjects, "pack-objects")
+        .no_end_of_options()
+        .revisions(Revisions::None),
     Description::new(S::PatchId, "patch-id").no_end_of_options(),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
@@ -275,13 +295,14 @@ static TABLE: [Description; 28] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 28] = [
+    pub const ALL: [Subcommand; 34] = [
         S::Archive,
         S::Blame,
         S::Bundle,
         S::CatFile,
         S::CheckAttr,
         S::Clone,
+        S::CommitTree,
         S::CountObjects,
         S::Diff,
         S::DiffTree,
@@ -289,10 +310,15 @@ impl Subcommand {
         S::ForEachRef,
         S::FormatPatch,
         S::Grep,
+        S::HashObject,
         S::Init,
         S::Log,
         S::LsTree,
         S::MergeBase,
+        S::MergeTree,
+        S::Mktag,
+        S::Mktree,
+        S::PackObjects,
         S::PatchId,
         S::ReceivePack,
         S::Remote,

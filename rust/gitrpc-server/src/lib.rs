@@ -16,6 +16,8 @@
 //!   what crashes leave behind.
 //! - [`servers`], [`remote`], [`relay`], [`second`]: a request's second repository on
 //!   another server (`gitaly-servers`), calls to that server, and fetches from it.
+//! - [`packcache`]: the pack-objects cache (`[pack_objects_cache]`), reached by git's
+//!   pack-objects hook through a FIFO bridge per upload-pack session.
 //! - [`pusher`]: who is pushing (what front doors send), for the push's hooks;
 //!   [`ratelimit`]: `[[rate_limiting]]`, calls per RPC and user smoothed, then refused (a
 //!   layer between auth and admission).
@@ -45,7 +47,9 @@ pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod packcache;
 pub mod pusher;
+pub mod quarantine;
 pub mod ratelimit;
 pub mod relay;
 pub mod remote;
@@ -56,6 +60,7 @@ pub mod servers;
 pub mod services;
 pub mod serving;
 pub mod sidechannel;
+pub mod signature;
 pub mod startup;
 pub mod stream;
 pub mod tempdir;
@@ -65,7 +70,7 @@ pub mod unknown;
 pub use config::{Config, ConfigError};
 pub use deps::Deps;
 pub use error::Error;
-pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange, Rejected};
+pub use hooks::{HookEvent, HookFn, HookKind, Hooks, Protocol, RefChange, Rejected, User};
 pub use server::{routes, run, run_tls};
 pub use serving::{InProcess, Serving};
 pub use startup::{ServeError, StartError};

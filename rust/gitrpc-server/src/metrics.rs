@@ -11,6 +11,7 @@
 //!
 //! [`encode`] writes the Prometheus text format (0.0.4), as `/metrics` serves it.
 
+mod packcache;
 mod state;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub use packcache::{Lookup, PackCacheMetrics};
 pub use state::Sources;
 
 /// Latency buckets (seconds) for every duration histogram we export.
@@ -181,6 +183,7 @@ impl Observer for GitMetrics {
 pub struct Families {
     pub rpc: RpcMetrics,
     pub git: GitMetrics,
+    pub packcache: PackCacheMetrics,
 }
 
 impl Families {
@@ -228,6 +231,7 @@ impl Families {
             "Peak resident memory of finished git processes, from rusage, by subcommand",
             git.max_rss.clone(),
         );
+        self.packcache.register(&mut r);
         r.register_collector(Box::new(sources));
         r
     }

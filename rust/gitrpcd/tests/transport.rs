@@ -411,9 +411,9 @@ fn pre_receive_hook_decides() {
 #[test]
 fn pre_receive_closure_decides() {
     use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<Vec<gitrpc_server::PreReceive>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<gitrpc_server::HookEvent>>> = Arc::default();
     let record = seen.clone();
-    let hook: gitrpc_server::PreReceiveHook = Arc::new(move |change| {
+    let hook: gitrpc_server::HookFn = Arc::new(move |change| {
         record.lock().unwrap().push(change.clone());
         Box::pin(async move {
             match change
@@ -428,6 +428,7 @@ fn pre_receive_closure_decides() {
     });
     let d = Daemon::embedded(gitrpc_server::Hooks {
         pre_receive: Some(hook),
+        ..Default::default()
     });
     let _w = seed(&d, "g/r.git");
     let server = d.storage().join("g/r.git");
@@ -462,8 +463,8 @@ fn pre_receive_closure_decides() {
     assert_eq!(self::head(&d, &server, "allowed"), head);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[1].storage, "default");
-    assert_eq!(seen[1].relative_path, "g/r.git");
+    assert_eq!(seen[1].storage(), "default");
+    assert_eq!(seen[1].relative_path(), "g/r.git");
     assert_eq!(seen[1].push_options, vec!["ci.skip".to_string()]);
     assert_eq!(
         seen[1].changes,

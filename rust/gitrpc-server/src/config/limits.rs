@@ -89,6 +89,24 @@ pub struct PackObjectsLimiting {
     pub max_queue_length: usize,
     #[serde(default, with = "duration::option")]
     pub max_queue_wait: Option<std::time::Duration>,
+    /// Whose requests share a budget (ours; Gitaly always keys on the client's IP).
+    #[serde(default)]
+    pub key: LimitKey,
+}
+
+/// `[pack_objects_limiting] key`: what one budget of `max_concurrency` (and queue) covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKey {
+    /// The whole server.
+    #[default]
+    Global,
+    /// Each client address: the call's `remote_ip` metadata (what gitlab-shell and
+    /// workhorse send; calls without it share one budget).
+    RemoteIp,
+    /// Each user: the call's `user_id` metadata, else `username` (calls with neither share
+    /// one budget).
+    User,
 }
 
 /// One `[[rate_limiting]]` entry: Gitaly's keys (before Gitaly removed rate limiting in

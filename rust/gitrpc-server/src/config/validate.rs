@@ -53,6 +53,7 @@ impl Config {
     pub fn validate(self) -> Result<Valid, ConfigError> {
         self.check_storages()?;
         self.check_limits()?;
+        self.pack_objects_cache.validate(&self.storage)?;
         for (key, value) in [
             ("listen_addr", &self.listen_addr),
             ("tls_listen_addr", &self.tls_listen_addr),
@@ -85,6 +86,7 @@ impl Config {
             ("connections.keepalive_interval", c.keepalive_interval),
             ("connections.keepalive_timeout", c.keepalive_timeout),
             ("transport.idle_timeout", self.transport.idle_timeout),
+            ("hooks.timeout", self.hooks.timeout),
         ] {
             if d.is_zero() {
                 return Err(invalid(key, "must be more than zero"));

@@ -1,7 +1,8 @@
 //! The diagnostics page: the calls in flight (method, repository, age; queued ones
 //! included) and this server's git process table joined with what /proc says about each
-//! process — the `ps` view, joined to the requests — and each `[[rate_limiting]]` rule with
-//! its recent decisions.
+//! process — the `ps` view, joined to the requests — each `[[rate_limiting]]` rule with
+//! its recent decisions, then the pack-objects cache's entries (in flight and kept) with
+//! their readers.
 
 use std::fmt::Write as _;
 
@@ -14,6 +15,9 @@ pub struct Diagnostics {
     pub rpcs: Vec<RpcRow>,
     pub git_processes: Vec<ProcessRow>,
     pub rate_limiting: Vec<RateRow>,
+    /// `[pack_objects_cache]` entries alive (absent when the cache is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pack_objects_cache: Option<Vec<crate::packcache::EntryView>>,
 }
 
 /// A `[[rate_limiting]]` rule and its last decisions (times in nanoseconds since the rule
@@ -100,6 +104,7 @@ pub fn diagnostics(deps: &Deps) -> Diagnostics {
         rpcs,
         git_processes,
         rate_limiting,
+        pack_objects_cache: deps.packcache.as_ref().map(|c| c.entries()),
     }
 }
 
@@ -147,6 +152,31 @@ pub fn diagnostics_text(deps: &Deps) -> String {
             r.admitted,
             r.refused
         );
+    }
+    if let Some(entries) = &d.pack_objects_cache {
+        let _ = writeln!(out, "\npack-objects cache entries: {}", entries.len());
+        let _ = writeln!(
+            out,
+            "{:<12}  {:<10}  {:>9}  {:>12}  {:<4}  {:>5}  {:>8}  {:<40}  READERS (offsets)",
+            "KEY", "STATE", "AGE(s)", "BYTES", "KEPT", "SEEN", "PID", "REPOSITORY"
+        );
+        for e in entries {
+            let place = if e.in_memory { " (memory)" } else { "" };
+            let _ = writeln!(
+                out,
+                "{:<12}  {:<10}  {:>9.3}  {:>12}  {:<4}  {:>5}  {:>8}  {:<40}  {} {:?}{place}",
+                e.key,
+                e.state,
+                e.age_seconds,
+                e.written,
+                if e.kept { "yes" } else { "no" },
+                e.occurrences,
+                e.pid.map_or("-".to_string(), |p| p.to_string()),
+                e.repository,
+                e.readers.len(),
+                e.readers,
+            );
+        }
     }
     out
 }

@@ -129,7 +129,7 @@ impl SmartHttpService for SmartHttpServiceImpl {
         };
         let pusher =
             Pusher::from_request(fields, head.repository.as_ref(), &metadata, Protocol::Http)?;
-        let repo = self.deps.repo(head.repository.as_ref())?;
+        let repo = self.deps.repo_for_write(head.repository.as_ref())?;
         let process = transport::start(
             &repo,
             Service::ReceivePack,

@@ -102,7 +102,7 @@ impl SshService for SshServiceImpl {
         };
         let pusher =
             Pusher::from_request(fields, head.repository.as_ref(), &metadata, Protocol::Ssh)?;
-        let repo = self.deps.repo(head.repository.as_ref())?;
+        let repo = self.deps.repo_for_write(head.repository.as_ref())?;
         let process = transport::start(
             &repo,
             Service::ReceivePack,

@@ -7,7 +7,8 @@
 //! where COMMAND is `git-upload-pack '/STORAGE/path'` (or receive-pack / upload-archive).
 //! The first path component names the storage. stdin/stdout are relayed through the
 //! SSHService RPCs, stderr is relayed, and the exit status is git's. `GIT_PROTOCOL` from the
-//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
+//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2;
+//! `GL_ID`, `GL_USERNAME` and `GL_REPOSITORY` become the push's identity (its hooks see them).
 //!
 //! With several storages on several servers, `--server STORAGE=ADDR[,ADDR...]` (repeated)
 //! or `$GITRPC_SERVERS` (`s1=unix:/a.sock;s2=tls://g2:9999,tls://g3:9999`) maps each storage
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 use gitrpc_client::relay::{self, Session};
 use gitrpc_client::sshcmd::{self, Action};
 use gitrpc_proto::gitaly::Repository;
+use gitrpc_proto::identity::Identity;
 
 const USAGE: &str =
     "usage: gitrpc-ssh [--address ADDR[,ADDR...] | --server STORAGE=ADDR[,ADDR...]...]
@@ -160,6 +162,7 @@ async fn run(inv: Invocation) -> Result<i32, String> {
         ),
         None => std::env::var("GITRPC_TOKEN").ok(),
     };
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
     let session = Session {
         address: inv.address.clone(),
         options: gitrpc_client::Options {
@@ -174,7 +177,13 @@ async fn run(inv: Invocation) -> Result<i32, String> {
             ..Default::default()
         },
         git_protocol: std::env::var("GIT_PROTOCOL").unwrap_or_default(),
-        identity: Default::default(),
+        // Who pushes, for the server's hooks (what gitlab-shell passes on).
+        identity: Identity {
+            gl_id: env("GL_ID"),
+            username: env("GL_USERNAME"),
+            gl_repository: env("GL_REPOSITORY"),
+            ..Default::default()
+        },
         sidechannel: inv.sidechannel,
         limit_rate: inv.limit_rate,
     };

@@ -17,6 +17,7 @@ pub enum Subcommand {
     CatFile,
     CheckAttr,
     Clone,
+    CommitGraph,
     CommitTree,
     CountObjects,
     Diff,
@@ -34,9 +35,13 @@ pub enum Subcommand {
     Mktag,
     Mktree,
     PackObjects,
+    PackRefs,
     PatchId,
+    Prune,
+    PrunePacked,
     ReceivePack,
     Remote,
+    Repack,
     RevList,
     RevParse,
     ShowRef,
@@ -197,7 +202,7 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 34] = [
+static TABLE: [Description; 39] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
@@ -218,6 +223,8 @@ static TABLE: [Description; 34] = [
         .revisions(Revisions::None)
         .config(&[("transfer.fsckObjects", Fixed("false"))])
         .updates_refs(),
+    // Housekeeping: `commit-graph write <flags>` (the action word is a constant of ours).
+    Description::new(S::CommitGraph, "commit-graph").revisions(Revisions::None),
     // Writes a commit object (operations, in a quarantine); parents go with `-p<oid>`.
     Description::new(S::CommitTree, "commit-tree"),
     Description::new(S::CountObjects, "count-objects"),
@@ -256,12 +263,17 @@ static TABLE: [Description; 34] = [
     Description::new(S::MergeTree, "merge-tree"),
     Description::new(S::Mktag, "mktag"),
     Description::new(S::Mktree, "mktree"),
-    // Only the pack-objects cache runs it, with the flags upload-pack asked its hook for
-    // (checked by `crate::packobjects`); what to pack comes on stdin, never on argv.
+    // The pack-objects cache runs it with the flags upload-pack asked its hook for (checked
+    // by `crate::packobjects`; what to pack comes on stdin, never on argv); housekeeping's
+    // incremental repack packs loose objects into `<repo>/objects/pack/pack` (our argument).
     Description::new(S::PackObjects, "pack-objects")
         .no_end_of_options()
         .revisions(Revisions::None),
+    // The housekeeping below runs only with our constant flags and dates.
+    Description::new(S::PackRefs, "pack-refs").revisions(Revisions::None),
     Description::new(S::PatchId, "patch-id").no_end_of_options(),
+    Description::new(S::Prune, "prune").revisions(Revisions::None),
+    Description::new(S::PrunePacked, "prune-packed").revisions(Revisions::None),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
     Description::new(S::ReceivePack, "receive-pack")
@@ -272,6 +284,7 @@ static TABLE: [Description; 34] = [
     Description::new(S::Remote, "remote")
         .no_end_of_options()
         .revisions(Revisions::None),
+    Description::new(S::Repack, "repack").revisions(Revisions::None),
     Description::new(S::RevList, "rev-list").revisions(Revisions::AllowPseudo),
     Description::new(S::RevParse, "rev-parse"),
     Description::new(S::ShowRef, "show-ref"),
@@ -295,13 +308,14 @@ static TABLE: [Description; 34] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 34] = [
+    pub const ALL: [Subcommand; 39] = [
         S::Archive,
         S::Blame,
         S::Bundle,
         S::CatFile,
         S::CheckAttr,
         S::Clone,
+        S::CommitGraph,
         S::CommitTree,
         S::CountObjects,
         S::Diff,
@@ -319,9 +333,13 @@ impl Subcommand {
         S::Mktag,
         S::Mktree,
         S::PackObjects,
+        S::PackRefs,
         S::PatchId,
+        S::Prune,
+        S::PrunePacked,
         S::ReceivePack,
         S::Remote,
+        S::Repack,
         S::RevList,
         S::RevParse,
         S::ShowRef,

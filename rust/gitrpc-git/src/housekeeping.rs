@@ -13,6 +13,15 @@
 //!   (`tmp_objdir-gitrpc-<pid>.<start>-<hex>`, named after the server process): those of a
 //!   server that still runs are in use and kept whatever their age, those of one that died
 //!   are removed at once.
+//!
+//! And what keeps a repository fast, Gitaly's `OptimizeRepository`: [`stats`] reads its
+//! state, [`strategy`] decides what to do (Gitaly's heuristics and constants), [`tasks`]
+//! builds the git commands, [`stale`] removes the rest of what crashed git leaves.
+
+pub mod stale;
+pub mod stats;
+pub mod strategy;
+pub mod tasks;
 
 use std::io;
 use std::path::{Path, PathBuf};

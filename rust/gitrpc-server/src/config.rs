@@ -16,7 +16,7 @@ mod resources;
 mod types;
 mod validate;
 pub use error::ConfigError;
-pub use housekeeping::HousekeepingConfig;
+pub use housekeeping::{DailyMaintenance, HousekeepingConfig};
 pub use limits::{
     AdaptiveLimiting, ConcurrencyConfig, LimitKey, PackObjectsLimiting, RateLimitingConfig,
 };
@@ -66,6 +66,9 @@ pub struct Config {
     /// `[housekeeping]`: leftovers of crashes (see `housekeeping.rs`).
     #[serde(default)]
     pub housekeeping: HousekeepingConfig,
+    /// `[daily_maintenance]`: a daily window in which every repository is optimized.
+    #[serde(default)]
+    pub daily_maintenance: Option<DailyMaintenance>,
     /// `[[concurrency]]`: per-RPC limits, keyed per repository.
     #[serde(default)]
     pub concurrency: Vec<ConcurrencyConfig>,
@@ -147,6 +150,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             hooks: HooksConfig::default(),
             housekeeping: Default::default(),
+            daily_maintenance: None,
             concurrency: Vec::new(),
             pack_objects_limiting: None,
             pack_objects_cache: Default::default(),

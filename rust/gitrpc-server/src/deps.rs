@@ -57,6 +57,9 @@ pub struct Deps {
     pub remotes: crate::remote::Remotes,
     /// `[pack_objects_cache]`, when enabled.
     pub packcache: Option<Arc<PackCache>>,
+    /// Repository optimization: the RPCs' optimizer and the background scheduler (stops
+    /// with these dependencies).
+    pub scheduler: Arc<crate::optimize::Scheduler>,
 }
 
 impl Deps {
@@ -131,6 +134,18 @@ impl Deps {
         let connections = crate::conn::Connections::new(&config.connections);
         let housekeeping =
             crate::housekeeping::start(roots, config.housekeeping.clone(), git.processes().clone());
+        let optimizer = crate::optimize::Optimizer::new(
+            catfile.clone(),
+            families.housekeeping.clone(),
+            config.housekeeping.grace(),
+        );
+        let scheduler = Arc::new(crate::optimize::Scheduler::start(
+            optimizer,
+            git.clone(),
+            locator.clone(),
+            &config.housekeeping,
+            config.daily_maintenance.as_ref(),
+        ));
         let metrics = families.registry(Sources {
             limits: limits.clone(),
             connections: connections.clone(),
@@ -141,6 +156,7 @@ impl Deps {
         Ok(Arc::new(Deps {
             connections,
             housekeeping,
+            scheduler,
             auth,
             limits,
             rpcs: Arc::new(Rpcs::new(families.rpc.clone())),

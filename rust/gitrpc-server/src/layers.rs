@@ -50,7 +50,7 @@ impl Layers {
 
     fn new(deps: &Arc<Deps>, auth: Option<Arc<crate::auth::Auth>>) -> Layers {
         Layers {
-            rpclog: RpcLogLayer::new(deps.rpcs.clone()),
+            rpclog: RpcLogLayer::new(deps.rpcs.clone(), Some(deps.scheduler.clone())),
             auth: AuthLayer::new(auth),
             rate: RateLimitLayer::new(deps.limits.rate.clone()),
             admission: AdmissionLayer::new(deps.limits.clone(), deps.config.max_message_bytes),

@@ -13,7 +13,8 @@
 //!   in-process dispatch.
 //! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
-//!   what crashes leave behind.
+//!   what crashes leave behind; [`optimize`]: OptimizeRepository and the background
+//!   scheduler that runs it after writes and in a daily window.
 //! - [`servers`], [`remote`], [`relay`], [`second`]: a request's second repository on
 //!   another server (`gitaly-servers`), calls to that server, and fetches from it.
 //! - [`packcache`]: the pack-objects cache (`[pack_objects_cache]`), reached by git's
@@ -47,6 +48,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod optimize;
 pub mod packcache;
 pub mod pusher;
 pub mod quarantine;

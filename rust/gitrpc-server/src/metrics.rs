@@ -11,6 +11,7 @@
 //!
 //! [`encode`] writes the Prometheus text format (0.0.4), as `/metrics` serves it.
 
+mod housekeeping;
 mod packcache;
 mod state;
 
@@ -25,6 +26,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub use housekeeping::HousekeepingMetrics;
 pub use packcache::{Lookup, PackCacheMetrics};
 pub use state::Sources;
 
@@ -184,6 +186,7 @@ pub struct Families {
     pub rpc: RpcMetrics,
     pub git: GitMetrics,
     pub packcache: PackCacheMetrics,
+    pub housekeeping: HousekeepingMetrics,
 }
 
 impl Families {
@@ -232,6 +235,7 @@ impl Families {
             git.max_rss.clone(),
         );
         self.packcache.register(&mut r);
+        self.housekeeping.register(&mut r);
         r.register_collector(Box::new(sources));
         r
     }

@@ -29,9 +29,7 @@ type ServeResult = Result<(), tonic::transport::Error>;
 pub struct Serving {
     deps: Arc<Deps>,
     addresses: Vec<String>,
-    /// The unix socket and its identity (device, inode) when bound: removed on stop only if
-    /// the path still holds *this* socket. A server started on the same path while this one
-    /// drained (a restart) has replaced it, and keeps it.
+    /// The unix socket we bound, and its identity then (device, inode).
     socket: Option<(PathBuf, (u64, u64))>,
     stop_tx: watch::Sender<bool>,
     tasks: JoinSet<ServeResult>,
@@ -99,9 +97,9 @@ impl Serving {
             Some(path) => Some(bind_unix(path, socket_mode)?),
             None => None,
         };
-        let mut bound = None;
-        if let (Some((l, id)), Some(path)) = (unix, &socket) {
-            bound = Some((path.clone(), id));
+        let mut bound_socket = None;
+        if let (Some(l), Some(path)) = (unix, &socket) {
+            bound_socket = file_id(path).map(|id| (path.clone(), id));
             addresses.push(format!("unix:{}", path.display()));
             tasks.spawn(crate::run(
                 deps.clone(),
@@ -137,7 +135,7 @@ impl Serving {
         Ok(Serving {
             deps,
             addresses,
-            socket: bound,
+            socket: bound_socket,
             stop_tx,
             tasks,
             live: Arc::new(AtomicBool::new(true)),
@@ -207,12 +205,22 @@ impl Drop for Serving {
         self.live.store(false, Ordering::SeqCst);
         let _ = self.stop_tx.send(true);
         self.tasks.abort_all();
+        // Only our own socket: a server started on the same path after we stopped listening
+        // (a restart while we drain) has replaced it, and keeps it.
         if let Some((path, id)) = &self.socket {
-            if socket_id(path) == Some(*id) {
+            if file_id(path) == Some(*id) {
                 let _ = std::fs::remove_file(path);
             }
         }
     }
+}
+
+/// (device, inode) of `path` itself (not following a symlink).
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 async fn bind_tcp(key: &'static str, addr: &str) -> Result<TcpListener, StartError> {
@@ -250,7 +258,7 @@ fn nodelay(
 /// listens on; one a server listens on is `AddrInUse`). The socket is bound inside a fresh
 /// private directory, given its mode there and then renamed into place, so it is never
 /// reachable with looser permissions.
-fn bind_unix(path: &Path, mode: u32) -> Result<(UnixListener, (u64, u64)), StartError> {
+fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, StartError> {
     use std::io::{Error, ErrorKind};
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let fail = |source: Error| StartError::Bind {
@@ -284,22 +292,13 @@ fn bind_unix(path: &Path, mode: u32) -> Result<(UnixListener, (u64, u64)), Start
     let bound = (|| {
         let l = UnixListener::bind(&staged)?;
         std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
-        let id = socket_id(&staged).ok_or_else(|| Error::other("socket vanished"))?;
         std::fs::rename(&staged, path)?;
-        Ok((l, id))
+        Ok(l)
     })()
     .map_err(fail);
     let _ = std::fs::remove_file(&staged);
     let _ = std::fs::remove_dir(&private);
     bound
-}
-
-/// The (device, inode) of the file at `path` (a rename keeps both).
-fn socket_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
 }
 
 /// In-process dispatch to a [`Serving`]'s handlers (see [`Serving::in_process`]).

@@ -54,6 +54,7 @@ impl Config {
         self.check_storages()?;
         self.check_limits()?;
         self.pack_objects_cache.validate(&self.storage)?;
+        self.check_housekeeping()?;
         for (key, value) in [
             ("listen_addr", &self.listen_addr),
             ("tls_listen_addr", &self.tls_listen_addr),
@@ -110,6 +111,46 @@ impl Config {
                 "storage.name",
                 format!("duplicate storage name {:?}", w[0]),
             ));
+        }
+        Ok(())
+    }
+
+    /// `[housekeeping]` and `[daily_maintenance]` (Gitaly's ranges).
+    fn check_housekeeping(&self) -> Result<(), ConfigError> {
+        if self.housekeeping.max_concurrency == 0 {
+            return Err(invalid(
+                "housekeeping.max_concurrency",
+                "must be at least 1",
+            ));
+        }
+        let Some(d) = &self.daily_maintenance else {
+            return Ok(());
+        };
+        if d.disabled {
+            return Ok(());
+        }
+        if d.start_hour > 23 {
+            return Err(invalid(
+                "daily_maintenance.start_hour",
+                format!("{} is not between 0 and 23", d.start_hour),
+            ));
+        }
+        if d.start_minute > 59 {
+            return Err(invalid(
+                "daily_maintenance.start_minute",
+                format!("{} is not between 0 and 59", d.start_minute),
+            ));
+        }
+        if d.duration > std::time::Duration::from_secs(24 * 3600) {
+            return Err(invalid("daily_maintenance.duration", "must be at most 24h"));
+        }
+        for name in d.storages.iter().flatten() {
+            if !self.storage.iter().any(|s| &s.name == name) {
+                return Err(invalid(
+                    "daily_maintenance.storages",
+                    format!("no storage named {name:?}"),
+                ));
+            }
         }
         Ok(())
     }

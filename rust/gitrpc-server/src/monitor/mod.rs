@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-pub use diagnostics::{diagnostics, Diagnostics, ProcessRow, RpcRow};
+pub use diagnostics::{diagnostics, diagnostics_text, Diagnostics, ProcessRow, RpcRow};
 
 use crate::deps::Deps;
 use crate::startup::StartError;

@@ -31,7 +31,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["locator", "auth", "limits", "batch", "tls", "remote"],
     &["metrics", "housekeeping", "mux", "relay"],
-    &["accounting", "sidechannel", "packcache"],
+    &["accounting", "sidechannel", "packcache", "optimize"],
     &["deps"],
     &["second"],
     &["services", "admission", "rpclog"],

@@ -27,6 +27,8 @@ mod monitor;
 /// OperationService: branches, tags, file commits, merges, cherry-picks; hooks, quarantine,
 /// races, SHA-256, bad input.
 mod operations;
+/// OptimizeRepository, PruneUnreachableObjects, the background scheduler and daily window.
+mod optimize;
 /// The pack-objects cache in an in-process server: concurrent PostUploadPack, one
 /// pack-objects.
 mod packcache;

@@ -1,7 +1,8 @@
 //! RepositoryService: existence, creation (atomic), removal, size, format, merge bases,
-//! WriteRef (`admin.rs`), and the reads of whole trees and repositories: archives, file
-//! search, raw changes, statistics, attributes, licenses; bundles (`bundle.rs`) and
-//! replication from another server (`replicate.rs`).
+//! WriteRef (`admin.rs`), the reads of whole trees and repositories: archives, file
+//! search, raw changes, statistics, attributes, licenses; bundles (`bundle.rs`),
+//! replication from another server (`replicate.rs`) and housekeeping (`optimize.rs`:
+//! OptimizeRepository, PruneUnreachableObjects).
 //!
 //! One file per RPC; the trait impl below only delegates (the oldest RPCs are answered in
 //! place).
@@ -12,6 +13,7 @@ mod find_license;
 mod get_archive;
 mod get_file_attributes;
 mod get_raw_changes;
+mod optimize;
 mod replicate;
 mod repository_info;
 mod search_files_by_content;
@@ -202,5 +204,21 @@ impl RepositoryService for RepositoryServiceImpl {
         let (metadata, _, req) = req.into_parts();
         replicate::replicate(&self.deps, &metadata, req).await?;
         Ok(Response::new(ReplicateRepositoryResponse {}))
+    }
+
+    async fn optimize_repository(
+        &self,
+        req: Request<OptimizeRepositoryRequest>,
+    ) -> Result<Response<OptimizeRepositoryResponse>, Status> {
+        self.optimize_repository(req.into_inner()).await?;
+        Ok(Response::new(OptimizeRepositoryResponse {}))
+    }
+
+    async fn prune_unreachable_objects(
+        &self,
+        req: Request<PruneUnreachableObjectsRequest>,
+    ) -> Result<Response<PruneUnreachableObjectsResponse>, Status> {
+        self.prune_unreachable_objects(req.into_inner()).await?;
+        Ok(Response::new(PruneUnreachableObjectsResponse {}))
     }
 }

@@ -2,117 +2,14 @@
 //! git with Gitaly's environment (the pusher from `GL_ID`/`GL_USERNAME`), push options,
 //! `update` per ref, post-receive output shown to the pusher; callbacks through the bridge,
 //! reading the pushed commit from the quarantine; a refused push leaves no objects.
-#![allow(clippy::disallowed_methods)] // drives git, the daemon and gitrpc-ssh as processes
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use super::support::*;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use gitrpc_server::{HookEvent, HookFn, HookKind, Hooks, Protocol, Rejected};
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    embedded: Option<(tokio::runtime::Runtime, gitrpc_server::Serving)>,
-    socket: PathBuf,
-}
-
 impl Daemon {
-    /// `gitrpcd` with `extra` config.
-    fn start(extra: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("d.sock");
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "socket_path = \"{}\"\n{extra}\n[[storage]]\nname = \"default\"\npath = \"{}\"\n",
-                socket.display(),
-                dir.path().join("repos").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gitrpcd"))
-            .args(["--config", config.to_str().unwrap()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "daemon did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon {
-            dir,
-            child: Some(child),
-            embedded: None,
-            socket,
-        }
-    }
-
-    /// A server in this process with hooks in code.
-    fn embedded(hooks: Hooks) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("e.sock");
-        let config = gitrpc_server::Config::from_toml(&format!(
-            "socket_path = \"{}\"\n[[storage]]\nname = \"default\"\npath = \"{}\"\n",
-            socket.display(),
-            dir.path().join("repos").display()
-        ))
-        .unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let serving = rt
-            .block_on(gitrpc_server::Serving::start_with_hooks(config, hooks))
-            .unwrap();
-        Daemon {
-            dir,
-            child: None,
-            embedded: Some((rt, serving)),
-            socket,
-        }
-    }
-
-    fn storage(&self) -> PathBuf {
-        self.dir.path().join("repos")
-    }
-
-    fn url(&self, rel: &str) -> String {
-        format!("ssh://gitrpc.example/default/{rel}")
-    }
-
-    fn git(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let ssh = format!(
-            "{} --address unix:{}",
-            env!("CARGO_BIN_EXE_gitrpc-ssh"),
-            self.socket.display()
-        );
-        Command::new("git")
-            .args(args)
-            .current_dir(cwd)
-            .env("GIT_SSH_COMMAND", ssh)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "A")
-            .env("GIT_AUTHOR_EMAIL", "a@example.com")
-            .env("GIT_COMMITTER_NAME", "C")
-            .env("GIT_COMMITTER_EMAIL", "c@example.com")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, cwd: &Path, args: &[&str]) -> String {
-        let out = self.git(cwd, args, &[]);
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
     /// A server-side repository with one commit on main, and a clone with one more commit
     /// ready to push.
     fn seed(&self, rel: &str) -> (PathBuf, tempfile::TempDir, String) {
@@ -131,26 +28,6 @@ impl Daemon {
         let new = self.ok(work.path(), &["rev-parse", "HEAD"]);
         (bare, work, new)
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if let Some((rt, serving)) = self.embedded.take() {
-            rt.block_on(serving.stop(Duration::from_secs(1)));
-        }
-    }
-}
-
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.join(name);
-    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
 }
 
 #[test]
@@ -185,7 +62,7 @@ fn executables_see_the_pusher_options_and_each_ref() {
     ));
     let (bare, work, new) = d.seed("g/r.git");
     let old = d.ok(&bare, &["rev-parse", "main"]);
-    let out = d.git(
+    let out = d.git_env(
         work.path(),
         &[
             "push",
@@ -213,7 +90,7 @@ fn executables_see_the_pusher_options_and_each_ref() {
     // update rejects its ref only.
     assert_eq!(d.ok(&bare, &["rev-parse", "main"]), new);
     assert!(!d
-        .git(&bare, &["rev-parse", "--verify", "-q", "blocked"], &[])
+        .git_env(&bare, &["rev-parse", "--verify", "-q", "blocked"], &[])
         .status
         .success());
     let log = std::fs::read_to_string(&log).unwrap();
@@ -311,7 +188,7 @@ fn callbacks_read_the_pushed_commit_and_a_refusal_discards_it() {
         None,
     ));
     let (bare, work, new) = d.seed("g/r.git");
-    let out = d.git(
+    let out = d.git_env(
         work.path(),
         &[
             "push",
@@ -367,7 +244,7 @@ fn callbacks_read_the_pushed_commit_and_a_refusal_discards_it() {
     d.ok(work.path(), &["add", "."]);
     d.ok(work.path(), &["commit", "-qm", "refused commit"]);
     let refused = d.ok(work.path(), &["rev-parse", "HEAD"]);
-    let out = d.git(
+    let out = d.git_env(
         work.path(),
         &["push", &d.url("g/r.git"), "HEAD:refs/heads/frozen"],
         &[],
@@ -375,11 +252,11 @@ fn callbacks_read_the_pushed_commit_and_a_refusal_discards_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("frozen by policy"));
     assert!(!d
-        .git(&bare, &["cat-file", "-e", &refused], &[])
+        .git_env(&bare, &["cat-file", "-e", &refused], &[])
         .status
         .success());
     assert!(d
-        .git(&bare, &["cat-file", "-e", &new], &[])
+        .git_env(&bare, &["cat-file", "-e", &new], &[])
         .status
         .success());
 }

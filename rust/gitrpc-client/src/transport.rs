@@ -149,13 +149,22 @@ fn box_channel(channel: Channel) -> Transport {
 
 /// A channel's failure to carry a call. A connection that closed before the call got an
 /// answer (the server died or restarted) is `UNAVAILABLE`, like one that can't be opened,
-/// so read-only calls are retried; tonic would say `CANCELLED`, which nothing retries.
+/// so read-only calls are retried; tonic would say `CANCELLED` (or `UNKNOWN` when the write
+/// to the dead socket failed first: a broken pipe or a reset), which nothing retries.
 fn channel_error(e: tonic::transport::Error) -> TransportError {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = src {
-        if s.downcast_ref::<hyper::Error>()
-            .is_some_and(|h| h.is_canceled())
-        {
+        let closed = s
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_canceled() || h.is_closed() || h.is_incomplete_message())
+            || s.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof
+                )
+            });
+        if closed {
             return TransportError::new(tonic::Status::unavailable(format!(
                 "connection closed: {e}"
             )));

@@ -146,6 +146,33 @@ impl RemoteServer {
         Ok(String::from_utf8(name).ok().filter(|n| !n.is_empty()))
     }
 
+    /// Whether it has a branch (`HasLocalBranches`).
+    pub async fn has_branches(&self, repo: &Repository) -> Result<bool> {
+        let req = HasLocalBranchesRequest {
+            repository: Some(repo.clone()),
+        };
+        let resp = self.repositories().has_local_branches(req).await;
+        Ok(resp.map_err(|s| self.failed(s))?.into_inner().value)
+    }
+
+    /// The commit `refs/heads/<branch>` points to (`FindBranch`); `None` if there is no such
+    /// branch.
+    pub async fn branch_commit(&self, repo: &Repository, branch: &[u8]) -> Result<Option<String>> {
+        let req = FindBranchRequest {
+            repository: Some(repo.clone()),
+            name: branch.to_vec(),
+        };
+        match RefServiceClient::new(self.service()).find_branch(req).await {
+            Ok(r) => Ok(r
+                .into_inner()
+                .branch
+                .and_then(|b| b.target_commit)
+                .map(|c| c.id)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(self.failed(s)),
+        }
+    }
+
     /// `SSHUploadPack` with `requests` (the repository in the first).
     pub async fn ssh_upload_pack(
         &self,

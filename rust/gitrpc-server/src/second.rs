@@ -55,6 +55,14 @@ impl SecondRepository {
         matches!(self.location, Location::Remote(_))
     }
 
+    /// The server it is on, if it is another one.
+    pub fn remote(&self) -> Option<&RemoteServer> {
+        match &self.location {
+            Location::Remote(r) => Some(r),
+            Location::Local(_) => None,
+        }
+    }
+
     pub async fn exists(&self) -> Result<bool> {
         match &self.location {
             Location::Local(path) => Ok(crate::locator::is_git_dir(path)),
@@ -96,6 +104,18 @@ impl SecondRepository {
         extra: impl FnOnce(Command) -> Command,
     ) -> Result<()> {
         let cmd = Command::in_repo(target, Subcommand::Fetch);
+        self.fetch_with(deps, git, cmd, extra).await
+    }
+
+    /// [`Self::fetch_into`] with the `git fetch` command given (`cmd`, e.g. one that writes
+    /// into a quarantine).
+    pub async fn fetch_with(
+        &self,
+        deps: &Deps,
+        git: &Git,
+        cmd: Command,
+        extra: impl FnOnce(Command) -> Command,
+    ) -> Result<()> {
         let (cmd, _relay) = match &self.location {
             Location::Local(path) => (extra(cmd.arg(path)), None),
             Location::Remote(remote) => {

@@ -198,6 +198,12 @@ void gitrpc_client_options_free(struct gitrpc_client_options *options);
 // `gitrpc_client_connect` with `options` (NULL: the defaults). `address` may also list
 // several servers of the same storages, comma-separated: each call goes to the one with the
 // fewest calls in flight.
+//
+// With storages added to `options` (`gitrpc_client_options_add_storage*`), each call goes
+// to the servers of its repository's storage, a storage not added fails at once with
+// INVALID_ARGUMENT (`storage not found: "name"`), and `address` (may be NULL) serves only
+// calls that name no repository (else the storage "default" does). A server that doesn't
+// answer now fails only its storage's calls (UNAVAILABLE) until it does.
 struct gitrpc_error *gitrpc_client_connect_with_options(const char *address, const struct gitrpc_client_options *options, struct gitrpc_client **out);
 
 // Set the deadline applied to every later call on `client` (0: no deadline). A call still
@@ -356,6 +362,23 @@ struct gitrpc_error *gitrpc_server_client(const struct gitrpc_server *server, st
 // `graceful_restart_timeout`), cancel the rest (killing their git processes), remove the
 // socket file, and free it. NULL is a no-op.
 void gitrpc_server_free(struct gitrpc_server *server);
+
+// Route `storage`'s calls to `addresses` (one address, or several servers of that storage
+// comma-separated: `"tls://g2:9999,tls://g3:9999"`), with the options' token. Adding a
+// storage again replaces it. INVALID_ARGUMENT for an empty or malformed storage name or
+// address.
+struct gitrpc_error *gitrpc_client_options_add_storage(struct gitrpc_client_options *options, const char *storage, const char *addresses);
+
+// `gitrpc_client_options_add_storage` with the `[auth] token` of that storage's servers
+// (NULL or "": the options' token).
+struct gitrpc_error *gitrpc_client_options_add_storage_with_token(struct gitrpc_client_options *options, const char *storage, const char *addresses, const char *token);
+
+// Route `storage`'s calls to `server`, an embedded server of this process (no socket in
+// between). The options keep no pointer to `server`: a client connected with them keeps
+// that server's handlers alive, and its calls to that storage fail with UNAVAILABLE once
+// `server` is freed. Another server can reach this storage (a second repository of a
+// call, e.g. ReplicateRepository's source) only if `server` also listens.
+struct gitrpc_error *gitrpc_client_options_add_storage_server(struct gitrpc_client_options *options, const char *storage, const struct gitrpc_server *server);
 
 #ifdef __cplusplus
 }  // extern "C"

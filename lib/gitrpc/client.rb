@@ -6,6 +6,17 @@ module GitRPC
   #   GitRPC::Client.new("unix:/tmp/gitrpc.sock", timeout: 10)     # remote
   #   GitRPC::Client.new("tls://gitaly-1:9999,tls://gitaly-2:9999", token: ENV["GITALY_TOKEN"])
   #   GitRPC::Client.new(storages: { "default" => "/srv/repos" })  # in-process server
+  #   GitRPC::Client.new(servers: { "default" => "unix:/run/a.sock",     # storage routing
+  #                                 "shard-2" => "tls://g2:9999,tls://g3:9999",
+  #                                 "shard-3" => { address: "tls://g4:9999", token: "..." },
+  #                                 "local" => server }, token: ...)   # a GitRPC::Server here
+  #
+  # With `servers:`, each call goes to the servers of its repository's storage (balanced and
+  # retried within that storage's list); a storage not in the Hash raises
+  # InvalidArgumentError (`storage not found: "name"`) before anything is sent, and a server
+  # that is down fails only its storage's calls. A GitRPC::Server value serves its storage in
+  # this process; another server can reach it (ReplicateRepository's source, say) only if it
+  # also listens. `address`, if given too, serves the calls that name no repository.
   #
   # A remote address may list several servers of the same storages, comma-separated: each
   # call goes to the one with the fewest calls in flight. `token:` is the servers' `[auth]
@@ -25,8 +36,15 @@ module GitRPC
     DEFAULT_RETRIES = 2
 
     def initialize(address = nil, timeout: DEFAULT_TIMEOUT, token: nil, tls_ca_file: nil,
-                   retries: DEFAULT_RETRIES, **server_config)
-      if address
+                   retries: DEFAULT_RETRIES, servers: nil, **server_config)
+      if servers
+        raise ArgumentError, "give servers: or server config keywords, not both" unless server_config.empty?
+
+        remotes, locals = Client.routes(servers)
+        @routed = true
+        @native = Native::Client.connect_routed(address&.to_s, remotes, locals, timeout&.to_f, token&.to_s,
+                                                tls_ca_file&.to_s, Integer(retries))
+      elsif address
         raise ArgumentError, "give an address or server config keywords, not both" unless server_config.empty?
 
         @native = Native::Client.connect(address.to_s, timeout&.to_f, token&.to_s, tls_ca_file&.to_s,
@@ -53,7 +71,12 @@ module GitRPC
     end
 
     def in_process?
-      @native.address.nil?
+      !@routed && @native.address.nil?
+    end
+
+    # Calls are routed by storage (`servers:`).
+    def routed?
+      @routed == true
     end
 
     def timeout
@@ -89,7 +112,41 @@ module GitRPC
     end
 
     def inspect
+      return "#<GitRPC::Client routed>" if routed?
+
       "#<GitRPC::Client #{address || "in-process"}>"
+    end
+
+    # @api private: `servers:` as [[storage, address, token]] and [[storage, Native::Server]].
+    def self.routes(servers)
+      unless servers.is_a?(Hash) && !servers.empty?
+        raise ArgumentError, "servers: must be a non-empty Hash of storage name => servers"
+      end
+
+      remotes = []
+      locals = []
+      servers.each do |name, spec|
+        name = name.to_s
+        case spec
+        when String
+          remotes << [name, spec, nil]
+        when Hash
+          spec = spec.transform_keys(&:to_sym)
+          unknown = spec.keys - %i[address token]
+          raise ArgumentError, "servers: #{name}: unknown key #{unknown.first}" unless unknown.empty?
+          raise ArgumentError, "servers: #{name}: address missing" unless spec[:address]
+
+          remotes << [name, spec[:address].to_s, spec[:token]&.to_s]
+        when Server
+          raise ArgumentError, "servers: #{name}: server not started" unless spec.running?
+
+          locals << [name, spec.native]
+        else
+          raise ArgumentError,
+                "servers: #{name}: expected an address, { address:, token: } or a GitRPC::Server, not #{spec.class}"
+        end
+      end
+      [remotes, locals]
     end
 
     # @api private

@@ -112,6 +112,30 @@ RSpec.describe "Forking" do
     expect(repo.ref_exists?("refs/heads/feature")).to be(true)
   end
 
+  it "keeps a routed client's remote storages in the child and fails only its in-process ones" do
+    local_dir = File.join(File.dirname(@storage), "local")
+    make_repo(local_dir, "l.git")
+    GitRPC::Server.start(storages: { "local" => local_dir }) do |local|
+      client = GitRPC::Client.new(servers: { "default" => @server.address, "local" => local }, timeout: 10)
+      expect(client.repository("local", "l.git").exists?).to be(true)
+      expect(client.repository("default", "p.git").exists?).to be(true)
+      ids = @ids
+      in_child do
+        check(client.repository("default", "p.git").find_commit("main").id == ids[:c3], "remote storage")
+        begin
+          client.repository("local", "l.git").exists?
+          raise "the parent's in-process storage answered in the child"
+        rescue GitRPC::UnavailableError => e
+          check(e.message.include?("fork"), "unavailable message mentions fork: #{e.message}")
+        end
+        check(client.repository("default", "p.git").exists?, "remote storage after the in-process failure")
+      end
+      # The parent's routes are untouched.
+      expect(client.repository("local", "l.git").exists?).to be(true)
+      expect(client.repository("default", "p.git").find_commit("main").id).to eq(@ids[:c3])
+    end
+  end
+
   it "keeps several forked workers independent, as Puma does" do
     remote = GitRPC::Client.new(@server.address, timeout: 10)
     repo = remote.repository("default", "p.git")

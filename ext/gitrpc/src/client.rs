@@ -43,6 +43,9 @@ pub struct NativeClient {
     address: Held,
     /// The `Native::Server` an in-process client dispatches to (kept alive by us), or nil.
     server: Held,
+    /// A routed client's in-process storages: an Array of `[name, Native::Server]` (kept
+    /// alive by us), or nil.
+    routes: Held,
     /// Object directories every repository of this client names (a hook event's
     /// quarantine): `git_object_directory` and `git_alternate_object_directories`.
     objects: Option<(String, Vec<String>)>,
@@ -52,11 +55,13 @@ impl DataTypeFunctions for NativeClient {
     fn mark(&self, marker: &magnus::gc::Marker) {
         self.address.mark(marker);
         self.server.mark(marker);
+        self.routes.mark(marker);
     }
 
     fn compact(&self, compactor: &magnus::gc::Compactor) {
         self.address.compact(compactor);
         self.server.compact(compactor);
+        self.routes.compact(compactor);
     }
 }
 
@@ -99,6 +104,62 @@ impl NativeClient {
             timeout: Mutex::new(timeout),
             address: Held::new(frozen),
             server: Held::new(ruby.qnil()),
+            routes: Held::new(ruby.qnil()),
+            objects: None,
+        })
+    }
+
+    /// `Native::Client.connect_routed(address_or_nil, [[storage, address, token_or_nil],
+    /// ...], [[storage, Native::Server], ...], timeout_seconds_or_nil, token_or_nil,
+    /// tls_ca_file_or_nil, retries)`: each call goes to its repository's storage's servers,
+    /// over sockets or in this process.
+    #[allow(clippy::too_many_arguments)]
+    fn connect_routed(
+        ruby: &Ruby,
+        address: Option<String>,
+        remotes: Vec<(String, String, Option<String>)>,
+        servers: RArray,
+        timeout: Option<f64>,
+        token: Option<String>,
+        tls_ca_file: Option<String>,
+        retries: u32,
+    ) -> Result<Self, Error> {
+        let timeout = seconds(timeout)?;
+        let mut storages = gitrpc_client::routing::StorageMap::new();
+        for (name, addr, token) in remotes {
+            let remote = gitrpc_client::routing::Remote {
+                address: addr,
+                token: token.filter(|t| !t.is_empty()),
+            };
+            storages
+                .insert(&name, remote)
+                .map_err(|e| Error::new(ruby.exception_arg_error(), format!("servers: {e}")))?;
+        }
+        let opts = Options {
+            token: token.filter(|t| !t.is_empty()),
+            tls_ca_file: tls_ca_file.map(Into::into),
+            retries,
+            storages,
+            ..Options::default()
+        };
+        let addr = address.unwrap_or_default();
+        let routes = in_process_routes(ruby, servers)?;
+        let client =
+            block_on(ruby, connect_with(&addr, timeout, opts.clone(), routes))?.or_raise(ruby)?;
+        // Our own copy: the caller's Array may change later.
+        let held = servers.dup();
+        held.freeze();
+        Ok(NativeClient {
+            conn: Mutex::new(Some(Owned::new(client))),
+            remote: Some((addr.clone(), opts)),
+            timeout: Mutex::new(timeout),
+            address: Held::new(if addr.is_empty() {
+                ruby.qnil().as_value()
+            } else {
+                ruby.str_new(&addr).as_value()
+            }),
+            server: Held::new(ruby.qnil()),
+            routes: Held::new(held),
             objects: None,
         })
     }
@@ -116,6 +177,7 @@ impl NativeClient {
             timeout: Mutex::new(timeout),
             address: Held::new(ruby.qnil()),
             server: Held::new(server),
+            routes: Held::new(ruby.qnil()),
             objects: None,
         }
     }
@@ -163,7 +225,12 @@ impl NativeClient {
             ));
         };
         let timeout = *self.timeout.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = block_on(ruby, connect(addr, timeout, opts.clone()))?.or_raise(ruby)?;
+        let routes = match RArray::from_value(self.routes.get(ruby)) {
+            Some(servers) => in_process_routes(ruby, servers)?,
+            None => Vec::new(),
+        };
+        let fresh =
+            block_on(ruby, connect_with(addr, timeout, opts.clone(), routes))?.or_raise(ruby)?;
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         match conn.as_ref().map(Owned::get) {
             Some(Ok(c)) => Ok(c.clone()), // another thread reconnected meanwhile
@@ -407,8 +474,43 @@ impl NativeClient {
 }
 
 async fn connect(addr: &str, timeout: Option<Duration>, opts: Options) -> Result<Client, Status> {
+    connect_with(addr, timeout, opts, Vec::new()).await
+}
+
+/// Connect, with `routes` (in-process storages) besides the options' remote ones.
+async fn connect_with(
+    addr: &str,
+    timeout: Option<Duration>,
+    opts: Options,
+    routes: Vec<(String, gitrpc_client::routing::Route)>,
+) -> Result<Client, Status> {
     let opts = Options { timeout, ..opts };
-    Client::connect(addr, &opts).await.map_err(Status::from)
+    if routes.is_empty() {
+        return Client::connect(addr, &opts).await.map_err(Status::from);
+    }
+    let mut b = Client::builder(&opts).default_address(addr);
+    for (name, route) in routes {
+        b = b.route(&name, route);
+    }
+    b.connect().await.map_err(Status::from)
+}
+
+/// `[[name, Native::Server], ...]` as routes; a server stopped or started before `fork`
+/// gives a route that answers `UNAVAILABLE`, so only its storage's calls fail.
+fn in_process_routes(
+    ruby: &Ruby,
+    servers: RArray,
+) -> Result<Vec<(String, gitrpc_client::routing::Route)>, Error> {
+    let mut out = Vec::new();
+    for pair in servers.into_iter() {
+        let (name, server): (String, Obj<NativeServer>) = magnus::TryConvert::try_convert(pair)?;
+        let route = server
+            .route()
+            .unwrap_or_else(gitrpc_client::routing::Route::failing);
+        out.push((name, route));
+    }
+    let _ = ruby;
+    Ok(out)
 }
 
 /// Defines `Native::Client` with the methods of this file; returns the class, for the area
@@ -417,6 +519,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<RClass, Error> {
     let class = native.define_class("Client", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_singleton_method("connect", function!(NativeClient::connect, 5))?;
+    class.define_singleton_method("connect_routed", function!(NativeClient::connect_routed, 7))?;
     class.define_method("address", method!(NativeClient::address, 0))?;
     class.define_method("server", method!(NativeClient::server, 0))?;
     class.define_method("timeout", method!(NativeClient::get_timeout, 0))?;

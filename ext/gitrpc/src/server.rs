@@ -189,6 +189,11 @@ impl NativeServer {
         self.embedded.is_running()
     }
 
+    /// This server as a route of a routed client (fails after fork or stop).
+    pub fn route(&self) -> Result<gitrpc_client::routing::Route, Status> {
+        self.embedded.route()
+    }
+
     /// An in-process client (`timeout` in seconds or nil).
     fn client(
         ruby: &Ruby,

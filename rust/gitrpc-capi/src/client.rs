@@ -75,7 +75,9 @@ fn default_options() -> Options {
 /// `gitrpc_client_options_new`, given to `gitrpc_client_connect_with_options` (which copies
 /// it), freed with `gitrpc_client_options_free`.
 pub struct gitrpc_client_options {
-    inner: Options,
+    pub(crate) inner: Options,
+    /// Storages served by embedded servers of this process (see `storages.rs`).
+    pub(crate) routes: Vec<(String, ::gitrpc_client::routing::Route)>,
 }
 
 /// New options with the defaults of `gitrpc_client_connect`: no token, the system's
@@ -85,14 +87,21 @@ pub extern "C" fn gitrpc_client_options_new() -> *mut gitrpc_client_options {
     quietly(std::ptr::null_mut(), || {
         Box::into_raw(Box::new(gitrpc_client_options {
             inner: default_options(),
+            routes: Vec::new(),
         }))
     })
 }
 
 fn options_mut<'a>(p: *mut gitrpc_client_options) -> Result<&'a mut Options> {
+    Ok(&mut all_options_mut(p)?.inner)
+}
+
+pub(crate) fn all_options_mut<'a>(
+    p: *mut gitrpc_client_options,
+) -> Result<&'a mut gitrpc_client_options> {
     arg_ptr(p, "options")?;
     // SAFETY: non-NULL and, by contract, live options from this library used by one thread.
-    Ok(unsafe { &mut (*p).inner })
+    Ok(unsafe { &mut *p })
 }
 
 /// The server's `[auth] token`: every call then carries a v2 token made from it (the
@@ -170,6 +179,12 @@ pub unsafe extern "C" fn gitrpc_client_options_free(options: *mut gitrpc_client_
 /// `gitrpc_client_connect` with `options` (NULL: the defaults). `address` may also list
 /// several servers of the same storages, comma-separated: each call goes to the one with the
 /// fewest calls in flight.
+///
+/// With storages added to `options` (`gitrpc_client_options_add_storage*`), each call goes
+/// to the servers of its repository's storage, a storage not added fails at once with
+/// INVALID_ARGUMENT (`storage not found: "name"`), and `address` (may be NULL) serves only
+/// calls that name no repository (else the storage "default" does). A server that doesn't
+/// answer now fails only its storage's calls (UNAVAILABLE) until it does.
 #[no_mangle]
 pub unsafe extern "C" fn gitrpc_client_connect_with_options(
     address: *const c_char,
@@ -177,15 +192,29 @@ pub unsafe extern "C" fn gitrpc_client_connect_with_options(
     out: *mut *mut gitrpc_client,
 ) -> *mut gitrpc_error {
     guard(|| {
-        let address = arg_str(address, "address")?;
         arg_ptr(out, "out")?;
-        let opts = if options.is_null() {
-            default_options()
+        let (opts, routes) = if options.is_null() {
+            (default_options(), Vec::new())
         } else {
             // SAFETY: non-NULL and, by contract, live options from this library.
-            unsafe { (*options).inner.clone() }
+            let o = unsafe { &*options };
+            (o.inner.clone(), o.routes.clone())
         };
-        let client = block_on(Client::connect(address, &opts))?;
+        let routed = !opts.storages.is_empty() || !routes.is_empty();
+        let address = if address.is_null() && routed {
+            ""
+        } else {
+            arg_str(address, "address")?
+        };
+        let client = if routes.is_empty() {
+            block_on(Client::connect(address, &opts))?
+        } else {
+            let mut b = Client::builder(&opts).default_address(address);
+            for (name, route) in routes {
+                b = b.route(&name, route);
+            }
+            block_on(b.connect())?
+        };
         // SAFETY: checked non-NULL above.
         unsafe { *out = gitrpc_client::boxed(client) };
         Ok(())

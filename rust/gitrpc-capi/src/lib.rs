@@ -5,6 +5,7 @@
 //!
 //! - [`error`]: `gitrpc_error`, the FFI guard (NULL checks, panics → `INTERNAL`).
 //! - [`client`]: `gitrpc_client` (connect, deadline, free).
+//! - [`storages`]: storage routing options (remote servers, embedded ones).
 //! - [`server`]: `gitrpc_server` (embedded server from TOML, in-process client).
 //! - [`calls`]: typed calls for the common RPCs, strings and buffers.
 //! - [`commit`]: `gitrpc_commit` and `gitrpc_signature`, opaque, with accessors.
@@ -29,3 +30,4 @@ pub mod error;
 pub mod operations;
 pub mod raw;
 pub mod server;
+pub mod storages;

@@ -13,7 +13,7 @@ use crate::error::{arg_ptr, arg_str, gitrpc_error, guard, quietly, Error};
 /// An embedded server, running on the library's background threads. Created by
 /// `gitrpc_server_start`, stopped and freed by `gitrpc_server_free`.
 pub struct gitrpc_server {
-    embedded: Embedded,
+    pub(crate) embedded: Embedded,
     address: Option<CString>,
 }
 

@@ -13,6 +13,10 @@ pub enum Error {
         "invalid address {0:?}: expected unix:/path, tcp://host:port, tls://host:port or host:port"
     )]
     InvalidAddress(String),
+    #[error("invalid storage name {0:?}")]
+    InvalidStorage(String),
+    #[error("invalid storage route {0:?}: expected STORAGE=ADDRESS[,ADDRESS...]")]
+    InvalidRoute(String),
     #[error("tls: {0}")]
     Tls(String),
     #[error("connect {address}: {source}")]
@@ -43,9 +47,10 @@ impl Error {
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> tonic::Status {
         match e {
-            Error::InvalidAddress(_) | Error::Tls(_) => {
-                tonic::Status::invalid_argument(e.to_string())
-            }
+            Error::InvalidAddress(_)
+            | Error::InvalidStorage(_)
+            | Error::InvalidRoute(_)
+            | Error::Tls(_) => tonic::Status::invalid_argument(e.to_string()),
             Error::Connect { .. } => tonic::Status::unavailable(e.detailed()),
         }
     }
@@ -112,6 +117,9 @@ pub struct Options {
     /// per connection; see [`crate::backchannel`]), so the sidechannel RPCs work. Needs a
     /// server with the listener mux (gitrpcd, Gitaly); plain gRPC calls work over it too.
     pub backchannel: bool,
+    /// Storage routing: each call goes to the servers of its repository's storage (see
+    /// [`crate::routing`]); empty: every call goes to the address given to `connect`.
+    pub storages: crate::routing::StorageMap,
 }
 
 impl Default for Options {
@@ -123,6 +131,7 @@ impl Default for Options {
             tls_ca_file: None,
             retries: 2,
             backchannel: false,
+            storages: Default::default(),
         }
     }
 }

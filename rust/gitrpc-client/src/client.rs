@@ -24,6 +24,7 @@ use crate::gitaly::repository_service_client::RepositoryServiceClient;
 use crate::gitaly::*;
 use crate::raw::{method_path, RawCodec};
 
+mod replication;
 mod typed;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -97,7 +98,17 @@ impl Client {
     /// the fewest in flight). Eager: a bad address fails here, and so does a dead one unless
     /// another in the list answers. `opts.timeout` becomes the default deadline,
     /// `opts.retries` the retry budget, `opts.token` is sent with every call.
+    ///
+    /// With `opts.storages` (see [`crate::routing`]), each call goes to the servers of its
+    /// repository's storage instead, and `address` (may be empty) serves only the calls
+    /// that name no repository.
     pub async fn connect(address: &str, opts: &Options) -> Result<Client, address::Error> {
+        if !opts.storages.is_empty() {
+            return Client::builder(opts)
+                .default_address(address)
+                .connect()
+                .await;
+        }
         let transport = crate::transport::connect(
             address,
             &Options {
@@ -129,7 +140,7 @@ impl Client {
         )
     }
 
-    fn new(transport: Transport, timeout: Option<Duration>) -> Client {
+    pub(crate) fn new(transport: Transport, timeout: Option<Duration>) -> Client {
         let c = Client {
             transport,
             timeout_ms: Arc::new(AtomicU64::new(0)),

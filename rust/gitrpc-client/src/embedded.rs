@@ -70,6 +70,26 @@ impl Embedded {
         }
     }
 
+    /// A route to this server for a routed client ([`crate::routing::Builder::route`]):
+    /// in-process dispatch, with its first listener's address (for `gitaly-servers`) if it
+    /// has one. Fails as [`Embedded::client`] does.
+    pub fn route(&self) -> Result<crate::routing::Route, Status> {
+        let s = self.serving.lock().unwrap_or_else(|p| p.into_inner());
+        match s.as_ref().map(Owned::get) {
+            Some(Ok(serving)) => Ok(crate::routing::Route::InProcess {
+                transport: tower::util::BoxCloneSyncService::new(tower::ServiceExt::<
+                    http::Request<tonic::body::Body>,
+                >::map_err(
+                    serving.in_process(),
+                    crate::transport::TransportError::new,
+                )),
+                address: self.addresses.first().cloned(),
+            }),
+            Some(Err(_)) => Err(Status::unavailable(FORKED)),
+            None => Err(Status::unavailable("server stopped")),
+        }
+    }
+
     /// Stop: the returned future stops accepting, lets running calls finish (up to the
     /// config's `graceful_restart_timeout`), cancels the rest (killing their git) and
     /// removes the socket; await it on the runtime. `None` if it is not running here

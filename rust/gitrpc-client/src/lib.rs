@@ -2,6 +2,8 @@
 //!
 //! - [`address`]: parse `unix:/path`, `tcp://host:port`, `host:port`, `tls://host:port`;
 //!   open a tonic channel.
+//! - [`routing`]: storage → servers (sockets or in-process); each call goes to its
+//!   repository's storage, `gitaly-servers` for a second repository.
 //! - [`transport`]: a comma-separated address list → one transport (least-outstanding
 //!   balancing, the v2 auth token on every call).
 //! - [`client`]: [`Client`], one handle over a socket *or* an in-process server, with a
@@ -26,6 +28,7 @@ pub mod embedded;
 pub mod paths;
 pub mod raw;
 pub mod relay;
+pub mod routing;
 pub mod runtime;
 pub mod sidechannel;
 pub mod smarthttp;

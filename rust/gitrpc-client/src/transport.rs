@@ -58,17 +58,7 @@ const EJECT: Duration = Duration::from_secs(1);
 /// Connect to every address of a comma-separated list. The first address that connects is
 /// enough; the others that fail now are connected lazily (a server may be restarting).
 pub async fn connect(addresses: &str, opts: &Options) -> Result<Transport, Error> {
-    let list: Vec<&str> = addresses
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .collect();
-    if list.is_empty() {
-        return Err(Error::InvalidAddress(addresses.to_string()));
-    }
-    for a in &list {
-        address::Address::parse(a)?;
-    }
+    let list = parse_list(addresses)?;
     let transport = if list.len() == 1 {
         box_channel(address::connect(list[0], opts).await?)
     } else {
@@ -104,14 +94,84 @@ pub async fn connect(addresses: &str, opts: &Options) -> Result<Transport, Error
             epoch: Instant::now(),
         })
     };
-    Ok(match &opts.token {
+    Ok(tokened(transport, opts))
+}
+
+/// [`connect`] without connecting: every server is connected on first use (and
+/// reconnected after failures). Bad addresses still fail here.
+pub fn connect_lazy(addresses: &str, opts: &Options) -> Result<Transport, Error> {
+    let list = parse_list(addresses)?;
+    let mut backends = Vec::new();
+    for a in &list {
+        backends.push(Backend {
+            channel: address::connect_lazy(a, opts)?,
+            outstanding: Arc::new(AtomicUsize::new(0)),
+            ejected_until: AtomicU64::new(0),
+        });
+    }
+    let transport = if backends.len() == 1 {
+        box_channel(backends.remove(0).channel)
+    } else {
+        BoxCloneSyncService::new(Balanced {
+            backends: backends.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+            epoch: Instant::now(),
+        })
+    };
+    Ok(tokened(transport, opts))
+}
+
+fn parse_list(addresses: &str) -> Result<Vec<&str>, Error> {
+    let list: Vec<&str> = addresses
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if list.is_empty() {
+        return Err(Error::InvalidAddress(addresses.to_string()));
+    }
+    for a in &list {
+        address::Address::parse(a)?;
+    }
+    Ok(list)
+}
+
+fn tokened(transport: Transport, opts: &Options) -> Transport {
+    match &opts.token {
         Some(secret) if !secret.is_empty() => with_token(transport, secret.as_bytes().into()),
         _ => transport,
-    })
+    }
 }
 
 fn box_channel(channel: Channel) -> Transport {
-    BoxCloneSyncService::new(channel.map_err(TransportError::new))
+    BoxCloneSyncService::new(channel.map_err(channel_error))
+}
+
+/// A channel's failure to carry a call. A connection that closed before the call got an
+/// answer (the server died or restarted) is `UNAVAILABLE`, like one that can't be opened,
+/// so read-only calls are retried; tonic would say `CANCELLED` (or `UNKNOWN` when the write
+/// to the dead socket failed first: a broken pipe or a reset), which nothing retries.
+fn channel_error(e: tonic::transport::Error) -> TransportError {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = src {
+        let closed = s
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_canceled() || h.is_closed() || h.is_incomplete_message())
+            || s.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof
+                )
+            });
+        if closed {
+            return TransportError::new(tonic::Status::unavailable(format!(
+                "connection closed: {e}"
+            )));
+        }
+        src = s.source();
+    }
+    TransportError::new(e)
 }
 
 /// Add `authorization: Bearer v2.…` (fresh timestamp) to every request.
@@ -198,7 +258,7 @@ impl Service<http::Request<Body>> for Balanced {
                     this.backends[i]
                         .ejected_until
                         .store(until, Ordering::Relaxed);
-                    Err(TransportError::new(e))
+                    Err(channel_error(e))
                 }
             }
         })

@@ -13,8 +13,10 @@ use crate::{validate, Error, Result};
 pub enum Subcommand {
     Archive,
     Blame,
+    Bundle,
     CatFile,
     CheckAttr,
+    Clone,
     CommitGraph,
     CommitTree,
     CountObjects,
@@ -38,6 +40,7 @@ pub enum Subcommand {
     Prune,
     PrunePacked,
     ReceivePack,
+    Remote,
     Repack,
     RevList,
     RevParse,
@@ -199,17 +202,27 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 36] = [
+static TABLE: [Description; 39] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
         .config(&[ATTR_HEAD]),
     // git 2.47: `blame --end-of-options HEAD -- a.txt` is "bad revision 'a.txt'".
     Description::new(S::Blame, "blame").no_end_of_options(),
+    // `bundle create - --all` (CreateBundle): an action word, then our own arguments.
+    Description::new(S::Bundle, "bundle")
+        .no_end_of_options()
+        .revisions(Revisions::None),
     Description::new(S::CatFile, "cat-file"),
     Description::new(S::CheckAttr, "check-attr")
         .no_end_of_options()
         .config(&[ATTR_HEAD]),
+    // `clone --mirror` of a bundle file into a new repository (CreateRepositoryFromBundle);
+    // Gitaly's fsck setting for bundles (git 2.46 started checking them).
+    Description::new(S::Clone, "clone")
+        .revisions(Revisions::None)
+        .config(&[("transfer.fsckObjects", Fixed("false"))])
+        .updates_refs(),
     // Housekeeping: `commit-graph write <flags>` (the action word is a constant of ours).
     Description::new(S::CommitGraph, "commit-graph").revisions(Revisions::None),
     // Writes a commit object (operations, in a quarantine); parents go with `-p<oid>`.
@@ -218,9 +231,19 @@ static TABLE: [Description; 36] = [
     // `diff.noprefix` of a repository would change the patch headers our parsers read.
     Description::new(S::Diff, "diff").config(&[ATTR_HEAD, ("diff.noprefix", Fixed("false"))]),
     Description::new(S::DiffTree, "diff-tree"),
-    // Only from a local repository of a storage into a quarantine (start_repository of an
-    // operation), by object id, writing no refs and no FETCH_HEAD.
-    Description::new(S::Fetch, "fetch"),
+    // From a local repository of a storage into a quarantine (start_repository of an
+    // operation), by object id, writing no refs and no FETCH_HEAD; and from another server's
+    // upload-pack through our relay (ReplicateRepository). Gitaly's settings for internal
+    // fetches.
+    Description::new(S::Fetch, "fetch")
+        .revisions(Revisions::None)
+        .config(&[
+            ("fetch.negotiationAlgorithm", Fixed("skipping")),
+            ("fetch.fsckObjects", Fixed("false")),
+            ("transfer.fsckObjects", Fixed("false")),
+            ("advice.fetchShowForcedUpdates", Fixed("false")),
+        ])
+        .updates_refs(),
     Description::new(S::ForEachRef, "for-each-ref"),
     Description::new(S::FormatPatch, "format-patch").config(&[ATTR_HEAD]),
     Description::new(S::Grep, "grep")
@@ -257,6 +280,10 @@ static TABLE: [Description; 36] = [
         .config(&[("receive.denyCurrentBranch", Fixed("ignore"))])
         .client_config()
         .updates_refs(),
+    // `remote remove origin` after a mirror clone: an action word, no options.
+    Description::new(S::Remote, "remote")
+        .no_end_of_options()
+        .revisions(Revisions::None),
     Description::new(S::Repack, "repack").revisions(Revisions::None),
     Description::new(S::RevList, "rev-list").revisions(Revisions::AllowPseudo),
     Description::new(S::RevParse, "rev-parse"),
@@ -281,11 +308,13 @@ static TABLE: [Description; 36] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 36] = [
+    pub const ALL: [Subcommand; 39] = [
         S::Archive,
         S::Blame,
+        S::Bundle,
         S::CatFile,
         S::CheckAttr,
+        S::Clone,
         S::CommitGraph,
         S::CommitTree,
         S::CountObjects,
@@ -309,6 +338,7 @@ impl Subcommand {
         S::Prune,
         S::PrunePacked,
         S::ReceivePack,
+        S::Remote,
         S::Repack,
         S::RevList,
         S::RevParse,

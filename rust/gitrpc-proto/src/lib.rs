@@ -29,3 +29,4 @@ pub mod auth;
 pub mod identity;
 pub mod limit;
 pub mod methods;
+pub mod servers;

@@ -55,6 +55,7 @@ pub const READ_ONLY: &[&str] = &[
     "/gitaly.RefService/ListRefs",
     "/gitaly.RefService/ListTagNamesContainingCommit",
     "/gitaly.RefService/RefExists",
+    "/gitaly.RepositoryService/CreateBundle",
     "/gitaly.RepositoryService/FindLicense",
     "/gitaly.RepositoryService/FindMergeBase",
     "/gitaly.RepositoryService/GetArchive",

@@ -53,6 +53,8 @@ pub struct Deps {
     pub connections: Arc<crate::conn::Connections>,
     /// Background housekeeping of the storages (stops with these dependencies).
     pub housekeeping: crate::housekeeping::Task,
+    /// Channels to other servers (a second repository named in `gitaly-servers`).
+    pub remotes: crate::remote::Remotes,
     /// `[pack_objects_cache]`, when enabled.
     pub packcache: Option<Arc<PackCache>>,
     /// Repository optimization: the RPCs' optimizer and the background scheduler (stops
@@ -168,6 +170,7 @@ impl Deps {
             hooks,
             hook_executables,
             bridge_dir: internal.join("hooks-run"),
+            remotes: Default::default(),
             packcache,
         }))
     }

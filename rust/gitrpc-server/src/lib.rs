@@ -15,6 +15,8 @@
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
 //!   what crashes leave behind; [`optimize`]: OptimizeRepository and the background
 //!   scheduler that runs it after writes and in a daily window.
+//! - [`servers`], [`remote`], [`relay`], [`second`]: a request's second repository on
+//!   another server (`gitaly-servers`), calls to that server, and fetches from it.
 //! - [`packcache`]: the pack-objects cache (`[pack_objects_cache]`), reached by git's
 //!   pack-objects hook through a FIFO bridge per upload-pack session.
 //! - [`pusher`]: who is pushing (what front doors send), for the push's hooks;
@@ -51,8 +53,12 @@ pub mod packcache;
 pub mod pusher;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod relay;
+pub mod remote;
 pub mod rpclog;
+pub mod second;
 pub mod server;
+pub mod servers;
 pub mod services;
 pub mod serving;
 pub mod sidechannel;

@@ -533,6 +533,62 @@ static void test_start_errors(void) {
   gitrpc_server_free(tcp);
 }
 
+/* Storage routing: "s1" on a server over its socket, "s2" on an embedded server without a
+ * listener; each call goes to its storage's server, an unknown storage fails at once. */
+static void test_storages(void) {
+  char cfg[2048], dir1[600], dir2[600];
+  snprintf(dir1, sizeof dir1, "%s/s1", tmp);
+  snprintf(dir2, sizeof dir2, "%s/s2", tmp);
+  snprintf(cfg, sizeof cfg, "socket_path = \"%s/s1.sock\"\n[[storage]]\nname = \"s1\"\npath = \"%s\"\n", tmp, dir1);
+  gitrpc_server *a = NULL, *b = NULL;
+  expect_ok(gitrpc_server_start(cfg, &a), "server_start(s1)");
+  snprintf(cfg, sizeof cfg, "[[storage]]\nname = \"s2\"\npath = \"%s\"\n", dir2);
+  expect_ok(gitrpc_server_start(cfg, &b), "server_start(s2, in-process only)");
+  if (!a || !b) return;
+
+  gitrpc_client_options *o = gitrpc_client_options_new();
+  expect_code(gitrpc_client_options_add_storage(NULL, "s1", "unix:/x"), GITRPC_CODE_INVALID_ARGUMENT,
+              "add_storage(NULL options)");
+  expect_code(gitrpc_client_options_add_storage(o, NULL, "unix:/x"), GITRPC_CODE_INVALID_ARGUMENT,
+              "add_storage(NULL storage)");
+  expect_code(gitrpc_client_options_add_storage(o, "", "unix:/x"), GITRPC_CODE_INVALID_ARGUMENT,
+              "add_storage(empty storage)");
+  expect_message(gitrpc_client_options_add_storage(o, "s1", "ftp://x"), GITRPC_CODE_INVALID_ARGUMENT,
+                 "invalid address", "add_storage(bad address)");
+  expect_code(gitrpc_client_options_add_storage_server(o, "s2", NULL), GITRPC_CODE_INVALID_ARGUMENT,
+              "add_storage_server(NULL server)");
+  expect_ok(gitrpc_client_options_add_storage(o, "s1", gitrpc_server_address(a)), "add_storage(s1)");
+  expect_ok(gitrpc_client_options_add_storage_with_token(o, "s3", "unix:/nonexistent/s3.sock", "t3"),
+            "add_storage_with_token(s3, a server that isn't there)");
+  expect_ok(gitrpc_client_options_add_storage_server(o, "s2", b), "add_storage_server(s2)");
+  gitrpc_client *c = NULL;
+  expect_ok(gitrpc_client_connect_with_options(NULL, o, &c), "connect_with_options(NULL address, storages)");
+  gitrpc_client_options_free(o);
+  if (!c) return;
+
+  expect_ok(gitrpc_create_repository(c, "s1", "one.git", "main"), "create on s1");
+  expect_ok(gitrpc_create_repository(c, "s2", "two.git", "main"), "create on s2");
+  char path[1024];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/one.git/HEAD", dir1);
+  CHECK(stat(path, &st) == 0, "s1's repository is in s1's storage");
+  snprintf(path, sizeof path, "%s/two.git/HEAD", dir2);
+  CHECK(stat(path, &st) == 0, "s2's repository is in s2's storage");
+  bool yes = false;
+  expect_ok(gitrpc_repository_exists(c, "s2", "two.git", &yes), "exists on s2");
+  CHECK(yes, "s2/two.git exists");
+  expect_ok(gitrpc_repository_exists(c, "s1", "two.git", &yes), "exists on s1");
+  CHECK(!yes, "s1/two.git does not");
+  expect_message(gitrpc_repository_exists(c, "s9", "x.git", &yes), GITRPC_CODE_INVALID_ARGUMENT,
+                 "storage not found: \"s9\"", "unknown storage");
+  expect_code(gitrpc_repository_exists(c, "s3", "x.git", &yes), GITRPC_CODE_UNAVAILABLE,
+              "a storage whose server is down");
+  expect_ok(gitrpc_repository_exists(c, "s1", "one.git", &yes), "the others still answer");
+  gitrpc_client_free(c);
+  gitrpc_server_free(a);
+  gitrpc_server_free(b);
+}
+
 int main(void) {
   strcpy(tmp, "/tmp/gitrpc-ctest-XXXXXX");
   if (!mkdtemp(tmp)) return 100;
@@ -581,6 +637,7 @@ int main(void) {
 
   test_start_stop_cycles();
   test_options_auth_tls();
+  test_storages();
 
   sh("rm -rf %s", tmp);
   printf("1..%d\n# %d failed\n", checks, failures);

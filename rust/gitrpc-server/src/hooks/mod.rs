@@ -246,10 +246,41 @@ impl Executables {
     }
 }
 
+/// `GIT_SSH_COMMAND` of a fetch from another server (`crate::relay`): git's ssh transport,
+/// relayed through FIFOs in `$GITRPC_RELAY_DIR` to a task of ours that calls that server's
+/// upload-pack. Installed in the hooks directory as [`RELAY`] (git runs no file of that
+/// name as a hook). Two traps: the background `cat`s must not inherit fd 3 (the server would
+/// never see the end of git's input), and the stdin-copying `cat` must run in the foreground
+/// (`sh` gives background jobs `/dev/null` as stdin).
+pub const RELAY_SCRIPT: &str = r#"#!/bin/sh
+# gitrpc: git's ssh transport for server-to-server fetches (see rust/gitrpc-server/src/relay.rs)
+d="$GITRPC_RELAY_DIR"
+if [ -z "$d" ] || [ ! -p "$d/ctl" ]; then
+  echo "gitrpc: relay bridge missing" >&2
+  exit 128
+fi
+exec 3<>"$d/in"
+printf 'start %s\n' "${GIT_PROTOCOL:-}" > "$d/ctl"
+cat "$d/err" >&2 3>&- &
+e=$!
+cat "$d/out" 3>&- &
+o=$!
+cat >&3
+exec 3>&-
+wait "$o"
+wait "$e"
+rc=128
+[ -f "$d/rc" ] && read -r rc < "$d/rc"
+exit "$rc"
+"#;
+
+/// The file name of [`RELAY_SCRIPT`] in the hooks directory.
+pub const RELAY: &str = "ssh-relay";
+
 /// A per-server hooks directory, removed when the server's dependencies are dropped. Every
 /// git the server starts gets it as `core.hooksPath`, so repositories' own hooks never run:
 /// it holds, per hook, a link to the configured executable or the bridge script for a
-/// callback (see the module documentation), or nothing.
+/// callback (see the module documentation), or nothing; and the relay script ([`RELAY`]).
 pub struct HooksDir {
     path: PathBuf,
     executables: Executables,
@@ -278,6 +309,9 @@ impl HooksDir {
     fn fill(&self) -> std::io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&self.path)?;
+        let relay = self.path.join(RELAY);
+        std::fs::write(&relay, RELAY_SCRIPT)?;
+        std::fs::set_permissions(&relay, std::fs::Permissions::from_mode(0o755))?;
         for (i, kind) in HookKind::ALL.into_iter().enumerate() {
             let target = self.path.join(kind.as_str());
             if self.bridged[i] {

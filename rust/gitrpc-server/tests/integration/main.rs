@@ -42,6 +42,9 @@ mod ratelimit;
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.
 mod repository;
+/// Storage routing over several servers and in-process; ReplicateRepository, bundles,
+/// gitaly-servers.
+mod routing;
 /// Token v2 auth, TLS listener, unix socket permissions.
 mod security;
 /// ServerService, health, reflection, UNIMPLEMENTED.

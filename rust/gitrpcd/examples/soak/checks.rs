@@ -133,7 +133,7 @@ pub fn after_load(
         .collect();
     if !lost.is_empty() {
         failed.push(format!(
-            "{} successful pushes missing, e.g. {:?}",
+            "{} successful pushes or commits missing, e.g. {:?}",
             lost.len(),
             lost.first()
         ));

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | reads | RefExists, FindCommit, TreeEntry, GetBlob on `reads.git` (answers checked) |
 //! | listings | FindLocalBranches, ListRefs, ListCommits (100) on `reads.git` |
-//! | operations | WriteRef of a branch of `push.git` (OperationService isn't served yet) |
+//! | operations | UserCommitFiles (a file created on one of 50 `files-NN` branches of `push.git`, through the typed client) and WriteRef of an `op-NN` branch, alternately |
 //! | cancelled | ListCommits of the whole history dropped after the first page; CountCommits with a 2 ms deadline |
 //! | clones | `git clone --bare` of `clone.git` through `gitrpc-ssh` (its `main` checked) |
 //! | pushes | `git push` of a new commit to a pusher's own branch of `push.git` through `gitrpc-ssh` |
@@ -14,7 +14,7 @@
 //!
 //! In a fault run every read-only call is retried until it succeeds (or 60 s pass): clients
 //! of read-only RPCs recover by retry. Writes are not retried; a push is recorded only when
-//! `git push` said it succeeded.
+//! `git push` (or UserCommitFiles) said it succeeded.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,8 @@ use tokio_stream::StreamExt;
 use tonic::{Code, Status};
 
 use crate::repo::Samples;
+
+mod ops;
 
 pub const FAMILIES: [&str; 7] = [
     "reads",
@@ -340,6 +342,7 @@ pub async fn call(ctx: Arc<Ctx>, family: usize, k: u64) {
                 }
             }
         }
+        OPERATIONS if !k.is_multiple_of(2) => ops::commit_files(&ctx, k).await,
         OPERATIONS => {
             let t = Instant::now();
             let target = &s.clone_head;

@@ -304,7 +304,7 @@ async fn run(a: &Args) -> bool {
     let last = probes.last().cloned().unwrap_or_default();
     let _ = writeln!(
         out,
-        "- {} calls in {:.0} s ({}); {skipped} ticks skipped at the in-flight caps; {pushes} pushes reported successful; {:.0} optimizations ({:.0} queued by writes).",
+        "- {} calls in {:.0} s ({}); {skipped} ticks skipped at the in-flight caps; {pushes} pushes and UserCommitFiles reported successful; {:.0} optimizations ({:.0} queued by writes).",
         recs.len(),
         stopped_at,
         fams.join(", "),

@@ -14,7 +14,8 @@
 //! is refused), the path mapped to a storage and relative path (`default_storage`,
 //! `[storage_prefixes]`; `gitrpc_client::paths`), and the access check asked
 //! (`access_command` or `access_url`, see `access.rs`) before any RPC. Then the session is
-//! relayed (`gitrpc_client::relay`, sidechannel fetches as gitlab-shell's) with
+//! relayed (`gitrpc_client::relay`, sidechannel fetches as gitlab-shell's) to the storage's
+//! servers (`[servers]`, else `address`) with
 //! `GIT_PROTOCOL` (protocol v2 needs `AcceptEnv GIT_PROTOCOL` in sshd_config), the user's
 //! identity (`gl_id` from the check, else the key id; username; `gl_repository`) and the
 //! client's address (from `SSH_CONNECTION`). git's exit status is ours; a refusal prints the
@@ -183,7 +184,16 @@ async fn session(config: &Config, key_id: &str) -> u8 {
         info(m);
     }
     let (storage, relative_path) = grant.repository.unwrap_or((storage, relative_path));
-    let options = match config.client_options() {
+    // The storage's servers (`[servers]`, else `address`); a storage with none (one the
+    // access check named) is refused before anything is dialed.
+    let route = match config.route(&storage) {
+        Ok(r) => r,
+        Err(e) => {
+            warn(&format!("gitrpc-shell: {e}"));
+            return 1;
+        }
+    };
+    let options = match config.client_options(&route) {
         Ok(o) => o,
         Err(e) => {
             warn(&format!("gitrpc-shell: {e}"));
@@ -191,7 +201,7 @@ async fn session(config: &Config, key_id: &str) -> u8 {
         }
     };
     let session = Session {
-        address: config.address.clone(),
+        address: route.address,
         options,
         action: command.action,
         repository: Repository {

@@ -10,6 +10,11 @@
 //! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2;
 //! `GL_ID`, `GL_USERNAME` and `GL_REPOSITORY` become the push's identity (its hooks see them).
 //!
+//! With several storages on several servers, `--server STORAGE=ADDR[,ADDR...]` (repeated)
+//! or `$GITRPC_SERVERS` (`s1=unix:/a.sock;s2=tls://g2:9999,tls://g3:9999`) maps each storage
+//! to its servers, and the path's storage picks them; a storage not in the map fails at
+//! once, before anything is dialed.
+//!
 //! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection when the server
 //! offers it, else the streaming `SSHUploadPack`; `--no-sidechannel` forces the latter. The
 //! relay itself is `gitrpc_client::relay`, shared with `gitrpc-shell`.
@@ -22,16 +27,21 @@ use gitrpc_proto::gitaly::Repository;
 use gitrpc_proto::identity::Identity;
 
 const USAGE: &str =
-    "usage: gitrpc-ssh [--address ADDR[,ADDR...]] [--token-file PATH] [--tls-ca-file PEM]
+    "usage: gitrpc-ssh [--address ADDR[,ADDR...] | --server STORAGE=ADDR[,ADDR...]...]
+                  [--token-file PATH] [--tls-ca-file PEM]
                   [--limit-rate BYTES_PER_SEC] [--no-sidechannel]
                   [-p PORT] [-o OPTION] [-4|-6] HOST COMMAND
 Use as GIT_SSH_COMMAND=\"gitrpc-ssh --address unix:/path/to.sock\". The address can also come
-from $GITRPC_ADDRESS (unix:/path, tcp://host:port, tls://host:port; several: comma-separated).
+from $GITRPC_ADDRESS (unix:/path, tcp://host:port, tls://host:port; several: comma-separated);
+a map of storages to servers from --server or $GITRPC_SERVERS (STORAGE=ADDR,...;STORAGE=...).
 The server's [auth] token comes from --token-file or $GITRPC_TOKEN.";
 
 #[derive(Debug, PartialEq)]
 struct Invocation {
     address: String,
+    /// The storage's own token, from a `[servers]`-style map (else `--token-file` or
+    /// `$GITRPC_TOKEN`).
+    token: Option<String>,
     /// File holding the server's auth token (else `$GITRPC_TOKEN`).
     token_file: Option<String>,
     /// Extra CA certificates (PEM) for `tls://` addresses.
@@ -46,8 +56,14 @@ struct Invocation {
     relative_path: String,
 }
 
-fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, String> {
+fn parse(
+    args: &[String],
+    env_address: Option<String>,
+    env_servers: Option<String>,
+) -> Result<Invocation, String> {
     let mut address = env_address;
+    let mut servers = gitrpc_client::routing::StorageMap::new();
+    let mut flag_servers = false;
     let mut limit_rate = None;
     let mut token_file = None;
     let mut tls_ca_file = None;
@@ -62,6 +78,14 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
                 address = Some(args.get(i).ok_or("--address needs a value")?.clone());
             }
             _ if a.starts_with("--address=") => address = Some(a["--address=".len()..].to_string()),
+            "--server" => {
+                i += 1;
+                let spec = args.get(i).ok_or("--server needs a value")?;
+                servers
+                    .insert_spec(spec)
+                    .map_err(|e| format!("--server: {e}"))?;
+                flag_servers = true;
+            }
             "--token-file" => {
                 i += 1;
                 token_file = Some(args.get(i).ok_or("--token-file needs a value")?.clone());
@@ -87,9 +111,12 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         }
         i += 1;
     }
-    let address = address.ok_or(format!(
-        "no server address: pass --address or set GITRPC_ADDRESS\n{USAGE}"
-    ))?;
+    if !flag_servers {
+        if let Some(list) = env_servers.filter(|l| !l.trim().is_empty()) {
+            servers = gitrpc_client::routing::StorageMap::parse_list(&list)
+                .map_err(|e| format!("GITRPC_SERVERS: {e}"))?;
+        }
+    }
     let (_host, command) = match rest.as_slice() {
         [host, cmd @ ..] if !cmd.is_empty() => (host, cmd.join(" ")),
         _ => return Err(format!("expected HOST COMMAND\n{USAGE}")),
@@ -100,8 +127,22 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         .split_once('/')
         .filter(|(s, r)| !s.is_empty() && !r.is_empty())
         .ok_or_else(|| format!("path must be STORAGE/relative/path, got {path:?}"))?;
+    // The storage's servers if there is a map (an unknown storage fails here, before any
+    // connection), else the one address.
+    let (address, token) = if servers.is_empty() {
+        let address = address.ok_or(format!(
+            "no server address: pass --address or --server, or set GITRPC_ADDRESS or GITRPC_SERVERS\n{USAGE}"
+        ))?;
+        (address, None)
+    } else {
+        let route = servers
+            .route(storage)
+            .map_err(|s| s.message().to_string())?;
+        (route.address.clone(), route.token.clone())
+    };
     Ok(Invocation {
         address,
+        token,
         token_file,
         tls_ca_file,
         limit_rate,
@@ -114,6 +155,7 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
 
 async fn run(inv: Invocation) -> Result<i32, String> {
     let token = match &inv.token_file {
+        _ if inv.token.is_some() => inv.token.clone(),
         Some(path) => Some(
             gitrpc_proto::auth::read_secret_file(path.as_ref())
                 .map_err(|e| format!("--token-file {path}: {e}"))?,
@@ -156,7 +198,11 @@ fn main() -> ExitCode {
         // `ssh -G` probe (ssh.variant=auto): we behave like OpenSSH.
         return ExitCode::SUCCESS;
     }
-    let inv = match parse(&args, std::env::var("GITRPC_ADDRESS").ok()) {
+    let inv = match parse(
+        &args,
+        std::env::var("GITRPC_ADDRESS").ok(),
+        std::env::var("GITRPC_SERVERS").ok(),
+    ) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("gitrpc-ssh: {e}");
@@ -186,6 +232,7 @@ mod tests {
     fn p(args: &[&str]) -> Result<Invocation, String> {
         parse(
             &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            None,
             None,
         )
     }
@@ -229,5 +276,29 @@ mod tests {
         ])
         .is_err());
         assert!(p(&["--address", "unix:/s", "host"]).is_err());
+    }
+
+    #[test]
+    fn routes_by_the_paths_storage() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let i = p(&[
+            "--server",
+            "s1=unix:/one.sock",
+            "--server",
+            "s2=unix:/two.sock,unix:/three.sock",
+            "host",
+            "git-upload-pack '/s2/g/r.git'",
+        ])
+        .unwrap();
+        assert_eq!(i.address, "unix:/two.sock,unix:/three.sock");
+        let env = Some("s1=unix:/one.sock;s3=tcp://h:1".to_string());
+        let cmd = args(&["host", "git-receive-pack 's3/r.git'"]);
+        assert_eq!(parse(&cmd, None, env.clone()).unwrap().address, "tcp://h:1");
+        let cmd = args(&["host", "git-receive-pack 's9/r.git'"]);
+        assert_eq!(
+            parse(&cmd, Some("unix:/x".into()), env).unwrap_err(),
+            "storage not found: \"s9\""
+        );
+        assert!(p(&["--server", "nonsense", "host", "git-upload-pack 's/r'"]).is_err());
     }
 }

@@ -21,6 +21,9 @@ mod access;
 mod keys;
 /// `[[rate_limiting]]` end to end: 50 sessions at once through sshd, smoothed or refused.
 mod ratelimit;
+/// `[servers]`: a storage mapped to a second gitrpcd (its own token) is served there, the
+/// others by `address`; that server down fails only its storage's sessions.
+mod routing;
 /// Sessions through sshd + gitrpc-shell: clone, fetch, push, archive, protocol v2, path
 /// spellings; a refused key, a read-only key, a pre-receive rejection (and the identity the
 /// hook saw); commands that are refused before anything runs.

@@ -341,14 +341,7 @@ impl Door {
 
     /// SSHService calls the daemon finished (any code).
     pub fn ssh_rpcs(&self) -> f64 {
-        self.daemon
-            .monitor_get("/metrics")
-            .lines()
-            .filter(|l| {
-                l.starts_with("gitrpc_rpc_requests_total{") && l.contains("gitaly.SSHService/")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        ssh_rpcs(&self.daemon)
     }
 
     /// With a barrier: wait until `n` access checks are waiting, then let them all go.
@@ -386,6 +379,16 @@ pub fn commit(work: &Path, name: &str) -> String {
     git_ok(work, &["add", "."]);
     git_ok(work, &["commit", "-qm", name]);
     git_ok(work, &["rev-parse", "HEAD"]).trim().to_string()
+}
+
+/// SSHService calls `daemon` finished (any code); it must have a monitor.
+pub fn ssh_rpcs(daemon: &Daemon) -> f64 {
+    daemon
+        .monitor_get("/metrics")
+        .lines()
+        .filter(|l| l.starts_with("gitrpc_rpc_requests_total{") && l.contains("gitaly.SSHService/"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -12,6 +12,7 @@ use gitrpc_git::Subcommand;
 use gitrpc_proto::gitaly::user_commit_files_action::UserCommitFilesActionPayload as ActionPayload;
 use gitrpc_proto::gitaly::user_commit_files_request::UserCommitFilesRequestPayload as Payload;
 use gitrpc_proto::gitaly::*;
+use tonic::metadata::MetadataMap;
 use tonic::{Code, Streaming};
 
 use super::files::{self, Action};
@@ -82,6 +83,7 @@ fn check_header(h: &UserCommitFilesRequestHeader, format: ObjectFormat) -> Resul
 
 pub async fn commit_files(
     deps: &Deps,
+    metadata: &MetadataMap,
     mut stream: Streaming<UserCommitFilesRequest>,
 ) -> Result<UserCommitFilesResponse> {
     let first = stream
@@ -121,7 +123,8 @@ pub async fn commit_files(
         ));
     }
     let expected = expected_old(&repo, &header.expected_old_oid, true).await?;
-    let other = start::other_repository(deps, &repo, header.start_repository.as_ref())?;
+    let other =
+        start::start_repository(deps, metadata, &repo, header.start_repository.as_ref()).await?;
     let actions = read_actions(&mut stream).await?;
 
     let target = ref_value(&repo, &reference).await?;
@@ -132,12 +135,15 @@ pub async fn commit_files(
     ) {
         ("", None, true) => target.clone(),
         ("", from, _) => {
-            let from = from.as_ref().unwrap_or(&repo);
             let branch = match header.start_branch_name.is_empty() {
                 true => &header.branch_name,
                 false => &header.start_branch_name,
             };
-            match start::branch_commit(from, branch).await? {
+            let commit = match from {
+                Some(from) => from.branch_commit(branch).await?,
+                None => start::branch_commit(&repo, branch).await?,
+            };
+            match commit {
                 None => target.clone(),
                 Some(Some(c)) => Some(c),
                 Some(None) => {
@@ -158,7 +164,7 @@ pub async fn commit_files(
     let mut fetched = false;
     if let Some(p) = parent.as_deref().filter(|p| Some(*p) != target.as_deref()) {
         fetched = match &other {
-            Some(from) => start::fetch_missing(&qrepo, from, p).await?,
+            Some(from) => from.fetch_missing(deps, &qrepo, p).await?,
             None => false,
         };
         if !fetched

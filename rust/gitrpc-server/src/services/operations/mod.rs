@@ -226,8 +226,9 @@ impl OperationService for OperationServiceImpl {
         &self,
         req: Request<Streaming<UserCommitFilesRequest>>,
     ) -> Result<Response<UserCommitFilesResponse>, Status> {
+        let (metadata, _, stream) = req.into_parts();
         Ok(Response::new(
-            commit_files::commit_files(&self.deps, req.into_inner()).await?,
+            commit_files::commit_files(&self.deps, &metadata, stream).await?,
         ))
     }
 

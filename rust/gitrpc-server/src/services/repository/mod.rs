@@ -1,17 +1,20 @@
 //! RepositoryService: existence, creation (atomic), removal, size, format, merge bases,
 //! WriteRef (`admin.rs`), the reads of whole trees and repositories: archives, file
-//! search, raw changes, statistics, attributes, licenses; and housekeeping
-//! (`optimize.rs`: OptimizeRepository, PruneUnreachableObjects).
+//! search, raw changes, statistics, attributes, licenses; bundles (`bundle.rs`),
+//! replication from another server (`replicate.rs`) and housekeeping (`optimize.rs`:
+//! OptimizeRepository, PruneUnreachableObjects).
 //!
 //! One file per RPC; the trait impl below only delegates (the oldest RPCs are answered in
 //! place).
 
 mod admin;
+mod bundle;
 mod find_license;
 mod get_archive;
 mod get_file_attributes;
 mod get_raw_changes;
 mod optimize;
+mod replicate;
 mod repository_info;
 mod search_files_by_content;
 mod search_files_by_name;
@@ -177,6 +180,30 @@ impl RepositoryService for RepositoryServiceImpl {
         req: Request<FindLicenseRequest>,
     ) -> Result<Response<FindLicenseResponse>, Status> {
         Ok(Response::new(self.find_license(req.into_inner()).await?))
+    }
+
+    async fn create_bundle(
+        &self,
+        req: Request<CreateBundleRequest>,
+    ) -> Result<Response<RpcStream<CreateBundleResponse>>, Status> {
+        Ok(bundle::create_bundle(&self.deps, req.into_inner())?)
+    }
+
+    async fn create_repository_from_bundle(
+        &self,
+        req: Request<tonic::Streaming<CreateRepositoryFromBundleRequest>>,
+    ) -> Result<Response<CreateRepositoryFromBundleResponse>, Status> {
+        bundle::create_from_bundle(&self.deps, req.into_inner()).await?;
+        Ok(Response::new(CreateRepositoryFromBundleResponse {}))
+    }
+
+    async fn replicate_repository(
+        &self,
+        req: Request<ReplicateRepositoryRequest>,
+    ) -> Result<Response<ReplicateRepositoryResponse>, Status> {
+        let (metadata, _, req) = req.into_parts();
+        replicate::replicate(&self.deps, &metadata, req).await?;
+        Ok(Response::new(ReplicateRepositoryResponse {}))
     }
 
     async fn optimize_repository(

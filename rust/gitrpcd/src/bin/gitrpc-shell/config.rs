@@ -6,16 +6,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gitrpc_client::paths::Storages;
+use gitrpc_client::routing::{Remote, StorageMap};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// gitrpcd's address(es), as clients take them (`unix:/…`, `tcp://`, `tls://`, a
-    /// comma-separated list).
-    pub address: String,
-    /// The server's `[auth]` secret.
+    /// comma-separated list): the servers of every storage `[servers]` doesn't list.
+    pub address: Option<String>,
+    /// The server's `[auth]` secret (of `[servers]` entries too, unless they give a token).
     pub token_file: Option<PathBuf>,
+    /// Storage → its servers, when storages live on different servers (the
+    /// `gitrpc_client::routing::StorageMap` every client reads): `"shard-2" =
+    /// "tls://g2:9999,tls://g3:9999"` or `"shard-3" = { address = "…", token = "…" }`.
+    #[serde(default)]
+    pub servers: StorageMap,
     /// Extra CA certificates (PEM) for `tls://` addresses.
     pub tls_ca_file: Option<PathBuf>,
     /// Storage of paths no `[storage_prefixes]` entry matches (unset: those are refused).
@@ -71,8 +77,15 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
-        gitrpc_client::Address::parse(self.address.split(',').next().unwrap_or_default())
-            .map_err(|e| format!("address: {e}"))?;
+        match &self.address {
+            Some(a) => Remote::new(a.as_str())
+                .check()
+                .map_err(|e| format!("address: {e}"))?,
+            None if self.servers.is_empty() => {
+                return Err("no server: set address and/or [servers]".into())
+            }
+            None => {}
+        }
         match (&self.access_command, &self.access_url) {
             (None, None) => {
                 return Err("no access check configured: set access_command or access_url".into())
@@ -106,7 +119,31 @@ impl Config {
         if self.default_storage.is_none() && self.storage_prefixes.is_empty() {
             return Err("no storage: set default_storage and/or [storage_prefixes]".into());
         }
+        // Every storage a path can name has servers.
+        let named = self
+            .default_storage
+            .iter()
+            .chain(self.storage_prefixes.values());
+        for storage in named {
+            if self.address.is_none() && self.servers.get(storage).is_none() {
+                return Err(format!(
+                    "storage {storage:?} has no server: add it to [servers] or set address"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The servers of `storage`: its `[servers]` entry, else `address`; else `storage not
+    /// found: "name"` (a storage the access check named, say), before anything is dialed.
+    pub fn route(&self, storage: &str) -> Result<Remote, String> {
+        match (self.servers.get(storage), &self.address) {
+            (Some(remote), _) => Ok(remote.clone()),
+            (None, Some(address)) => Ok(Remote::new(address.as_str())),
+            (None, None) => Err(gitrpc_client::routing::not_found(storage)
+                .message()
+                .to_string()),
+        }
     }
 
     pub fn storages(&self) -> Storages {
@@ -135,16 +172,19 @@ impl Config {
             .transpose()
     }
 
-    /// Options for the gitrpcd client.
-    pub fn client_options(&self) -> Result<gitrpc_client::Options, String> {
-        let token = self
-            .token_file
-            .as_ref()
-            .map(|p| {
-                gitrpc_proto::auth::read_secret_file(p)
-                    .map_err(|e| format!("token_file {}: {e}", p.display()))
-            })
-            .transpose()?;
+    /// Options for a client of `route`'s servers: its own token, else `token_file`'s.
+    pub fn client_options(&self, route: &Remote) -> Result<gitrpc_client::Options, String> {
+        let token = match &route.token {
+            Some(token) => Some(token.clone()),
+            None => self
+                .token_file
+                .as_ref()
+                .map(|p| {
+                    gitrpc_proto::auth::read_secret_file(p)
+                        .map_err(|e| format!("token_file {}: {e}", p.display()))
+                })
+                .transpose()?,
+        };
         Ok(gitrpc_client::Options {
             token,
             tls_ca_file: self.tls_ca_file.clone(),
@@ -212,5 +252,48 @@ mod tests {
             ("shard-2".to_string(), "g/p.git".to_string())
         );
         assert!(s.locate("/g/p.git").is_err());
+    }
+
+    #[test]
+    fn servers_route_storages() {
+        let text = "address = \"unix:/s\"\ndefault_storage = \"default\"\naccess_command = \"/bin/true\"\n\
+                    [storage_prefixes]\n\"shard2/\" = \"shard-2\"\n\
+                    [servers]\n\"shard-2\" = { address = \"unix:/two.sock,unix:/three.sock\", token = \"t2\" }\n";
+        let c: Config = toml::from_str(text).unwrap();
+        c.check().unwrap();
+        let two = c.route("shard-2").unwrap();
+        assert_eq!(
+            (two.address.as_str(), two.token.as_deref()),
+            ("unix:/two.sock,unix:/three.sock", Some("t2"))
+        );
+        assert_eq!(c.client_options(&two).unwrap().token.as_deref(), Some("t2"));
+        // Storages [servers] doesn't list: `address`.
+        assert_eq!(c.route("default").unwrap(), Remote::new("unix:/s"));
+        assert_eq!(c.route("other").unwrap(), Remote::new("unix:/s"));
+
+        // Without `address`, every storage a path can name must be in [servers], and one
+        // that isn't (named by the access check) is not found.
+        let no_address = text.replacen("address = \"unix:/s\"\n", "", 1);
+        assert!(parse(&no_address)
+            .unwrap_err()
+            .contains("storage \"default\" has no server"));
+        let c: Config =
+            toml::from_str(&no_address.replace("default_storage = \"default\"\n", "")).unwrap();
+        c.check().unwrap();
+        assert_eq!(
+            c.route("other").unwrap_err(),
+            "storage not found: \"other\""
+        );
+        assert!(
+            parse("default_storage = \"d\"\naccess_command = \"/bin/true\"")
+                .unwrap_err()
+                .contains("no server")
+        );
+        assert!(parse(&format!("{text}bad = \"ftp://x\"\n"))
+            .unwrap_err()
+            .contains("bad: invalid address"));
+        assert!(parse(&text.replace("unix:/s", "unix:/s,ftp://x"))
+            .unwrap_err()
+            .contains("address"));
     }
 }

@@ -148,8 +148,10 @@ impl NativeClient {
         let repo = repository(&storage, &path);
         let paths = rb_self.run(ruby, |c| async move {
             let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
-            let trees: Vec<(&str, &str)> =
-                trees.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+            let trees: Vec<(&str, &str)> = trees
+                .iter()
+                .map(|(l, r)| (l.as_str(), r.as_str()))
+                .collect();
             c.find_changed_paths(&repo, &commits, &trees, find_renames, &[])
                 .await
         })?;

@@ -135,7 +135,9 @@ async fn gitalys_limits_table() {
         b"@@ -1,7 +1,7 @@\n a\n a\n a\n-a\n+b\n a\n a\n a\n"
     );
     assert_eq!((all[1].added, all[1].removed), (7, 1));
-    let cases: Vec<(&str, Limits, Vec<(&str, bool, bool, bool)>)> = vec![
+    /// (path, collapsed, overflow, too_large) per file answered.
+    type Flags<'a> = Vec<(&'a str, bool, bool, bool)>;
+    let cases: Vec<(&str, Limits, Flags)> = vec![
         (
             "max files",
             Limits {

@@ -35,6 +35,16 @@
 // The default deadline of a new client: 30 seconds.
 #define GITRPC_DEFAULT_TIMEOUT_MS 30000
 
+// What a file action does (the values of Gitaly's `ActionType`).
+typedef enum gitrpc_action_type {
+  GITRPC_ACTION_TYPE_CREATE = 0,
+  GITRPC_ACTION_TYPE_CREATE_DIR = 1,
+  GITRPC_ACTION_TYPE_UPDATE = 2,
+  GITRPC_ACTION_TYPE_MOVE = 3,
+  GITRPC_ACTION_TYPE_DELETE = 4,
+  GITRPC_ACTION_TYPE_CHMOD = 5,
+} gitrpc_action_type;
+
 // gRPC status codes, as returned by `gitrpc_error_code`.
 typedef enum gitrpc_code {
   GITRPC_CODE_OK = 0,
@@ -56,6 +66,10 @@ typedef enum gitrpc_code {
   GITRPC_CODE_UNAUTHENTICATED = 16,
 } gitrpc_code;
 
+// How an operation moved a branch. Opaque; read with the accessors, free with
+// `gitrpc_branch_update_free`.
+typedef struct gitrpc_branch_update gitrpc_branch_update;
+
 // A client. Thread-safe: one client may be used by many threads at once. Created by
 // `gitrpc_client_connect` or `gitrpc_server_client`; freed with `gitrpc_client_free`.
 typedef struct gitrpc_client gitrpc_client;
@@ -69,8 +83,8 @@ typedef struct gitrpc_client_options gitrpc_client_options;
 // accessors and free it with `gitrpc_commit_free`.
 typedef struct gitrpc_commit gitrpc_commit;
 
-// An error: a gRPC status code and a message. Owned by the caller; free it with
-// `gitrpc_error_free`.
+// An error: a gRPC status code, a message and, for some, a structured detail (the paths
+// of a merge conflict, ...). Owned by the caller; free it with `gitrpc_error_free`.
 typedef struct gitrpc_error gitrpc_error;
 
 // An embedded server, running on the library's background threads. Created by
@@ -79,6 +93,30 @@ typedef struct gitrpc_server gitrpc_server;
 
 // An author or committer of a commit; part of its `gitrpc_commit` (never freed on its own).
 typedef struct gitrpc_signature gitrpc_signature;
+
+// Who makes a change (GitLab's user): every field a NUL-terminated UTF-8 string; `name` and
+// `email` are the commit's identity; `timezone` an IANA name such as "Europe/Berlin" (NULL
+// or "": UTC); `gl_id`, `gl_username` go to the hooks (NULL: empty).
+typedef struct gitrpc_user {
+  const char *gl_id;
+  const char *gl_username;
+  const char *name;
+  const char *email;
+  const char *timezone;
+} gitrpc_user;
+
+// One file action of `gitrpc_commit_files`. `path`: the file (or directory) acted on;
+// `previous_path`: MOVE's source; `content`/`content_len`: CREATE, UPDATE and MOVE's new
+// content (MOVE with `infer_content` keeps the old); `executable`: CREATE's and CHMOD's mode.
+typedef struct gitrpc_file_action {
+  enum gitrpc_action_type action;
+  const char *path;
+  const char *previous_path;
+  const uint8_t *content;
+  size_t content_len;
+  bool executable;
+  bool infer_content;
+} gitrpc_file_action;
 
 // Called once per response message of `gitrpc_call_server_streaming`, on the calling
 // thread. `message` is valid only during the call. Return 0 to continue, anything else to
@@ -233,8 +271,57 @@ int32_t gitrpc_error_code(const struct gitrpc_error *error);
 // until `gitrpc_error_free(error)`.
 const char *gitrpc_error_message(const struct gitrpc_error *error);
 
+// How many conflicting paths `error` names (a merge, cherry-pick, revert or squash that
+// conflicted); 0 for any other error and for NULL.
+size_t gitrpc_error_conflict_count(const struct gitrpc_error *error);
+
+// Conflicting path `index` of `error` (NULL if out of range). The string belongs to
+// `error` and is valid until `gitrpc_error_free(error)`.
+const char *gitrpc_error_conflict_path(const struct gitrpc_error *error, size_t index);
+
+// The structured detail of `error` as sent by the server: a serialized `google.rpc.Status`
+// (whose `details` hold e.g. a `gitaly.UserMergeBranchError`), decodable with any protobuf
+// library. NULL (and `*len` 0) if there is none. The bytes belong to `error`.
+const uint8_t *gitrpc_error_details(const struct gitrpc_error *error, size_t *len);
+
 // Free an error returned by any gitrpc function. NULL is a no-op.
 void gitrpc_error_free(struct gitrpc_error *error);
+
+// Commit `action_count` file actions to `branch` (short name) as `user`, with `message`.
+// `start_branch` (NULL: `branch` itself) is the branch the commit is based on; with
+// `expected_old_oid` (NULL: the start commit) the branch must point there (the zero id: it
+// must not exist), so of concurrent writers exactly one wins. On success `*out` receives
+// the update, to free with `gitrpc_branch_update_free`.
+struct gitrpc_error *gitrpc_commit_files(const struct gitrpc_client *client, const char *storage, const char *relative_path, const struct gitrpc_user *user, const char *branch, const char *message, const struct gitrpc_file_action *actions, size_t action_count, const char *start_branch, const char *expected_old_oid, struct gitrpc_branch_update **out);
+
+// Create `branch` (short name) at `start_point` (a revision) as `user`. On success
+// `*commit_id_out` (may be NULL) receives the branch's commit id, to free with
+// `gitrpc_string_free`.
+struct gitrpc_error *gitrpc_create_branch(const struct gitrpc_client *client, const char *storage, const char *relative_path, const struct gitrpc_user *user, const char *branch, const char *start_point, char **commit_id_out);
+
+// Delete `branch` as `user`, if it points at `expected_old_oid` (NULL: wherever it points).
+struct gitrpc_error *gitrpc_delete_branch(const struct gitrpc_client *client, const char *storage, const char *relative_path, const struct gitrpc_user *user, const char *branch, const char *expected_old_oid);
+
+// Merge `commit_id` into `branch` as `user` with `message` (Gitaly's two phases in one
+// call). With `apply` the branch moves (if it still points at `expected_old_oid`, NULL: its
+// value when the merge started) and `*out` describes the update; without, nothing is
+// written and `out`'s commit id is the merge commit that would have been made. A conflict
+// is `FAILED_PRECONDITION` with its paths on the error. `*out` is freed with
+// `gitrpc_branch_update_free`.
+struct gitrpc_error *gitrpc_merge(const struct gitrpc_client *client, const char *storage, const char *relative_path, const struct gitrpc_user *user, const char *branch, const char *commit_id, const char *message, const char *expected_old_oid, bool apply, struct gitrpc_branch_update **out);
+
+// The commit the branch points to now (for a merge without `apply`: the merge commit).
+// Belongs to `update`.
+const char *gitrpc_branch_update_commit_id(const struct gitrpc_branch_update *update);
+
+// The repository had no branch before.
+bool gitrpc_branch_update_repo_created(const struct gitrpc_branch_update *update);
+
+// The branch did not exist before.
+bool gitrpc_branch_update_branch_created(const struct gitrpc_branch_update *update);
+
+// Free a branch update. NULL is a no-op.
+void gitrpc_branch_update_free(struct gitrpc_branch_update *update);
 
 // Call a unary RPC by its full method name ("/gitaly.RefService/RefExists") with an encoded
 // request message (`request` may be NULL when `request_len` is 0). On success `*response`

@@ -218,11 +218,13 @@ class GitalyClientTest(DaemonTestCase):
 
     def test_unserved_rpc_is_unimplemented(self):
         import grpc
-        import repository_pb2, repository_pb2_grpc
+        import objectpool_pb2, objectpool_pb2_grpc
 
-        stub = repository_pb2_grpc.RepositoryServiceStub(self.channel)
+        # A whole service gitrpc does not serve (object pools): UNIMPLEMENTED, not a hang or
+        # an INTERNAL, so a Gitaly client can tell "not here" from "failed".
+        stub = objectpool_pb2_grpc.ObjectPoolServiceStub(self.channel)
         with self.assertRaises(grpc.RpcError) as e:
-            stub.OptimizeRepository(repository_pb2.OptimizeRepositoryRequest(repository=self.repo()))
+            stub.DeleteObjectPool(objectpool_pb2.DeleteObjectPoolRequest())
         self.assertEqual(e.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
     def test_sidechannel_rpcs_over_plain_http2_are_failed_precondition(self):

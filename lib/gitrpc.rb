@@ -6,7 +6,10 @@
 #                                 listen: ["unix:/tmp/gitrpc.sock"])
 #   client = GitRPC::Client.new("unix:/tmp/gitrpc.sock")
 #   client.repository("default", "group/project.git").default_branch # => "refs/heads/main"
+#   run GitRPC::SmartHTTP.new(client: client)   # config.ru: git clone http://host/group/project.git
 module GitRPC
+  # The Rack endpoint (loads Rack when first used).
+  autoload :SmartHTTP, File.expand_path("gitrpc/smart_http", __dir__)
 end
 
 require_relative "gitrpc/version"

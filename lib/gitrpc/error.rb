@@ -16,17 +16,27 @@ module GitRPC
       15 => :data_loss, 16 => :unauthenticated
     }.freeze
 
-    attr_reader :code, :details
+    # `detail`: the structured detail the server sent with the status (a frozen Hash whose
+    # :type is :merge_conflict, :custom_hook, :access_check, :reference_update,
+    # :reference_exists, :index_update, :not_ancestor, :changes_already_applied or
+    # :resolve_revision), or nil.
+    attr_reader :code, :details, :detail
 
-    # The error for a status, as the extension reports it.
-    def self.from_status(code, details)
-      klass = CLASSES.fetch(code, UnknownError)
-      klass.new(details, code: code)
+    # The error for a status, as the extension reports it: a hook's refusal is a
+    # PushRejected, a conflict a MergeConflictError, anything else the code's class.
+    def self.from_status(code, details, detail = nil)
+      klass = case detail && detail[:type]
+              when :custom_hook, :access_check then PushRejected
+              when :merge_conflict then MergeConflictError
+              else CLASSES.fetch(code, UnknownError)
+              end
+      klass.new(details, code: code, detail: detail)
     end
 
-    def initialize(details = nil, code: self.class::CODE)
+    def initialize(details = nil, code: self.class::CODE, detail: nil)
       @code = code
       @details = details.to_s
+      @detail = detail
       super(@details.empty? ? code_name.to_s : "#{code_name}: #{@details}")
     end
 
@@ -61,6 +71,54 @@ module GitRPC
     ].to_h { |k| [k::CODE, k] }.freeze
   end
 
-  # Raise this from a pre-receive block to refuse a push; its message is shown to the pusher.
-  class PushRejected < Error; end
+  # A hook refused a push or an operation. `message` is the hook's own message (what a hook
+  # block raised, or what a hook executable printed); `hook_type` :pre_receive or :update
+  # (nil if the server did not say). `code` is the status' code: 7 (permission denied), or
+  # 9 (failed precondition) for cherry-pick, whose refusals Gitaly words as an access check.
+  #
+  # Raise it from a hook block to refuse with a message: `raise GitRPC::PushRejected, "frozen"`.
+  class PushRejected < PermissionDeniedError
+    def initialize(details = nil, code: CODE, detail: nil)
+      super
+      @hook_message = hook_message(detail) || @details
+    end
+
+    def message = @hook_message
+    def to_s = @hook_message
+    def hook_type = detail && detail[:hook_type]
+    def stdout = detail && detail[:stdout]
+    def stderr = detail && detail[:stderr]
+
+    private
+
+    def hook_message(detail)
+      return nil unless detail
+
+      text = case detail[:type]
+             when :access_check then detail[:message].to_s
+             else [detail[:stderr], detail[:stdout]].map { |s| s.to_s.strip }.find { |s| !s.empty? }
+             end
+      text.nil? || text.empty? ? nil : text.dup.force_encoding(Encoding::UTF_8).scrub
+    end
+  end
+
+  # A merge, cherry-pick, revert, squash or rebase met conflicts: `conflicting_paths` (binary
+  # Strings, each once) and, where the server names them, `conflicting_commit_ids` (ours,
+  # theirs).
+  class MergeConflictError < FailedPreconditionError
+    def conflicting_paths = (detail && detail[:conflicting_paths]) || []
+    def conflicting_commit_ids = (detail && detail[:conflicting_commit_ids]) || []
+  end
+
+  # Raise this from GitRPC::SmartHTTP's `authorize` to ask the client for credentials: the
+  # answer is 401 with `WWW-Authenticate: Basic realm="…"` (git then asks its credential
+  # helper and retries); the message is the body.
+  class Unauthorized < Error
+    attr_reader :realm
+
+    def initialize(message = "HTTP Basic: Access denied", realm: nil)
+      super(message)
+      @realm = realm
+    end
+  end
 end

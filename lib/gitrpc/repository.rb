@@ -3,15 +3,17 @@
 require_relative "repository/diffs"
 require_relative "repository/history"
 require_relative "repository/files"
+require_relative "repository/operations"
 
 module GitRPC
   # A repository on a server: a storage name and a path relative to it. Cheap; holds no
   # connection of its own. The reads behind a forge's pages are in the modules it includes
-  # (repository/diffs.rb, history.rb, files.rb).
+  # (repository/diffs.rb, history.rb, files.rb), the writes in repository/operations.rb.
   class Repository
     include Diffs
     include History
     include Files
+    include Operations
 
     attr_reader :client, :storage, :relative_path
 

@@ -18,6 +18,7 @@ const PROTOS: &[&str] = &[
     "packfile.proto",
     "ssh.proto",
     "smarthttp.proto",
+    "operations.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

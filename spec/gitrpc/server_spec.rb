@@ -117,7 +117,7 @@ RSpec.describe GitRPC::Server do
       end
       expect(seen.size).to eq(4)
       push, thread = seen.last
-      expect(thread).to eq("gitrpc pre-receive")
+      expect(thread).to eq("gitrpc hooks")
       expect(push).to be_a(GitRPC::PreReceive)
       expect([push.storage, push.relative_path, push.push_options]).to eq(["default", "p.git", ["ci.skip"]])
       change = push.changes.first

@@ -10,7 +10,7 @@ module GCStress
 
   class << self
     def install
-      [GitRPC::Native::Client, GitRPC::Native::Server, GitRPC::Native::Stream].each do |klass|
+      [GitRPC::Native::Client, GitRPC::Native::Server, GitRPC::Native::Stream, GitRPC::Native::MergeProposal].each do |klass|
         klass.prepend(wrapper(klass.instance_methods(false)))
         klass.singleton_class.prepend(wrapper(klass.singleton_methods(false)))
       end

@@ -43,6 +43,9 @@ pub struct NativeClient {
     address: Held,
     /// The `Native::Server` an in-process client dispatches to (kept alive by us), or nil.
     server: Held,
+    /// Object directories every repository of this client names (a hook event's
+    /// quarantine): `git_object_directory` and `git_alternate_object_directories`.
+    objects: Option<(String, Vec<String>)>,
 }
 
 impl DataTypeFunctions for NativeClient {
@@ -96,6 +99,7 @@ impl NativeClient {
             timeout: Mutex::new(timeout),
             address: Held::new(frozen),
             server: Held::new(ruby.qnil()),
+            objects: None,
         })
     }
 
@@ -112,6 +116,28 @@ impl NativeClient {
             timeout: Mutex::new(timeout),
             address: Held::new(ruby.qnil()),
             server: Held::new(server),
+            objects: None,
+        }
+    }
+
+    /// The `Repository` message of a call: storage, path and this client's object
+    /// directories.
+    pub(crate) fn repo(&self, storage: &str, path: &str) -> gitrpc_client::gitaly::Repository {
+        let mut r = gitrpc_client::client::repository(storage, path);
+        if let Some((dir, alternates)) = &self.objects {
+            r.git_object_directory = dir.clone();
+            r.git_alternate_object_directories = alternates.clone();
+        }
+        r
+    }
+
+    /// The same client, its calls reading through these object directories (a hook's
+    /// quarantine: the server accepts only the repository's own).
+    pub(crate) fn with_objects(self, dir: String, alternates: Vec<String>) -> Self {
+        let none = dir.is_empty() && alternates.is_empty();
+        NativeClient {
+            objects: (!none).then_some((dir, alternates)),
+            ..self
         }
     }
 
@@ -190,7 +216,7 @@ impl NativeClient {
         storage: String,
         path: String,
     ) -> Result<bool, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         rb_self.run(ruby, |c| async move { c.repository_exists(&repo).await })
     }
 
@@ -201,7 +227,7 @@ impl NativeClient {
         path: String,
         default_branch: String,
     ) -> Result<(), Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         rb_self.run(ruby, |c| async move {
             c.create_repository(&repo, &default_branch).await
         })
@@ -213,7 +239,7 @@ impl NativeClient {
         storage: String,
         path: String,
     ) -> Result<(), Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         rb_self.run(ruby, |c| async move { c.remove_repository(&repo).await })
     }
 
@@ -224,7 +250,7 @@ impl NativeClient {
         path: String,
         name: String,
     ) -> Result<bool, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         rb_self.run(ruby, |c| async move { c.ref_exists(&repo, &name).await })
     }
 
@@ -234,7 +260,7 @@ impl NativeClient {
         storage: String,
         path: String,
     ) -> Result<Value, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         let name = rb_self.run(
             ruby,
             |c| async move { c.find_default_branch_name(&repo).await },
@@ -251,7 +277,7 @@ impl NativeClient {
         storage: String,
         path: String,
     ) -> Result<RArray, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         let branches = rb_self.run(ruby, |c| async move { c.branches(&repo).await })?;
         let out = ruby.ary_new_capa(branches.len());
         for b in &branches {
@@ -267,7 +293,7 @@ impl NativeClient {
         path: String,
         revision: RString,
     ) -> Result<Value, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         // SAFETY: copied before any Ruby code can run.
         let rev = unsafe { revision.as_slice() }.to_vec();
         let commit = rb_self.run(ruby, |c| async move { c.find_commit(&repo, &rev).await })?;
@@ -285,7 +311,7 @@ impl NativeClient {
         ancestor: String,
         child: String,
     ) -> Result<bool, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         rb_self.run(ruby, |c| async move {
             c.commit_is_ancestor(&repo, &ancestor, &child).await
         })
@@ -299,7 +325,7 @@ impl NativeClient {
         oid: String,
         limit: i64,
     ) -> Result<Value, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         let blob = rb_self.run(
             ruby,
             |c| async move { c.get_blob(&repo, &oid, limit).await },
@@ -319,7 +345,7 @@ impl NativeClient {
         entry_path: RString,
         limit: i64,
     ) -> Result<Value, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         // SAFETY: copied before any Ruby code can run.
         let (rev, p) = unsafe { (revision.as_slice().to_vec(), entry_path.as_slice().to_vec()) };
         let entry = rb_self.run(ruby, |c| async move {
@@ -338,7 +364,7 @@ impl NativeClient {
         path: String,
         revisions: Vec<String>,
     ) -> Result<NativeStream, Error> {
-        let repo = gitrpc_client::client::repository(&storage, &path);
+        let repo = rb_self.repo(&storage, &path);
         let stream = rb_self.run(ruby, |c| async move {
             use futures::StreamExt;
             Ok(c.list_commits(&repo, revisions)

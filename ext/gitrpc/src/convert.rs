@@ -1,11 +1,11 @@
 //! Rust values → the Ruby objects `lib/gitrpc/types.rb` declares (`GitRPC::Commit`,
-//! `Signature`, `Branch`, `Blob`, `TreeEntry`, `PreReceive`, `RefChange`), built here so that
+//! `Signature`, `Branch`, `Blob`, `TreeEntry`, `HookEvent`, `User`, `RefChange`), built here so that
 //! `lib/` never unpacks positional arrays. Each class is looked up once (a `Lazy` static,
 //! which Ruby keeps pinned).
 
 use gitrpc_client::gitaly::{Branch, CommitAuthor, GitCommit};
 use gitrpc_client::{Blob, TreeEntry};
-use gitrpc_server::PreReceive;
+use gitrpc_server::HookEvent;
 use magnus::time::{Offset, Timespec};
 use magnus::value::{Lazy, ReprValue};
 use magnus::{prelude::*, Error, RArray, RClass, RModule, RString, Ruby, Value};
@@ -27,7 +27,8 @@ static BRANCH: Lazy<RClass> = Lazy::new(|ruby| class(ruby, "Branch"));
 static BLOB: Lazy<RClass> = Lazy::new(|ruby| class(ruby, "Blob"));
 static TREE_ENTRY: Lazy<RClass> = Lazy::new(|ruby| class(ruby, "TreeEntry"));
 static REF_CHANGE: Lazy<RClass> = Lazy::new(|ruby| class(ruby, "RefChange"));
-static PRE_RECEIVE: Lazy<RClass> = Lazy::new(|ruby| class(ruby, "PreReceive"));
+static HOOK_EVENT: Lazy<RClass> = Lazy::new(|ruby| class(ruby, "HookEvent"));
+static USER: Lazy<RClass> = Lazy::new(|ruby| class(ruby, "User"));
 
 /// UTF-8 text if the bytes are valid UTF-8, else a binary string (git does not promise an
 /// encoding for names and messages).
@@ -131,9 +132,10 @@ pub fn tree_entry(ruby: &Ruby, e: &TreeEntry) -> Result<Value, Error> {
     ))
 }
 
-/// `GitRPC::PreReceive(storage, relative_path, changes, push_options)`, with frozen arrays of
-/// `GitRPC::RefChange(old_id, new_id, ref)` and option strings.
-pub fn pre_receive(ruby: &Ruby, p: &PreReceive) -> Result<Value, Error> {
+/// `GitRPC::HookEvent(kind, repository, changes, push_options, user, protocol)`, with frozen
+/// arrays of `GitRPC::RefChange(old_id, new_id, ref)` and option strings, and a
+/// `GitRPC::User`; `repository` is made by the caller (it reads through the quarantine).
+pub fn hook_event(ruby: &Ruby, p: &HookEvent, repository: Value) -> Result<Value, Error> {
     let changes = ruby.ary_new_capa(p.changes.len());
     for c in &p.changes {
         changes.push(ruby.get_inner(&REF_CHANGE).new_instance((
@@ -145,10 +147,31 @@ pub fn pre_receive(ruby: &Ruby, p: &PreReceive) -> Result<Value, Error> {
     changes.freeze();
     let options = RArray::from_iter(p.push_options.iter().map(|o| ruby.str_new(o)));
     options.freeze();
-    ruby.get_inner(&PRE_RECEIVE).new_instance((
-        ruby.str_new(&p.storage),
-        ruby.str_new(&p.relative_path),
+    let u = &p.user;
+    let fields = ruby.hash_new();
+    fields.aset(ruby.to_symbol("gl_id"), ruby.str_new(&u.gl_id))?;
+    fields.aset(ruby.to_symbol("gl_username"), ruby.str_new(&u.gl_username))?;
+    fields.aset(ruby.to_symbol("name"), text(ruby, &u.name))?;
+    fields.aset(ruby.to_symbol("email"), text(ruby, &u.email))?;
+    fields.aset(ruby.to_symbol("timezone"), ruby.str_new(&u.timezone))?;
+    let gl_repository = &p.repository.gl_repository;
+    fields.aset(
+        ruby.to_symbol("gl_repository"),
+        opt(
+            ruby,
+            (!gl_repository.is_empty()).then(|| ruby.str_new(gl_repository).as_value()),
+        ),
+    )?;
+    let user: Value = ruby
+        .get_inner(&USER)
+        .new_instance((magnus::KwArgs(fields),))?;
+    let kind = p.kind.as_str().replace('-', "_");
+    ruby.get_inner(&HOOK_EVENT).new_instance((
+        ruby.to_symbol(kind),
+        repository,
         changes,
         options,
+        user,
+        ruby.str_new(p.protocol.as_str()),
     ))
 }

@@ -24,7 +24,9 @@ mod errors;
 mod files;
 mod gc;
 mod history;
+mod operations;
 mod server;
+mod smart_http;
 mod stream;
 
 #[magnus::init(name = "gitrpc_native")]
@@ -35,7 +37,9 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     diffs::init(ruby, client)?;
     history::init(ruby, client)?;
     files::init(ruby, client)?;
+    operations::init(ruby, client, native)?;
     server::init(ruby, native)?;
     stream::init(ruby, native)?;
+    smart_http::init(ruby, native)?;
     Ok(())
 }

@@ -2,19 +2,23 @@
 //! (`gitrpc_client::embedded::Embedded`, shared with the C API), on the extension's tokio
 //! runtime, from a config Hash (see `config.rs`).
 //!
-//! Pre-receive hook as a Ruby block: the server's hook closure (called on a tokio thread)
-//! only queues the push and waits for the answer; `run_hooks`, called by `lib/` on a Ruby
-//! thread, takes pushes off the queue (without the GVL), calls the block with the GVL and
-//! sends the verdict back. The block is a VALUE held here, marked and compacted.
+//! Hooks as Ruby blocks (pre-receive, update, post-receive): the server's hook closures run
+//! on tokio threads, which are not Ruby threads and never touch a VALUE or the GVL: they
+//! only queue the event with a reply channel and wait. `run_hooks`, called by `lib/` on the
+//! Ruby thread the server owns, waits for the next event with the GVL released
+//! (interruptibly: [`block_on`]), calls the block with the GVL held, and sends the verdict
+//! back. The blocks are VALUEs held here, marked movable and updated on compaction. After
+//! `fork` the child has neither the server nor its thread: `run_hooks` returns at once
+//! there, and the parent's queue is left alone.
 
 use std::sync::Mutex;
 
 use gitrpc_client::embedded::Embedded;
-use gitrpc_server::{ConfigError, Hooks, PreReceive, PreReceiveHook, Rejected, StartError};
+use gitrpc_server::{ConfigError, HookEvent, HookFn, HookKind, Hooks, Rejected, StartError};
 use magnus::typed_data::Obj;
 use magnus::value::ReprValue;
 use magnus::{
-    function, method, prelude::*, DataTypeFunctions, Error, RClass, RHash, RModule, Ruby,
+    function, method, prelude::*, DataTypeFunctions, Error, RArray, RClass, RHash, RModule, Ruby,
     TypedData, Value,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -28,7 +32,7 @@ use crate::errors::{rpc, OrRaise};
 use crate::gc::Held;
 
 type Verdict = Result<(), String>;
-type HookCall = (PreReceive, oneshot::Sender<Verdict>);
+type HookCall = (HookEvent, oneshot::Sender<Verdict>);
 
 #[derive(TypedData)]
 #[magnus(
@@ -47,20 +51,48 @@ pub struct NativeServer {
     stopped: CancellationToken,
     /// The config Hash the server was started from.
     config: Held,
-    /// The pre-receive block, or nil.
-    pre_receive: Held,
+    /// The pre-receive, update and post-receive blocks (`HookKind::ALL` order), each nil or
+    /// callable.
+    blocks: [Held; 3],
 }
 
 impl DataTypeFunctions for NativeServer {
     fn mark(&self, marker: &magnus::gc::Marker) {
         self.config.mark(marker);
-        self.pre_receive.mark(marker);
+        self.blocks.iter().for_each(|b| b.mark(marker));
     }
 
     fn compact(&self, compactor: &magnus::gc::Compactor) {
         self.config.compact(compactor);
-        self.pre_receive.compact(compactor);
+        self.blocks.iter().for_each(|b| b.compact(compactor));
     }
+}
+
+fn index(kind: HookKind) -> usize {
+    match kind {
+        HookKind::PreReceive => 0,
+        HookKind::Update => 1,
+        HookKind::PostReceive => 2,
+    }
+}
+
+/// A hook closure that queues its event for the Ruby hook thread and waits for the verdict.
+fn queued(tx: &mpsc::Sender<HookCall>) -> HookFn {
+    let tx = tx.clone();
+    std::sync::Arc::new(move |event| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let kind = event.kind.as_str();
+            let (reply, answer) = oneshot::channel();
+            if tx.send((event, reply)).await.is_err() {
+                return Err(Rejected(format!("{kind} handler is not running")));
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| Err(format!("{kind} handler stopped")))
+                .map_err(Rejected)
+        })
+    })
 }
 
 impl Drop for NativeServer {
@@ -99,34 +131,34 @@ impl NativeServer {
             .map_err(|e| start_error(ruby, e))
     }
 
-    /// `Native::Server.new(config_hash, pre_receive_or_nil)`: starts serving.
-    fn new(ruby: &Ruby, hash: RHash, pre_receive: Value) -> Result<Self, Error> {
+    /// `Native::Server.new(config_hash, pre_receive, update, post_receive)` (each block nil
+    /// or callable): starts serving.
+    fn new(
+        ruby: &Ruby,
+        hash: RHash,
+        pre_receive: Value,
+        update: Value,
+        post_receive: Value,
+    ) -> Result<Self, Error> {
         let config = config(ruby, hash)?;
-        if !pre_receive.is_nil() && !pre_receive.respond_to("call", false)? {
-            return Err(Error::new(
-                ruby.exception_type_error(),
-                "pre_receive must respond to #call",
-            ));
+        let blocks = [pre_receive, update, post_receive];
+        for (block, kind) in blocks.iter().zip(HookKind::ALL) {
+            if !block.is_nil() && !block.respond_to("call", false)? {
+                return Err(Error::new(
+                    ruby.exception_type_error(),
+                    format!("{} must respond to #call", kind.config_key()),
+                ));
+            }
         }
         let mut hooks = Hooks::default();
         let mut hooks_rx = None;
-        if !pre_receive.is_nil() {
+        if blocks.iter().any(|b| !b.is_nil()) {
             let (tx, rx) = mpsc::channel::<HookCall>(64);
             hooks_rx = Some(rx);
-            let hook: PreReceiveHook = std::sync::Arc::new(move |change| {
-                let tx = tx.clone();
-                Box::pin(async move {
-                    let (reply, answer) = oneshot::channel();
-                    if tx.send((change, reply)).await.is_err() {
-                        return Err("pre-receive handler is not running".into());
-                    }
-                    answer
-                        .await
-                        .unwrap_or_else(|_| Err("pre-receive handler stopped".to_string()))
-                        .map_err(Rejected)
-                })
-            });
-            hooks.pre_receive = Some(hook);
+            let hook = |b: &Value| (!b.is_nil()).then(|| queued(&tx));
+            hooks.pre_receive = hook(&pre_receive);
+            hooks.update = hook(&update);
+            hooks.post_receive = hook(&post_receive);
         }
         let embedded =
             block_on(ruby, Embedded::start(config, hooks))?.map_err(|e| start_error(ruby, e))?;
@@ -136,7 +168,7 @@ impl NativeServer {
             hooks_rx: Mutex::new(hooks_rx),
             stopped: CancellationToken::new(),
             config: Held::new(hash),
-            pre_receive: Held::new(pre_receive),
+            blocks: blocks.map(Held::new),
         })
     }
 
@@ -148,8 +180,9 @@ impl NativeServer {
         rb_self.config.get(ruby)
     }
 
-    fn pre_receive(ruby: &Ruby, rb_self: &Self) -> Value {
-        rb_self.pre_receive.get(ruby)
+    /// `[pre_receive, update, post_receive]`, each nil or the block.
+    fn hooks(ruby: &Ruby, rb_self: &Self) -> RArray {
+        RArray::from_iter(rb_self.blocks.iter().map(|b| b.get(ruby)))
     }
 
     fn is_running(&self) -> bool {
@@ -180,10 +213,10 @@ impl NativeServer {
         out.map(|_| true)
     }
 
-    /// Answer pre-receive calls with the block until the server stops. Runs on a Ruby thread
+    /// Answer hook calls with the blocks until the server stops. Runs on a Ruby thread
     /// (`lib/gitrpc/server.rb` starts one); returns at once if there is no block, in a forked
     /// child, or if another thread is already answering.
-    fn run_hooks(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+    fn run_hooks(ruby: &Ruby, rb_self: Obj<Self>) -> Result<(), Error> {
         if rb_self.pid != std::process::id() {
             return Ok(());
         }
@@ -208,12 +241,13 @@ impl NativeServer {
                 Ok(None) => break Ok(()),
                 Ok(Some(call)) => call,
             };
-            match rb_self.call_hook(ruby, change) {
+            let kind = change.kind.as_str();
+            match Self::call_hook(ruby, rb_self, change) {
                 Ok(verdict) => {
                     let _ = reply.send(verdict);
                 }
                 Err(fatal) => {
-                    let _ = reply.send(Err("pre-receive handler was interrupted".to_string()));
+                    let _ = reply.send(Err(format!("{kind} handler was interrupted")));
                     break Err(fatal);
                 }
             }
@@ -222,16 +256,39 @@ impl NativeServer {
         result
     }
 
-    /// Call the block. A `StandardError` rejects the push (a `GitRPC::PushRejected` with its
-    /// message, others with their class name only); anything else (Interrupt, kill) is raised.
-    fn call_hook(&self, ruby: &Ruby, change: PreReceive) -> Result<Verdict, Error> {
+    /// The `GitRPC::Repository` a hook event names, read through an in-process client of
+    /// this server that sends the event's object directories (the quarantine) with each call.
+    fn hook_repository(ruby: &Ruby, rb_self: Obj<Self>, event: &HookEvent) -> Result<Value, Error> {
+        let timeout = Some(std::time::Duration::from_secs(30));
+        let client = rb_self.embedded.client(timeout).or_raise(ruby)?;
+        let r = &event.repository;
+        let native = NativeClient::in_process(ruby, rb_self, client, timeout).with_objects(
+            r.git_object_directory.clone(),
+            r.git_alternate_object_directories.clone(),
+        );
+        let server: RClass = convert::class(ruby, "Server");
+        server.funcall(
+            "hook_repository",
+            (native, event.storage(), event.relative_path()),
+        )
+    }
+
+    /// Call the block for `change.kind`. A `StandardError` rejects the change (a
+    /// `GitRPC::PushRejected` with its message, others with their class name only);
+    /// anything else (Interrupt, kill) is raised.
+    fn call_hook(ruby: &Ruby, rb_self: Obj<Self>, change: HookEvent) -> Result<Verdict, Error> {
         let gitrpc: RModule = ruby.class_object().const_get("GitRPC")?;
         let rejected: RClass = gitrpc.const_get("PushRejected")?;
-        let event = convert::pre_receive(ruby, &change)?;
-        let block = self.pre_receive.get(ruby);
+        let kind = change.kind.as_str();
+        let block = rb_self.blocks[index(change.kind)].get(ruby);
+        if block.is_nil() {
+            return Ok(Ok(()));
+        }
+        let repository = Self::hook_repository(ruby, rb_self, &change)?;
+        let event = convert::hook_event(ruby, &change, repository)?;
         match block.funcall::<_, _, Value>("call", (event,)) {
             Ok(v) if v.is_kind_of(ruby.class_false_class()) => {
-                Ok(Err("push rejected by pre-receive hook".to_string()))
+                Ok(Err(format!("push rejected by {kind} hook")))
             }
             Ok(_) => Ok(Ok(())),
             Err(e) if e.is_kind_of(rejected) => {
@@ -247,9 +304,7 @@ impl NativeServer {
                     .value()
                     .map(|v| v.class().inspect())
                     .unwrap_or_else(|| "an error".to_string());
-                Ok(Err(format!(
-                    "push rejected: pre-receive hook raised {class}"
-                )))
+                Ok(Err(format!("push rejected: {kind} hook raised {class}")))
             }
             Err(e) => Err(e),
         }
@@ -259,11 +314,11 @@ impl NativeServer {
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Server", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("new", function!(NativeServer::new, 2))?;
+    class.define_singleton_method("new", function!(NativeServer::new, 4))?;
     class.define_singleton_method("check_config", function!(NativeServer::check_config, 1))?;
     class.define_method("addresses", method!(NativeServer::addresses, 0))?;
     class.define_method("config", method!(NativeServer::config, 0))?;
-    class.define_method("pre_receive", method!(NativeServer::pre_receive, 0))?;
+    class.define_method("hooks", method!(NativeServer::hooks, 0))?;
     class.define_method("running?", method!(NativeServer::is_running, 0))?;
     class.define_method("client", method!(NativeServer::client, 1))?;
     class.define_method("stop", method!(NativeServer::stop, 0))?;

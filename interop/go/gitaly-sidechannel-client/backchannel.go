@@ -198,6 +198,12 @@ func newClient() (*client, error) {
 }
 
 func (c *client) context(ctx context.Context) context.Context {
+	// Who the client is, as gitlab-shell and workhorse tell Gitaly.
+	for _, kv := range [][2]string{{"remote_ip", "GITALY_REMOTE_IP"}, {"user_id", "GITALY_USER_ID"}} {
+		if v := os.Getenv(kv[1]); v != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, kv[0], v)
+		}
+	}
 	if secret := os.Getenv("GITALY_TOKEN"); secret != "" {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		mac := hmac.New(sha256.New, []byte(secret))

@@ -17,7 +17,8 @@
 //
 // Environment: GITALY_ADDRESS (unix:/path, tcp://host:port, tls://host:port), GITALY_TOKEN
 // (the server's auth secret: a v2 token is sent), GITALY_TLS_CA (PEM file to trust),
-// GITALY_STATS (file to which each call's PackfileNegotiationStatistics is appended).
+// GITALY_STATS (file to which each call's PackfileNegotiationStatistics is appended),
+// GITALY_REMOTE_IP and GITALY_USER_ID (sent as the remote_ip and user_id metadata).
 //
 // Build (Debian packages golang-go, golang-github-hashicorp-yamux-dev,
 // golang-google-grpc-dev; GOPATH mode, offline):

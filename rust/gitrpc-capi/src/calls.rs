@@ -44,7 +44,7 @@ pub unsafe extern "C" fn gitrpc_buffer_free(data: *mut u8, len: usize) {
 }
 
 /// The client and repository every typed call starts from.
-fn target<'a>(
+pub(crate) fn target<'a>(
     client: *const gitrpc_client,
     storage: *const c_char,
     relative_path: *const c_char,

@@ -27,17 +27,22 @@ pub enum gitrpc_code {
     Unauthenticated = 16,
 }
 
-/// An error: a gRPC status code and a message. Owned by the caller; free it with
-/// `gitrpc_error_free`.
+/// An error: a gRPC status code, a message and, for some, a structured detail (the paths
+/// of a merge conflict, ...). Owned by the caller; free it with `gitrpc_error_free`.
 pub struct gitrpc_error {
     code: i32,
     message: CString,
+    /// `grpc-status-details-bin` (a `google.rpc.Status`), empty if none.
+    details: Vec<u8>,
+    /// Conflicting paths, if the detail is a conflict.
+    conflicts: Vec<CString>,
 }
 
 /// What a guarded body returns on failure.
 pub(crate) struct Error {
     code: tonic::Code,
     message: String,
+    details: Vec<u8>,
 }
 
 pub(crate) type Result<T> = std::result::Result<T, Error>;
@@ -47,6 +52,7 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            details: Vec::new(),
         }
     }
 
@@ -56,9 +62,22 @@ impl Error {
 
     fn into_raw(self) -> *mut gitrpc_error {
         let message = CString::new(self.message.replace('\0', "\\0")).unwrap_or_default();
+        let status = tonic::Status::with_details(
+            self.code,
+            self.message.clone(),
+            bytes::Bytes::from(self.details.clone()),
+        );
+        let conflicts = match ::gitrpc_client::details::decode(&status) {
+            Some(::gitrpc_client::Detail::MergeConflict { files, .. }) => {
+                files.iter().map(|f| crate::commit::c_string(f)).collect()
+            }
+            _ => Vec::new(),
+        };
         Box::into_raw(Box::new(gitrpc_error {
             code: self.code as i32,
             message,
+            details: self.details,
+            conflicts,
         }))
     }
 }
@@ -66,7 +85,10 @@ impl Error {
 impl From<tonic::Status> for Error {
     fn from(s: tonic::Status) -> Error {
         let s = ::gitrpc_client::described(s);
-        Error::new(s.code(), s.message())
+        Error {
+            details: s.details().to_vec(),
+            ..Error::new(s.code(), s.message())
+        }
     }
 }
 
@@ -134,6 +156,55 @@ pub unsafe extern "C" fn gitrpc_error_message(error: *const gitrpc_error) -> *co
     quietly(c"".as_ptr(), || {
         // SAFETY: NULL or an error from this library that has not been freed.
         unsafe { error.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    })
+}
+
+/// How many conflicting paths `error` names (a merge, cherry-pick, revert or squash that
+/// conflicted); 0 for any other error and for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_error_conflict_count(error: *const gitrpc_error) -> usize {
+    quietly(0, || {
+        // SAFETY: NULL or an error from this library that has not been freed.
+        unsafe { error.as_ref() }.map_or(0, |e| e.conflicts.len())
+    })
+}
+
+/// Conflicting path `index` of `error` (NULL if out of range). The string belongs to
+/// `error` and is valid until `gitrpc_error_free(error)`.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_error_conflict_path(
+    error: *const gitrpc_error,
+    index: usize,
+) -> *const c_char {
+    quietly(ptr::null(), || {
+        // SAFETY: NULL or an error from this library that has not been freed.
+        unsafe { error.as_ref() }
+            .and_then(|e| e.conflicts.get(index))
+            .map_or(ptr::null(), |p| p.as_ptr())
+    })
+}
+
+/// The structured detail of `error` as sent by the server: a serialized `google.rpc.Status`
+/// (whose `details` hold e.g. a `gitaly.UserMergeBranchError`), decodable with any protobuf
+/// library. NULL (and `*len` 0) if there is none. The bytes belong to `error`.
+#[no_mangle]
+pub unsafe extern "C" fn gitrpc_error_details(
+    error: *const gitrpc_error,
+    len: *mut usize,
+) -> *const u8 {
+    quietly(ptr::null(), || {
+        // SAFETY: NULL or an error from this library that has not been freed.
+        let e = unsafe { error.as_ref() };
+        let d = e.map(|e| e.details.as_slice()).unwrap_or_default();
+        if !len.is_null() {
+            // SAFETY: checked non-NULL; the caller's size_t.
+            unsafe { *len = d.len() };
+        }
+        if d.is_empty() {
+            ptr::null()
+        } else {
+            d.as_ptr()
+        }
     })
 }
 

@@ -8,6 +8,7 @@
 //! - [`server`]: `gitrpc_server` (embedded server from TOML, in-process client).
 //! - [`calls`]: typed calls for the common RPCs, strings and buffers.
 //! - [`commit`]: `gitrpc_commit` and `gitrpc_signature`, opaque, with accessors.
+//! - [`operations`]: commit files, create/delete a branch, merge (OperationService).
 //! - [`raw`]: unary and server-streaming calls with protobuf bytes, by method name.
 
 #![allow(non_camel_case_types)]
@@ -25,5 +26,6 @@ pub mod calls;
 pub mod client;
 pub mod commit;
 pub mod error;
+pub mod operations;
 pub mod raw;
 pub mod server;

@@ -36,9 +36,13 @@ use gitrpc_proto::MAX_MESSAGE;
 // first ones).
 mod blobs;
 mod commits;
+pub mod details;
 mod diffs;
+pub mod operations;
 mod refs;
 mod repository;
+
+pub use commits::{CommitSignature, FindCommitsOptions};
 
 /// A cheap-to-clone client; clones share the transport, the default deadline and the
 /// retry budget.

@@ -13,18 +13,31 @@
 //!   in-process clients.
 //! - [`backchannel`], [`sidechannel`]: dialing as Gitaly's own clients do (a yamux session
 //!   per connection) and the sidechannel upload-pack calls that need it.
+//! - Front doors (`gitrpc-ssh`, `gitrpc-shell`, the Ruby gem's Rack endpoint): [`sshcmd`]
+//!   (what an SSH client asked to run), [`paths`] (a user's repository path → storage and
+//!   relative path), [`relay`] (an SSH session relayed on stdio), [`smarthttp`] (git's smart
+//!   HTTP: routes, statuses, and a streaming call both ways).
 
 pub mod address;
 pub mod backchannel;
 pub mod client;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod paths;
 pub mod raw;
+pub mod relay;
 pub mod runtime;
 pub mod sidechannel;
+pub mod smarthttp;
+pub mod sshcmd;
 pub mod transport;
 
 pub use address::{connect, Address, Error, Options, DEFAULT_TIMEOUT};
+pub use client::details::{self, Detail};
+pub use client::operations::{
+    BranchUpdate, CommitFiles, FileAction, MergeBranch, MergeProposal, PickRevert,
+};
 pub use client::{described, Blob, Client, TreeEntry};
 pub use gitrpc_proto::gitaly;
+pub use gitrpc_proto::identity::Identity;
 pub use transport::Transport;

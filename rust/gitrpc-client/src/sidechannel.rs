@@ -23,7 +23,7 @@ use gitrpc_proto::gitaly::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
-use tonic::{Request, Status};
+use tonic::{IntoRequest, Request, Status};
 
 use crate::Client;
 
@@ -136,7 +136,7 @@ impl Client {
     /// the output are complete, without waiting for `stdin` to end (git may hold it open).
     pub async fn ssh_upload_pack_with_sidechannel<I, O, E>(
         &self,
-        request: SshUploadPackWithSidechannelRequest,
+        request: impl IntoRequest<SshUploadPackWithSidechannelRequest>,
         stdin: I,
         mut stdout: O,
         mut stderr: E,
@@ -181,7 +181,7 @@ impl Client {
     /// body) goes to `upload-pack --stateless-rpc`, whose output is copied to `out`.
     pub async fn post_upload_pack_with_sidechannel<I, O>(
         &self,
-        request: PostUploadPackWithSidechannelRequest,
+        request: impl IntoRequest<PostUploadPackWithSidechannelRequest>,
         body: I,
         mut out: O,
     ) -> Result<PostUploadPackWithSidechannelResponse, Status>
@@ -208,10 +208,11 @@ impl Client {
     }
 
     /// Run `call` with a fresh sidechannel id in its metadata and `callback` on the
-    /// sidechannel the server opens for it, under the client's deadline.
+    /// sidechannel the server opens for it, under the client's deadline. `message` may be a
+    /// `Request` carrying metadata of its own (an identity, say).
     pub async fn with_sidechannel<Req, Resp, C, CF, F, FF>(
         &self,
-        message: Req,
+        message: impl IntoRequest<Req>,
         call: C,
         callback: F,
     ) -> Result<Resp, Status>
@@ -223,7 +224,7 @@ impl Client {
     {
         let (id, waiter) = REGISTRY.register();
         let _registered = Registered(id);
-        let mut request = Request::new(message);
+        let mut request = message.into_request();
         request
             .metadata_mut()
             .insert(METADATA_KEY, id.to_string().parse().expect("digits"));

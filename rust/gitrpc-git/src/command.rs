@@ -17,7 +17,7 @@ pub const MAX_ARG: usize = 64 * 1024;
 pub const MAX_ARGS_TOTAL: usize = 1024 * 1024;
 
 /// A validated git command line:
-/// `git [-c k=v]... [--git-dir=D] <sub> <flags>... [--end-of-options] [<revs>...] [<args>...] [-- <paths>...]`.
+/// `git [-c k=v]... [--git-dir=D] [--shallow-file ""] <sub> <flags>... [--end-of-options] [<revs>...] [<args>...] [-- <paths>...]`.
 ///
 /// Flags are constants from our code; values are attached with `=` (or stuck to a short
 /// flag, [`Command::short_flag_value`]); everything that comes from a client is either a
@@ -30,6 +30,9 @@ pub const MAX_ARGS_TOTAL: usize = 1024 * 1024;
 pub struct Command {
     sub: Subcommand,
     git_dir: Option<PathBuf>,
+    /// `--shallow-file ""`: ignore the repository's `shallow` file (what upload-pack asks of
+    /// the pack-objects it runs for a shallow fetch).
+    no_shallow_file: bool,
     config: Vec<OsString>,
     client_config: Option<ClientConfig>,
     flags: Vec<OsString>,
@@ -39,6 +42,8 @@ pub struct Command {
     pub(crate) env: Vec<(&'static str, OsString)>,
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) stdin: bool,
+    /// stdin read from this file (from its current offset) instead of a pipe.
+    pub(crate) stdin_file: Option<std::sync::Arc<std::fs::File>>,
     pub(crate) stdout: bool,
     pub(crate) stderr_to_caller: bool,
     /// The first thing building found wrong (always invalid client input).
@@ -50,6 +55,7 @@ impl Command {
         Command {
             sub,
             git_dir: None,
+            no_shallow_file: false,
             config: Vec::new(),
             client_config: None,
             flags: Vec::new(),
@@ -59,6 +65,7 @@ impl Command {
             env: Vec::new(),
             cwd: None,
             stdin: false,
+            stdin_file: None,
             stdout: true,
             stderr_to_caller: false,
             error: None,
@@ -286,6 +293,21 @@ impl Command {
         self
     }
 
+    /// git reads stdin from `file`, from the file's current offset (shared with every
+    /// other handle of the same open file).
+    pub fn stdin_file(mut self, file: std::fs::File) -> Self {
+        self.stdin = false;
+        self.stdin_file = Some(std::sync::Arc::new(file));
+        self
+    }
+
+    /// `git --shallow-file "" <sub>`: the repository's `shallow` file is ignored (its value
+    /// is a separate, empty argument: git refuses `--shallow-file=`).
+    pub fn no_shallow_file(mut self) -> Self {
+        self.no_shallow_file = true;
+        self
+    }
+
     /// Hand stderr to the caller ([`crate::Process::take_stderr`]) instead of capturing it
     /// (for transports that relay git's progress messages to the client).
     pub fn stderr_to_caller(mut self) -> Self {
@@ -335,6 +357,10 @@ impl Command {
             let mut s = OsString::from("--git-dir=");
             s.push(dir);
             a.push(s);
+        }
+        if self.no_shallow_file {
+            a.push("--shallow-file".into());
+            a.push("".into());
         }
         a.push(d.name.into());
         a.extend(self.flags.iter().cloned());

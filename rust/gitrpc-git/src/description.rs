@@ -15,18 +15,30 @@ pub enum Subcommand {
     Blame,
     CatFile,
     CheckAttr,
+    CommitGraph,
+    CommitTree,
     CountObjects,
     Diff,
     DiffTree,
+    Fetch,
     ForEachRef,
     FormatPatch,
     Grep,
+    HashObject,
     Init,
     Log,
     LsTree,
     MergeBase,
+    MergeTree,
+    Mktag,
+    Mktree,
+    PackObjects,
+    PackRefs,
     PatchId,
+    Prune,
+    PrunePacked,
     ReceivePack,
+    Repack,
     RevList,
     RevParse,
     ShowRef,
@@ -187,7 +199,7 @@ use Subcommand as S;
 /// In the order of [`Subcommand`] (a test checks it). Subcommands without `--end-of-options`
 /// (Gitaly's `scNoEndOfOptions`) still take checked revisions (no leading `-`), placed right
 /// after the flags, and no argument of ours may start with `-`.
-static TABLE: [Description; 24] = [
+static TABLE: [Description; 36] = [
     // git 2.47 takes `--end-of-options` for a path ("pathspec '--' did not match").
     Description::new(S::Archive, "archive")
         .no_end_of_options()
@@ -198,15 +210,23 @@ static TABLE: [Description; 24] = [
     Description::new(S::CheckAttr, "check-attr")
         .no_end_of_options()
         .config(&[ATTR_HEAD]),
+    // Housekeeping: `commit-graph write <flags>` (the action word is a constant of ours).
+    Description::new(S::CommitGraph, "commit-graph").revisions(Revisions::None),
+    // Writes a commit object (operations, in a quarantine); parents go with `-p<oid>`.
+    Description::new(S::CommitTree, "commit-tree"),
     Description::new(S::CountObjects, "count-objects"),
     // `diff.noprefix` of a repository would change the patch headers our parsers read.
     Description::new(S::Diff, "diff").config(&[ATTR_HEAD, ("diff.noprefix", Fixed("false"))]),
     Description::new(S::DiffTree, "diff-tree"),
+    // Only from a local repository of a storage into a quarantine (start_repository of an
+    // operation), by object id, writing no refs and no FETCH_HEAD.
+    Description::new(S::Fetch, "fetch"),
     Description::new(S::ForEachRef, "for-each-ref"),
     Description::new(S::FormatPatch, "format-patch").config(&[ATTR_HEAD]),
     Description::new(S::Grep, "grep")
         .no_end_of_options()
         .config(&[("grep.threads", Threads)]),
+    Description::new(S::HashObject, "hash-object"),
     Description::new(S::Init, "init"),
     // A repository's `log.showSignature` / `log.follow` would change what our parsers read.
     Description::new(S::Log, "log").config(&[
@@ -216,13 +236,28 @@ static TABLE: [Description; 24] = [
     ]),
     Description::new(S::LsTree, "ls-tree"),
     Description::new(S::MergeBase, "merge-base"),
+    // `--write-tree`: merges without a work tree or index; trees written as objects.
+    Description::new(S::MergeTree, "merge-tree"),
+    Description::new(S::Mktag, "mktag"),
+    Description::new(S::Mktree, "mktree"),
+    // The pack-objects cache runs it with the flags upload-pack asked its hook for (checked
+    // by `crate::packobjects`; what to pack comes on stdin, never on argv); housekeeping's
+    // incremental repack packs loose objects into `<repo>/objects/pack/pack` (our argument).
+    Description::new(S::PackObjects, "pack-objects")
+        .no_end_of_options()
+        .revisions(Revisions::None),
+    // The housekeeping below runs only with our constant flags and dates.
+    Description::new(S::PackRefs, "pack-refs").revisions(Revisions::None),
     Description::new(S::PatchId, "patch-id").no_end_of_options(),
+    Description::new(S::Prune, "prune").revisions(Revisions::None),
+    Description::new(S::PrunePacked, "prune-packed").revisions(Revisions::None),
     // What Gitaly sets for every push (`receive.denyCurrentBranch` only matters to a
     // repository with a work tree; ours are bare, but a client-created one may not be).
     Description::new(S::ReceivePack, "receive-pack")
         .config(&[("receive.denyCurrentBranch", Fixed("ignore"))])
         .client_config()
         .updates_refs(),
+    Description::new(S::Repack, "repack").revisions(Revisions::None),
     Description::new(S::RevList, "rev-list").revisions(Revisions::AllowPseudo),
     Description::new(S::RevParse, "rev-parse"),
     Description::new(S::ShowRef, "show-ref"),
@@ -246,23 +281,35 @@ static TABLE: [Description; 24] = [
 
 impl Subcommand {
     /// Every subcommand, in declaration order.
-    pub const ALL: [Subcommand; 24] = [
+    pub const ALL: [Subcommand; 36] = [
         S::Archive,
         S::Blame,
         S::CatFile,
         S::CheckAttr,
+        S::CommitGraph,
+        S::CommitTree,
         S::CountObjects,
         S::Diff,
         S::DiffTree,
+        S::Fetch,
         S::ForEachRef,
         S::FormatPatch,
         S::Grep,
+        S::HashObject,
         S::Init,
         S::Log,
         S::LsTree,
         S::MergeBase,
+        S::MergeTree,
+        S::Mktag,
+        S::Mktree,
+        S::PackObjects,
+        S::PackRefs,
         S::PatchId,
+        S::Prune,
+        S::PrunePacked,
         S::ReceivePack,
+        S::Repack,
         S::RevList,
         S::RevParse,
         S::ShowRef,

@@ -140,6 +140,13 @@ impl Git {
         }
     }
 
+    /// The variables of our environment every child gets (the allowlist) and the fixed ones.
+    pub(crate) fn allowed_env(&self) -> Vec<(OsString, OsString)> {
+        let mut env = self.inner.env.clone();
+        env.extend(ENV_FIXED.iter().map(|(k, v)| (k.into(), v.into())));
+        env
+    }
+
     /// This git with its processes reported to `observer` instead (e.g. one that also
     /// records them for one call). They stay in the same [`Processes`] table.
     pub fn with_observer(&self, observer: Arc<dyn Observer>) -> Git {
@@ -186,7 +193,14 @@ impl Git {
             // Names this server process, so git left running after it died can be found.
             .env(lifetime::OWNER_ENV, lifetime::Owner::current().tag())
             .process_group(0)
-            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdin(match &cmd.stdin_file {
+                Some(f) => Stdio::from(f.try_clone().map_err(|source| Error::Spawn {
+                    subcommand: sub.as_str(),
+                    source,
+                })?),
+                None if stdin => Stdio::piped(),
+                None => Stdio::null(),
+            })
             .stdout(if cmd.stdout {
                 Stdio::piped()
             } else {

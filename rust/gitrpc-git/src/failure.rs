@@ -209,6 +209,81 @@ impl ReadError {
     }
 }
 
+/// Did `git log` fail because a revision it was given doesn't resolve? (FindCommits answers
+/// `NOT_FOUND` then; Gitaly's four patterns: an unknown revision or path, a bad object, a
+/// bad revision, an invalid range.) `stderr` as captured ([`crate::Process::stderr`]:
+/// trimmed) or whole.
+pub fn log_revision_missing(stderr: &str) -> bool {
+    let stderr = stderr.trim_end_matches('\n');
+    let unknown = stderr.lines().any(|l| {
+        l.find("fatal: ambiguous argument '").is_some_and(|i| {
+            l[i..].contains("': unknown revision or path not in the working tree.")
+        })
+    });
+    let hex_after = |start: &str| {
+        stderr.match_indices(start).any(|(i, _)| {
+            stderr[i + start.len()..]
+                .bytes()
+                .next()
+                .is_some_and(|b| matches!(b, b'0'..=b'9' | b'a'..=b'g'))
+        })
+    };
+    let bad_revision = stderr
+        .strip_prefix("fatal: bad revision '")
+        .and_then(|r| r.strip_suffix('\''))
+        .is_some_and(|r| !r.contains('\n'));
+    let range = stderr
+        .match_indices("fatal: Invalid revision range ")
+        .any(|(i, m)| {
+            let r = &stderr[i + m.len()..];
+            let hex = |s: &str| {
+                s.bytes()
+                    .take_while(|b| matches!(b, b'0'..=b'9' | b'a'..=b'g'))
+                    .count()
+            };
+            let a = hex(r);
+            a > 0 && r[a..].starts_with("..") && hex(&r[a + 2..]) > 0
+        });
+    unknown || hex_after("fatal: bad object ") || bad_revision || range
+}
+
+/// Why `git blame` failed, where RawBlame tells the reasons apart (Gitaly's tests of its
+/// stderr).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlameError {
+    /// `fatal: no such path <p> in <rev>`.
+    NoSuchPath,
+    /// `fatal: invalid object name: <what>`: a line of the ignore-revs file that isn't a
+    /// revision; the rest of stderr after that prefix, with its line end (as Gitaly has it).
+    InvalidObjectName { rest: String },
+    /// `fatal: file <p> has only <n> lines`: the range starts past the end.
+    OutOfRange { lines: u64 },
+}
+
+impl BlameError {
+    /// `stderr` as captured ([`crate::Process::stderr`]: trimmed) or whole.
+    pub fn classify(stderr: &str) -> Option<BlameError> {
+        let stderr = stderr.trim_end_matches('\n');
+        if stderr.starts_with("fatal: no such path ") {
+            return Some(BlameError::NoSuchPath);
+        }
+        if let Some(rest) = stderr.strip_prefix("fatal: invalid object name: ") {
+            return Some(BlameError::InvalidObjectName {
+                rest: format!("{rest}\n"),
+            });
+        }
+        let line = stderr.strip_prefix("fatal: file ")?;
+        if line.contains('\n') {
+            return None;
+        }
+        let words = line
+            .strip_suffix(" lines")
+            .or_else(|| line.strip_suffix(" line"))?;
+        let (_, n) = words.rsplit_once(" has only ")?;
+        n.parse().ok().map(|lines| BlameError::OutOfRange { lines })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +398,52 @@ mod tests {
             Some(ReadError::PathOutsideRepository { path: s("../x") })
         );
         assert_eq!(ReadError::classify("fatal: bad revision 'x'\n"), None);
+    }
+
+    #[test]
+    fn log_missing_revisions() {
+        for yes in [
+            "fatal: ambiguous argument 'nope': unknown revision or path not in the working tree.\nUse '--' to separate paths from revisions, like this:\n",
+            "fatal: bad object 1234567890123456789012345678901234567890\n",
+            "fatal: bad revision 'x..y'\n",
+            "fatal: bad revision 'nope'",
+            "fatal: Invalid revision range 37811987837aacbd3b1d8ceb8de669b33f7c7c0a..37811987837aacbd3b1d8ceb8de669b33f7c7c0b\n",
+        ] {
+            assert!(log_revision_missing(yes), "{yes}");
+        }
+        for no in [
+            "fatal: bad revision 'x'\nand more\n",
+            "fatal: bad revision 'x'\nand more",
+            "fatal: bad object HEAD\n",
+            "fatal: your current branch appears to be broken\n",
+            "",
+        ] {
+            assert!(!log_revision_missing(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn blame_failures() {
+        assert_eq!(
+            BlameError::classify("fatal: no such path 'x' in HEAD\n"),
+            Some(BlameError::NoSuchPath)
+        );
+        assert_eq!(
+            BlameError::classify("fatal: invalid object name: foo\n"),
+            Some(BlameError::InvalidObjectName { rest: s("foo\n") })
+        );
+        assert_eq!(
+            BlameError::classify("fatal: file a.txt has only 2 lines\n"),
+            Some(BlameError::OutOfRange { lines: 2 })
+        );
+        assert_eq!(
+            BlameError::classify("fatal: file a b.txt has only 1 line"),
+            Some(BlameError::OutOfRange { lines: 1 })
+        );
+        assert_eq!(
+            BlameError::classify("fatal: invalid object name: foo"),
+            Some(BlameError::InvalidObjectName { rest: s("foo\n") })
+        );
+        assert_eq!(BlameError::classify("fatal: bad revision 'x'\n"), None);
     }
 }

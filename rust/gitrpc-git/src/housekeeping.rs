@@ -9,7 +9,19 @@
 //!   [`crate::RefError::Locked`] failure, [`crate::Error::is_locked`]) until someone removes
 //!   them.
 //! - Quarantine directories `objects/tmp_objdir-*` of a receive-pack that was killed with
-//!   SIGKILL (on SIGTERM git removes its own).
+//!   SIGKILL (on SIGTERM git removes its own), and of a server's operations
+//!   (`tmp_objdir-gitrpc-<pid>.<start>-<hex>`, named after the server process): those of a
+//!   server that still runs are in use and kept whatever their age, those of one that died
+//!   are removed at once.
+//!
+//! And what keeps a repository fast, Gitaly's `OptimizeRepository`: [`stats`] reads its
+//! state, [`strategy`] decides what to do (Gitaly's heuristics and constants), [`tasks`]
+//! builds the git commands, [`stale`] removes the rest of what crashed git leaves.
+
+pub mod stale;
+pub mod stats;
+pub mod strategy;
+pub mod tasks;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -90,7 +102,11 @@ pub fn stale_tmp_objdirs(repo: &Path, grace: Duration) -> io::Result<Vec<PathBuf
         .flatten()
         .filter(|e| e.file_name().as_encoded_bytes().starts_with(b"tmp_objdir-"))
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| e.metadata().is_ok_and(|m| older_than(&m, grace)))
+        .filter(|e| match crate::lifetime::owner_running(&e.path()) {
+            // Ours: in use while its server runs, stale as soon as it doesn't.
+            Some(running) => !running,
+            None => e.metadata().is_ok_and(|m| older_than(&m, grace)),
+        })
         .map(|e| e.path())
         .collect())
 }
@@ -205,6 +221,16 @@ mod tests {
         }
         backdate(&repo.join("objects/tmp_objdir-incoming-x"), 100 * hour);
         backdate(&repo.join("objects/pack"), 100 * hour);
+        // An operation's quarantine: kept while its server (this process) runs, however old;
+        // one of a server that is gone goes at once.
+        let ours = repo.join(format!(
+            "objects/{}",
+            crate::lifetime::owned_name("tmp_objdir-gitrpc", "00ff")
+        ));
+        let dead = repo.join("objects/tmp_objdir-gitrpc-999999999.1-00ff");
+        std::fs::create_dir_all(&ours).unwrap();
+        std::fs::create_dir_all(&dead).unwrap();
+        backdate(&ours, 100 * hour);
         let mut locks = stale_locks(repo, hour).unwrap();
         locks.sort();
         assert_eq!(
@@ -213,10 +239,13 @@ mod tests {
         );
         let cleaned = clean_repository(&Processes::default(), repo, Grace::default()).unwrap();
         assert_eq!(cleaned.locks.len(), 2);
+        let mut removed = cleaned.tmp_objdirs.clone();
+        removed.sort();
         assert_eq!(
-            cleaned.tmp_objdirs,
-            [repo.join("objects/tmp_objdir-incoming-x")]
+            removed,
+            [dead.clone(), repo.join("objects/tmp_objdir-incoming-x")]
         );
+        assert!(ours.exists());
         assert!(repo.join("refs/heads/new.lock").exists());
         assert!(repo.join("refs/heads/x").exists());
         assert!(repo.join("objects/tmp_objdir-incoming-new").exists());

@@ -14,6 +14,11 @@
 //! - [`RefTransaction`]: reference updates over `update-ref --stdin`; [`RefError`] and
 //!   [`ReadError`]: git's failures, classified once from its stderr.
 //! - [`refs`]: refs of `files`-backend repositories read natively.
+//! - [`tree_edit`]: trees edited in memory and written with `mktree`; [`merge`]:
+//!   `merge-tree --write-tree` run and parsed; [`hook`]: hook executables run like git.
+//! - [`packobjects`]: what upload-pack asks of `pack-objects` through its hook, checked.
+//! - [`external`]: the same door for the few other programs gitrpc's tools run (an
+//!   operator's access-check executable).
 //! - [`lifetime`]: every git names the server process that started it, so git left running
 //!   after that process died can be found and killed; [`housekeeping`] finds what a git
 //!   killed mid-way leaves in a repository (ref locks, quarantine directories).
@@ -21,21 +26,27 @@
 mod catfile;
 pub mod client_config;
 mod command;
+pub mod commitlog;
 mod description;
 mod error;
 mod executor;
+pub mod external;
 mod failure;
 mod fill;
+pub mod hook;
 pub mod housekeeping;
 pub mod lastcommits;
 pub mod lifetime;
+pub mod merge;
 pub mod objects;
 pub mod observer;
+pub mod packobjects;
 pub mod pktline;
 mod process;
 pub mod refs;
 pub mod spool;
 mod transaction;
+pub mod tree_edit;
 pub mod validate;
 
 pub use catfile::{CatFile, CatFilePool, CatFilePoolConfig, Lease, ObjectInfo, ObjectType};
@@ -47,7 +58,7 @@ pub use description::{
 };
 pub use error::{Error, Result};
 pub use executor::{Git, ENV_ALLOWLIST};
-pub use failure::{ReadError, RefError};
+pub use failure::{log_revision_missing, BlameError, ReadError, RefError};
 pub use fill::fill;
 pub use observer::{LiveProcess, Observer, Processes, Usage};
 pub use process::{Output, Process, TERM_GRACE};

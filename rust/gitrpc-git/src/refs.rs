@@ -38,6 +38,10 @@ impl RefStore {
         if name != "HEAD" && !(name.starts_with("refs/") && validate::is_valid_ref_name(name)) {
             return Ok(None);
         }
+        // The loose file first, then `packed-refs`: keep this order. `git pack-refs` (run by
+        // housekeeping while we serve) writes the new `packed-refs` before it deletes the
+        // loose files, so a ref is always in one of the two places we look, in this order.
+        // The other order could read the old `packed-refs`, then miss the deleted loose file.
         match fs::read(self.git_dir.join(name)) {
             Ok(data) => return parse_loose(&data).map(Some),
             Err(e)

@@ -586,3 +586,91 @@ fn reftable_repositories_fall_back_to_git() {
     git_cli(d.path(), &["init", "-q", "--ref-format=reftable"]);
     assert!(RefStore::open(&d.path().join(".git")).is_none());
 }
+
+/// The door for non-git programs: absolute paths only, a cleared environment, capped
+/// output, and a timeout that kills the program's whole group.
+mod external {
+    use std::time::{Duration, Instant};
+
+    use gitrpc_git::external::{ExternalError, Program, OUTPUT_CAP};
+
+    #[tokio::test]
+    async fn runs_with_only_the_given_environment() {
+        let out = Program::new("/bin/sh")
+            .unwrap()
+            .arg("-c")
+            .arg("echo \"[$X][$HOME]\"; echo err >&2; exit 3")
+            .env("X", "1")
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"[1][]\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[tokio::test]
+    async fn output_is_capped() {
+        let out = Program::new("/bin/sh")
+            .unwrap()
+            .arg("-c")
+            .arg("head -c 200000 /dev/zero")
+            .run()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout.len(), OUTPUT_CAP);
+    }
+
+    #[tokio::test]
+    async fn relative_paths_and_missing_programs_are_refused() {
+        assert!(matches!(
+            Program::new("sh"),
+            Err(ExternalError::NotAbsolute(_))
+        ));
+        let err = Program::new("/nonexistent/x").unwrap().run().await;
+        assert!(matches!(err, Err(ExternalError::Spawn { .. })), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let started = Instant::now();
+        let err = Program::new("/bin/sh")
+            .unwrap()
+            .arg("-c")
+            .arg(format!("sleep 30 & echo $! > {}; wait", pidfile.display()))
+            .timeout(Duration::from_millis(500))
+            .run()
+            .await;
+        assert!(
+            matches!(err, Err(ExternalError::TimedOut { .. })),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // SAFETY: kill(pid, 0) only checks existence.
+        while unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid) {
+            assert!(Instant::now() < deadline, "the sleep outlived the timeout");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn is_zombie(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    }
+}

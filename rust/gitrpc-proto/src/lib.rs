@@ -26,4 +26,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 pub mod auth;
+pub mod identity;
+pub mod limit;
 pub mod methods;

@@ -1,6 +1,7 @@
-//! What clients may assume about methods. Gitaly marks each RPC `ACCESSOR` (reads only) or
-//! `MUTATOR` in its protos (`op_type`); our protos carry no options, so the accessors we
-//! serve are listed here, checked against the served services by a test.
+//! What clients may assume about methods. Gitaly marks each RPC `ACCESSOR` (reads only),
+//! `MUTATOR` or `MAINTENANCE` in its protos (`op_type`); our protos carry no options, so the
+//! accessors and maintenance RPCs we serve are listed here, checked against the served
+//! services by a test. Every other RPC of package `gitaly` is a mutator.
 
 /// Full method paths (`/gitaly.Service/Method`) of the read-only RPCs we serve whose request
 /// is a single message (unary or server-streaming): a client may safely send the same
@@ -83,6 +84,26 @@ pub const READ_ONLY_NOT_RETRIED: &[&str] = &[
     "/gitaly.SmartHTTPService/PostUploadPackWithSidechannel",
 ];
 
+/// Gitaly's `MAINTENANCE` RPCs: they change how a repository is stored, not what it holds.
+/// Never retried by clients (they are long and not idempotent in cost), not counted as
+/// writes by the server's housekeeping scheduler, and one at a time per repository.
+pub const MAINTENANCE: &[&str] = &[
+    "/gitaly.RepositoryService/OptimizeRepository",
+    "/gitaly.RepositoryService/PruneUnreachableObjects",
+];
+
+/// Is `path` a Gitaly `MUTATOR` (it may change a repository's refs or objects)? Every
+/// `/gitaly.` method that is neither an accessor ([`READ_ONLY`], [`READ_ONLY_NOT_RETRIED`],
+/// `CheckObjectsExist`) nor [`MAINTENANCE`], and not ServerService's (no repository).
+pub fn is_mutator(path: &str) -> bool {
+    path.starts_with("/gitaly.")
+        && !path.starts_with("/gitaly.ServerService/")
+        && path != "/gitaly.CommitService/CheckObjectsExist"
+        && !READ_ONLY.contains(&path)
+        && !READ_ONLY_NOT_RETRIED.contains(&path)
+        && !MAINTENANCE.contains(&path)
+}
+
 /// Is `path` (`/package.Service/Method`) a read-only method that may be retried?
 pub fn is_read_only(path: &str) -> bool {
     READ_ONLY.contains(&path)
@@ -113,6 +134,25 @@ mod tests {
         for path in super::READ_ONLY_NOT_RETRIED {
             assert!(methods.contains_key(*path), "{path}");
             assert!(!super::is_read_only(path), "{path}");
+        }
+        for path in super::MAINTENANCE {
+            assert!(methods.contains_key(*path), "{path}");
+            assert!(
+                !super::is_read_only(path) && !super::is_mutator(path),
+                "{path}"
+            );
+        }
+        for (path, mutator) in [
+            ("/gitaly.SSHService/SSHReceivePack", true),
+            ("/gitaly.RefService/UpdateReferences", true),
+            ("/gitaly.RepositoryService/WriteRef", true),
+            ("/gitaly.RefService/RefExists", false),
+            ("/gitaly.SSHService/SSHUploadPackWithSidechannel", false),
+            ("/gitaly.CommitService/CheckObjectsExist", false),
+            ("/gitaly.ServerService/ServerInfo", false),
+            ("/grpc.health.v1.Health/Check", false),
+        ] {
+            assert_eq!(super::is_mutator(path), mutator, "{path}");
         }
     }
 }

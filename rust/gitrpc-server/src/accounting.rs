@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use gitrpc_git::{Git, LiveProcess, Observer, Usage};
 
+use crate::limits::Caller;
 use crate::metrics::RpcMetrics;
 
 /// One call in flight.
@@ -27,6 +28,8 @@ pub struct Call {
     repository: OnceLock<String>,
     /// The git subcommands it started, in order.
     commands: Mutex<Vec<&'static str>>,
+    /// Who made it (its metadata), once the log layer has read it.
+    caller: OnceLock<Caller>,
 }
 
 tokio::task_local! {
@@ -51,6 +54,16 @@ impl Call {
 
     pub fn repository(&self) -> Option<&str> {
         self.repository.get().map(String::as_str)
+    }
+
+    /// Record who made the call (the first time only).
+    pub fn set_caller(&self, caller: Caller) {
+        let _ = self.caller.set(caller);
+    }
+
+    /// Who made the call (`remote_ip`, user), as far as its metadata says.
+    pub fn caller(&self) -> Caller {
+        self.caller.get().cloned().unwrap_or_default()
     }
 
     /// The git subcommands the call started so far.
@@ -139,6 +152,7 @@ impl Rpcs {
             started: Instant::now(),
             repository: OnceLock::new(),
             commands: Mutex::new(Vec::new()),
+            caller: OnceLock::new(),
         });
         lock(&self.in_flight).insert(id, call.clone());
         self.metrics.started();

@@ -105,7 +105,7 @@ where
                 Ok(v) => v,
                 Err(status) => return Ok(status.into_http()),
             };
-            let key = repository_key(first.get(5..).unwrap_or_default());
+            let key = repository_key(parts.uri.path(), first.get(5..).unwrap_or_default());
             if let Some(call) = parts.extensions.get::<Arc<Call>>() {
                 if !key.is_empty() {
                     call.set_repository(key.clone());
@@ -175,21 +175,40 @@ where
     }
 }
 
-/// Only the repository of a request (field 1 in every Gitaly request).
+/// Only the repository of a request (field 1 in every Gitaly request but one).
 #[derive(Clone, PartialEq, prost::Message)]
 struct RepositoryOnly {
     #[prost(message, optional, tag = "1")]
     repository: Option<gitrpc_proto::gitaly::Repository>,
 }
 
+/// UserCommitFiles' first message: the header (field 1 of a oneof) holds the repository in
+/// its field 1 (read as a `Repository`, the header would give its `user` as the storage).
+#[derive(Clone, PartialEq, prost::Message)]
+struct HeaderOnly {
+    #[prost(message, optional, tag = "1")]
+    header: Option<RepositoryOnly>,
+}
+
+/// The repository of a request's first message.
+fn repository_of(path: &str, message: &[u8]) -> Option<gitrpc_proto::gitaly::Repository> {
+    match path {
+        "/gitaly.OperationService/UserCommitFiles" => HeaderOnly::decode(message)
+            .ok()
+            .and_then(|m| m.header)
+            .and_then(|h| h.repository),
+        _ => RepositoryOnly::decode(message)
+            .ok()
+            .and_then(|m| m.repository),
+    }
+}
+
 /// `storage/relative_path` of the request's repository ("" if it has none or is compressed),
 /// with the path in its canonical spelling, so `a.git`, `./a.git` and `x/../a.git` share one
 /// budget. Paths the locator refuses share one key (their handler answers
 /// `INVALID_ARGUMENT` at once). The empty key is still a key: such calls share one queue.
-fn repository_key(message: &[u8]) -> String {
-    RepositoryOnly::decode(message)
-        .ok()
-        .and_then(|m| m.repository)
+fn repository_key(path: &str, message: &[u8]) -> String {
+    repository_of(path, message)
         .map(|r| {
             let path = crate::locator::normalize(&r.relative_path)
                 .unwrap_or_else(|_| "(invalid)".to_string());
@@ -255,5 +274,52 @@ impl Body for Holding {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitrpc_proto::gitaly::*;
+
+    #[test]
+    fn repository_of_commit_files_is_in_the_header() {
+        let repository = Some(Repository {
+            storage_name: "default".into(),
+            relative_path: "./g/../a.git".into(),
+            ..Default::default()
+        });
+        let first = UserCommitFilesRequest {
+            user_commit_files_request_payload: Some(
+                user_commit_files_request::UserCommitFilesRequestPayload::Header(
+                    UserCommitFilesRequestHeader {
+                        repository: repository.clone(),
+                        user: Some(User {
+                            gl_id: "user-1".into(),
+                            name: b"Jane".to_vec(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                ),
+            ),
+        };
+        let bytes = first.encode_to_vec();
+        assert_eq!(
+            repository_key("/gitaly.OperationService/UserCommitFiles", &bytes),
+            "default/a.git"
+        );
+        let merge = UserMergeBranchRequest {
+            repository,
+            user: Some(User::default()),
+            ..Default::default()
+        };
+        assert_eq!(
+            repository_key(
+                "/gitaly.OperationService/UserMergeBranch",
+                &merge.encode_to_vec()
+            ),
+            "default/a.git"
+        );
     }
 }

@@ -10,13 +10,17 @@ pub mod duration;
 mod error;
 mod housekeeping;
 mod limits;
+mod packcache;
 mod reads;
 mod resources;
 mod types;
 mod validate;
 pub use error::ConfigError;
-pub use housekeeping::HousekeepingConfig;
-pub use limits::{AdaptiveLimiting, ConcurrencyConfig, PackObjectsLimiting};
+pub use housekeeping::{DailyMaintenance, HousekeepingConfig};
+pub use limits::{
+    AdaptiveLimiting, ConcurrencyConfig, LimitKey, PackObjectsLimiting, RateLimitingConfig,
+};
+pub use packcache::PackObjectsCacheConfig;
 pub use reads::ReadsConfig;
 pub use resources::{open_file_limit, raise_open_file_limit, ConnectionsConfig, TransportConfig};
 pub use types::{LogFormat, SocketMode};
@@ -62,15 +66,25 @@ pub struct Config {
     /// `[housekeeping]`: leftovers of crashes (see `housekeeping.rs`).
     #[serde(default)]
     pub housekeeping: HousekeepingConfig,
+    /// `[daily_maintenance]`: a daily window in which every repository is optimized.
+    #[serde(default)]
+    pub daily_maintenance: Option<DailyMaintenance>,
     /// `[[concurrency]]`: per-RPC limits, keyed per repository.
     #[serde(default)]
     pub concurrency: Vec<ConcurrencyConfig>,
     /// `[pack_objects_limiting]`: git processes generating packs at once (all repositories).
     #[serde(default)]
     pub pack_objects_limiting: Option<PackObjectsLimiting>,
+    /// `[pack_objects_cache]`: one `pack-objects` per distinct fetch, shared by identical
+    /// ones (see `packcache`).
+    #[serde(default)]
+    pub pack_objects_cache: PackObjectsCacheConfig,
     /// `[adaptive_limiting]`: how adaptive `[[concurrency]]` limits read pressure.
     #[serde(default)]
     pub adaptive_limiting: AdaptiveLimiting,
+    /// `[[rate_limiting]]`: calls per RPC and user smoothed to a rate, then refused.
+    #[serde(default)]
+    pub rate_limiting: Vec<RateLimitingConfig>,
     /// How long in-flight calls get to finish after a shutdown signal (bare numbers are
     /// seconds).
     #[serde(default = "default_graceful_timeout", with = "duration")]
@@ -136,9 +150,12 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             hooks: HooksConfig::default(),
             housekeeping: Default::default(),
+            daily_maintenance: None,
             concurrency: Vec::new(),
             pack_objects_limiting: None,
+            pack_objects_cache: Default::default(),
             adaptive_limiting: AdaptiveLimiting::default(),
+            rate_limiting: Vec::new(),
             graceful_restart_timeout: default_graceful_timeout(),
             max_message_bytes: resources::default_max_message_bytes(),
             connections: ConnectionsConfig::default(),
@@ -255,15 +272,40 @@ fn default_spool_max_bytes() -> u64 {
     1024 * 1024 * 1024
 }
 
-/// `[hooks]`: the push hook point. With nothing set every push is accepted (repositories'
-/// own hooks never run).
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `[hooks]`: executables deciding ref updates, for pushes and operations alike (see
+/// `hooks/`). With nothing set every change is accepted (repositories' own hooks never run).
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksConfig {
-    /// An executable run as git's pre-receive hook: gets `<old> <new> <ref>` lines on stdin;
-    /// a non-zero exit rejects the whole push, its output is shown to the pusher.
+    /// Run before any ref moves: gets `<old> <new> <ref>` lines on stdin; a non-zero exit
+    /// rejects the whole change, its output is the message.
     #[serde(default)]
     pub pre_receive: Option<PathBuf>,
+    /// Run per ref with `<ref> <old> <new>` as arguments; a non-zero exit rejects that ref.
+    #[serde(default)]
+    pub update: Option<PathBuf>,
+    /// Run after the refs moved (stdin as pre-receive); can't reject.
+    #[serde(default)]
+    pub post_receive: Option<PathBuf>,
+    /// How long the server waits for a hook it runs (an operation's executable, any
+    /// callback); past it the hook is killed and the change rejected.
+    #[serde(default = "default_hook_timeout", with = "duration")]
+    pub timeout: std::time::Duration,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            pre_receive: None,
+            update: None,
+            post_receive: None,
+            timeout: default_hook_timeout(),
+        }
+    }
+}
+
+fn default_hook_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(60)
 }
 
 impl Config {

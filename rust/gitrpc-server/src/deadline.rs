@@ -75,7 +75,7 @@ struct Bounded {
 }
 
 /// `grpc-timeout`: at most 8 digits and a unit (H, M, S, m, u, n).
-fn parse_timeout(v: &str) -> Option<Duration> {
+pub(crate) fn parse_timeout(v: &str) -> Option<Duration> {
     if v.len() < 2 || v.len() > 9 {
         return None;
     }

@@ -17,10 +17,11 @@ use gitrpc_proto::gitaly::Repository;
 use crate::accounting::{Call, Rpcs};
 use crate::config::{ConfigError, Valid};
 use crate::error::Result;
-use crate::hooks::{Hooks, HooksDir};
+use crate::hooks::{Executables, Hooks, HooksDir};
 use crate::limits::Limits;
 use crate::locator::Locator;
 use crate::metrics::{Families, Sources};
+use crate::packcache::PackCache;
 use crate::startup::StartError;
 
 pub struct Deps {
@@ -35,6 +36,8 @@ pub struct Deps {
     pub hooks_dir: HooksDir,
     /// Hooks supplied in code by an embedder.
     pub hooks: Hooks,
+    /// The `[hooks]` executables, checked at start-up.
+    pub hook_executables: Executables,
     /// Where per-push hook bridges live (`<first storage>/+gitrpc/hooks-run`).
     pub bridge_dir: PathBuf,
     /// Admission control: `[[concurrency]]` and `[pack_objects_limiting]`.
@@ -50,6 +53,11 @@ pub struct Deps {
     pub connections: Arc<crate::conn::Connections>,
     /// Background housekeeping of the storages (stops with these dependencies).
     pub housekeeping: crate::housekeeping::Task,
+    /// `[pack_objects_cache]`, when enabled.
+    pub packcache: Option<Arc<PackCache>>,
+    /// Repository optimization: the RPCs' optimizer and the background scheduler (stops
+    /// with these dependencies).
+    pub scheduler: Arc<crate::optimize::Scheduler>,
 }
 
 impl Deps {
@@ -60,13 +68,8 @@ impl Deps {
 
     /// [`Deps::new`] with hooks given in code.
     pub async fn with_hooks(config: Valid, hooks: Hooks) -> Result<Arc<Deps>, StartError> {
-        if hooks.pre_receive.is_some() && config.hooks.pre_receive.is_some() {
-            return Err(ConfigError::Invalid {
-                key: "hooks.pre_receive".into(),
-                message: "set in the config and in code; choose one".into(),
-            }
-            .into());
-        }
+        let hook_executables = Executables::from_config(&config.hooks, &hooks)
+            .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         let auth = crate::auth::Auth::from_config(&config.auth)?;
         let families = Families::default();
         let git =
@@ -78,15 +81,13 @@ impl Deps {
         // A valid config has at least one storage.
         let first_root = roots.first().cloned().unwrap_or_default();
         let internal = first_root.join(crate::tempdir::INTERNAL_DIR);
-        let hooks_dir = HooksDir::create(
-            &internal,
-            config.hooks.pre_receive.as_deref(),
-            hooks.pre_receive.is_some(),
-        )
-        .map_err(|source| StartError::Io {
-            what: "hooks directory",
-            source,
-        })?;
+        let hooks_dir =
+            HooksDir::create(&internal, &hook_executables, &hooks).map_err(|source| {
+                StartError::Io {
+                    what: "hooks directory",
+                    source,
+                }
+            })?;
         let git = git.with_hooks_path(hooks_dir.path());
         let catfile = CatFilePool::new(
             git.clone(),
@@ -112,9 +113,37 @@ impl Deps {
             budget: gitrpc_git::spool::Budget::new(config.spool.max_bytes),
         };
         let limits = Arc::new(Limits::from_config(&config));
+        let packcache = match config.pack_objects_cache.enabled {
+            false => None,
+            true => Some(Arc::new(
+                PackCache::start(
+                    &config.pack_objects_cache,
+                    &internal,
+                    &internal.join("hooks-run"),
+                    limits.clone(),
+                    families.packcache.clone(),
+                )
+                .map_err(|source| StartError::Io {
+                    what: "pack-objects cache",
+                    source,
+                })?,
+            )),
+        };
         let connections = crate::conn::Connections::new(&config.connections);
         let housekeeping =
             crate::housekeeping::start(roots, config.housekeeping.clone(), git.processes().clone());
+        let optimizer = crate::optimize::Optimizer::new(
+            catfile.clone(),
+            families.housekeeping.clone(),
+            config.housekeeping.grace(),
+        );
+        let scheduler = Arc::new(crate::optimize::Scheduler::start(
+            optimizer,
+            git.clone(),
+            locator.clone(),
+            &config.housekeeping,
+            config.daily_maintenance.as_ref(),
+        ));
         let metrics = families.registry(Sources {
             limits: limits.clone(),
             connections: connections.clone(),
@@ -125,6 +154,7 @@ impl Deps {
         Ok(Arc::new(Deps {
             connections,
             housekeeping,
+            scheduler,
             auth,
             limits,
             rpcs: Arc::new(Rpcs::new(families.rpc.clone())),
@@ -136,23 +166,40 @@ impl Deps {
             spool,
             hooks_dir,
             hooks,
+            hook_executables,
             bridge_dir: internal.join("hooks-run"),
+            packcache,
         }))
     }
 
     /// An existing repository (`NOT_FOUND` otherwise), with the git of the call being
-    /// served ([`Call::git`]: its commands are recorded for the call's log line).
+    /// served ([`Call::git`]: its commands are recorded for the call's log line), reading
+    /// the object directories the request names (only the repository's own quarantines: see
+    /// [`crate::quarantine`]).
     pub fn repo(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
+        let path = self.locator.repo(r)?;
+        let objects = match r {
+            Some(r) => crate::quarantine::object_dirs(&path, r)?,
+            None => None,
+        };
         let git = match Call::current() {
             Some(call) => call.git(&self.git),
             None => self.git.clone(),
         };
         Ok(Repo {
-            path: self.locator.repo(r)?,
+            path,
             repository: r.cloned().unwrap_or_default(),
             deps: self,
+            objects,
             git,
         })
+    }
+
+    /// An existing repository for an RPC that writes: object directories are refused
+    /// (`quarantine configured on a mutator request`).
+    pub fn repo_for_write(&self, r: Option<&Repository>) -> Result<Repo<'_>> {
+        crate::quarantine::refuse_on_mutator(r)?;
+        self.repo(r)
     }
 }
 
@@ -162,18 +209,36 @@ pub struct Repo<'a> {
     /// The request's `Repository` message.
     pub repository: Repository,
     pub deps: &'a Deps,
+    /// Object directories its git uses instead of its own (a quarantine).
+    pub objects: Option<crate::quarantine::ObjectDirs>,
     /// The server's git, observed for the call.
     pub git: Git,
 }
 
-impl Repo<'_> {
+impl<'a> Repo<'a> {
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// A git command that runs in this repository.
+    /// A git command that runs in this repository (with its object directories).
     pub fn cmd(&self, sub: Subcommand) -> Command {
-        Command::in_repo(&self.path, sub)
+        let mut cmd = Command::in_repo(&self.path, sub);
+        for (k, v) in self.objects.iter().flat_map(|o| o.env()) {
+            cmd = cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// This repository seen through quarantine `q`: its git commands write there and read
+    /// there and from the repository.
+    pub fn quarantined(&self, q: &crate::quarantine::Quarantine) -> Repo<'a> {
+        Repo {
+            path: self.path.clone(),
+            repository: self.repository.clone(),
+            deps: self.deps,
+            objects: Some(q.object_dirs()),
+            git: self.git.clone(),
+        }
     }
 
     /// Start `cmd` (see [`Git::spawn`]) with the call's git.
@@ -195,8 +260,16 @@ impl Repo<'_> {
         self.git.output_with_input(cmd, input).await
     }
 
+    /// A cat-file process: from the pool, or one of its own (dropped after use) when the
+    /// repository is read through other object directories.
     pub fn catfile(&self) -> Result<Lease> {
-        Ok(self.deps.catfile.get_with(&self.git, &self.path)?)
+        match &self.objects {
+            None => Ok(self.deps.catfile.get_with(&self.git, &self.path)?),
+            Some(o) => Ok(self
+                .deps
+                .catfile
+                .dedicated(&self.git, &self.path, o.env())?),
+        }
     }
 
     /// Run a git that writes refs (`run` builds and runs it). If it fails because a lock
@@ -204,6 +277,19 @@ impl Repo<'_> {
     /// lock_grace`, no git of ours working here: a git killed mid-update left them), they
     /// are removed and `run` goes once more.
     pub async fn writing_refs<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = gitrpc_git::Result<T>>,
+    {
+        let result = self.writing_refs_once(run).await;
+        // Cached packs of this repository may be stale now (a new tag, say).
+        if let Some(cache) = &self.deps.packcache {
+            cache.invalidate(&self.path);
+        }
+        result
+    }
+
+    async fn writing_refs_once<T, F, Fut>(&self, run: F) -> gitrpc_git::Result<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = gitrpc_git::Result<T>>,
@@ -229,7 +315,7 @@ impl Repo<'_> {
 
     /// Start a reference transaction in this repository.
     pub async fn ref_transaction(&self) -> gitrpc_git::Result<RefTransaction> {
-        RefTransaction::start(&self.git, &self.path).await
+        RefTransaction::start_with(&self.git, self.cmd(Subcommand::UpdateRef)).await
     }
 
     /// Native ref reader, or `None` for non-`files` backends.

@@ -158,6 +158,22 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// An error with one structured detail, as Gitaly sends it: `message` with the `gitaly.<name>`
+/// message `detail` (the RPC's own `User...Error` wrapper) in `grpc-status-details-bin`.
+pub fn detailed(
+    code: Code,
+    message: impl Into<String>,
+    name: &str,
+    detail: &impl prost::Message,
+) -> Error {
+    Error::detailed(code, message, name, detail)
+}
+
+/// An error with a code of our choosing and no detail.
+pub fn coded(code: Code, message: impl Into<String>) -> Error {
+    Error::Status(Box::new(Status::new(code, message.into())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,7 +135,7 @@ fn pass(
 
 /// Call `f` with each repository under a storage root (not following symlinks, not inside
 /// `+gitrpc`, not inside other repositories, at most 16 directories deep) until `stop`.
-fn for_each_repository(root: &Path, stop: &AtomicBool, mut f: impl FnMut(&Path)) {
+pub(crate) fn for_each_repository(root: &Path, stop: &AtomicBool, mut f: impl FnMut(&Path)) {
     const MAX_DEPTH: usize = 16;
     let mut stack = vec![(root.to_path_buf(), 0)];
     while let Some((dir, depth)) = stack.pop() {

@@ -6,7 +6,9 @@
 //! 2. `deadline.rs`: `grpc-timeout` enforced on the response body;
 //! 3. `unknown.rs`: `UNIMPLEMENTED` with grpc-go's message for unknown methods;
 //! 4. `auth.rs`: the v2 token (listeners only: in-process calls are the process itself);
-//! 5. `admission.rs`: the request size bound, the repository decoded once, the
+//! 5. `ratelimit.rs`: `[[rate_limiting]]`, calls delayed up to `max_delay` or refused (a
+//!    waiting call holds no concurrency slot);
+//! 6. `admission.rs`: the request size bound, the repository decoded once, the
 //!    `[[concurrency]]` limit;
 //!
 //! then tonic's router (`server::routes`) and the service.
@@ -19,17 +21,19 @@ use crate::admission::{Admission, AdmissionLayer};
 use crate::auth::{AuthLayer, Authenticated};
 use crate::deadline::{Deadline, DeadlineLayer};
 use crate::deps::Deps;
+use crate::ratelimit::{RateLimitLayer, RateLimited};
 use crate::rpclog::{RpcLog, RpcLogLayer};
 use crate::unknown::{UnknownMethod, UnknownMethodLayer};
 
 /// A service `S` with every layer around it.
-pub type Stack<S> = RpcLog<Deadline<UnknownMethod<Authenticated<Admission<S>>>>>;
+pub type Stack<S> = RpcLog<Deadline<UnknownMethod<Authenticated<RateLimited<Admission<S>>>>>>;
 
 /// The layer stack of one server.
 #[derive(Clone)]
 pub struct Layers {
     rpclog: RpcLogLayer,
     auth: AuthLayer,
+    rate: RateLimitLayer,
     admission: AdmissionLayer,
 }
 
@@ -46,8 +50,9 @@ impl Layers {
 
     fn new(deps: &Arc<Deps>, auth: Option<Arc<crate::auth::Auth>>) -> Layers {
         Layers {
-            rpclog: RpcLogLayer::new(deps.rpcs.clone()),
+            rpclog: RpcLogLayer::new(deps.rpcs.clone(), Some(deps.scheduler.clone())),
             auth: AuthLayer::new(auth),
+            rate: RateLimitLayer::new(deps.limits.rate.clone()),
             admission: AdmissionLayer::new(deps.limits.clone(), deps.config.max_message_bytes),
         }
     }
@@ -58,7 +63,8 @@ impl<S> Layer<S> for Layers {
 
     fn layer(&self, inner: S) -> Stack<S> {
         let admitted = self.admission.layer(inner);
-        let authenticated = self.auth.layer(admitted);
+        let paced = self.rate.layer(admitted);
+        let authenticated = self.auth.layer(paced);
         let known = UnknownMethodLayer.layer(authenticated);
         let bounded = DeadlineLayer.layer(known);
         self.rpclog.layer(bounded)

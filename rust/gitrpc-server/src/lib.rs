@@ -13,7 +13,13 @@
 //!   in-process dispatch.
 //! - [`metrics`]: one `prometheus-client` registry per server; [`monitor`]: `/metrics` and
 //!   `/diagnostics` on their own thread; [`adaptive`]: AIMD limits on PSI; [`housekeeping`]:
-//!   what crashes leave behind.
+//!   what crashes leave behind; [`optimize`]: OptimizeRepository and the background
+//!   scheduler that runs it after writes and in a daily window.
+//! - [`packcache`]: the pack-objects cache (`[pack_objects_cache]`), reached by git's
+//!   pack-objects hook through a FIFO bridge per upload-pack session.
+//! - [`pusher`]: who is pushing (what front doors send), for the push's hooks;
+//!   [`ratelimit`]: `[[rate_limiting]]`, calls per RPC and user smoothed, then refused (a
+//!   layer between auth and admission).
 //! - [`mux`], [`tls`]: every listener's first bytes decide between plain HTTP/2 and a
 //!   Gitaly `backchannel` session (yamux), after TLS if any; [`sidechannel`] and
 //!   [`negotiation`]: the sidechannels those sessions carry for the upload-pack RPCs.
@@ -40,11 +46,17 @@ pub mod metrics;
 pub mod monitor;
 pub mod mux;
 pub mod negotiation;
+pub mod optimize;
+pub mod packcache;
+pub mod pusher;
+pub mod quarantine;
+pub mod ratelimit;
 pub mod rpclog;
 pub mod server;
 pub mod services;
 pub mod serving;
 pub mod sidechannel;
+pub mod signature;
 pub mod startup;
 pub mod stream;
 pub mod tempdir;
@@ -54,7 +66,7 @@ pub mod unknown;
 pub use config::{Config, ConfigError};
 pub use deps::Deps;
 pub use error::Error;
-pub use hooks::{Hooks, PreReceive, PreReceiveHook, RefChange, Rejected};
+pub use hooks::{HookEvent, HookFn, HookKind, Hooks, Protocol, RefChange, Rejected, User};
 pub use server::{routes, run, run_tls};
 pub use serving::{InProcess, Serving};
 pub use startup::{ServeError, StartError};

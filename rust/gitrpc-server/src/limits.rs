@@ -1,15 +1,17 @@
 //! The limiters of one server (`[[concurrency]]` per RPC and repository,
-//! `[pack_objects_limiting]` server-wide) and the refusal Gitaly answers with. The admission
-//! layer and the transport services take slots from them; metrics read their snapshots.
+//! `[pack_objects_limiting]` server-wide or per client, `[[rate_limiting]]` per RPC and caller) and the
+//! refusal Gitaly answers with. The admission and rate-limit layers and the transport
+//! services take slots (or tokens) from them; metrics read their snapshots.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tonic::{Code, Status};
 
-use crate::config::Config;
+use crate::config::{Config, LimitKey};
 use crate::error::{any, detail, status_with_details};
 use crate::limiter::{Limiter, Permit, Refused};
+use crate::ratelimit::RateLimiter;
 
 /// The limiters of one server.
 #[derive(Default)]
@@ -20,10 +22,50 @@ pub struct Limits {
     pub pack_objects: Option<Arc<Limiter>>,
     /// The adaptive ones among `by_rpc`, with their AIMD rule.
     pub adaptive: Vec<(Arc<Limiter>, crate::adaptive::Aimd)>,
+    /// `[pack_objects_limiting] key`: whose pack requests share a budget.
+    pub pack_key: LimitKey,
+    /// `[[rate_limiting]]`, by full method name.
+    pub rate: Arc<HashMap<String, Arc<RateLimiter>>>,
 }
 
-/// Key of the pack-objects limiter: one queue for the whole server.
+/// Key of the pack-objects limiter when it is server-wide: one queue for the whole server.
 pub const PACK_KEY: &str = "all";
+
+/// Who made a call, as the front-end says in its metadata (gitlab-shell and workhorse send
+/// Gitaly `remote_ip`, `user_id` and `username`); empty when not said.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The client's address, without a port.
+    pub remote_ip: String,
+    /// `user_id`, else `username`.
+    pub user: String,
+}
+
+/// Longest metadata value kept (a key of the pack-objects limiter).
+const MAX_CALLER_VALUE: usize = 256;
+
+impl Caller {
+    /// From a call's HTTP/2 headers (its gRPC metadata).
+    pub fn from_headers(h: &http::HeaderMap) -> Caller {
+        let value = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.len() <= MAX_CALLER_VALUE)
+                .map(str::to_string)
+        };
+        let remote_ip = value("remote_ip")
+            .map(|ip| match ip.parse::<std::net::SocketAddr>() {
+                Ok(addr) => addr.ip().to_string(),
+                Err(_) => ip,
+            })
+            .unwrap_or_default();
+        let user = value("user_id")
+            .or_else(|| value("username"))
+            .unwrap_or_default();
+        Caller { remote_ip, user }
+    }
+}
 
 impl Limits {
     pub fn from_config(config: &Config) -> Limits {
@@ -57,10 +99,34 @@ impl Limits {
                 p.max_queue_wait,
             )
         });
+        let rate = config
+            .rate_limiting
+            .iter()
+            .map(|r| {
+                let l = RateLimiter::new(&r.rpc, r.interval, r.burst, r.max_delay);
+                (r.rpc.clone(), Arc::new(l))
+            })
+            .collect();
         Limits {
             by_rpc,
             pack_objects,
             adaptive,
+            rate: Arc::new(rate),
+            pack_key: config
+                .pack_objects_limiting
+                .as_ref()
+                .map(|p| p.key)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The pack-objects limiter's key for a request of `caller` (`[pack_objects_limiting]
+    /// key`): one budget for the server, per client address or per user.
+    pub fn pack_key_of(&self, caller: &Caller) -> String {
+        match self.pack_key {
+            LimitKey::Global => PACK_KEY.to_string(),
+            LimitKey::RemoteIp => format!("remote_ip:{}", caller.remote_ip),
+            LimitKey::User => format!("user:{}", caller.user),
         }
     }
 
@@ -69,12 +135,13 @@ impl Limits {
         self.by_rpc.values().chain(self.pack_objects.iter())
     }
 
-    /// A slot for a git process generating a pack (`None` without a pack limit).
-    pub async fn pack_slot(&self) -> Result<Option<Permit>, Status> {
+    /// A slot for a git process generating a pack for `caller` (`None` without a pack
+    /// limit).
+    pub async fn pack_slot(&self, caller: &Caller) -> Result<Option<Permit>, Status> {
         match &self.pack_objects {
             None => Ok(None),
             Some(l) => l
-                .acquire(PACK_KEY)
+                .acquire(&self.pack_key_of(caller))
                 .await
                 .map(Some)
                 .map_err(|r| limit_status(r, l)),
@@ -103,4 +170,46 @@ pub fn limit_status(why: Refused, limiter: &Limiter) -> Status {
 /// Decode the `LimitError` of a status made by [`limit_status`] (for clients and tests).
 pub fn limit_error(status: &Status) -> Option<gitrpc_proto::gitaly::LimitError> {
     detail(status, "LimitError")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callers_from_metadata() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(Caller::from_headers(&h), Caller::default());
+        h.insert("remote_ip", "10.0.0.7:4242".parse().unwrap());
+        h.insert("username", "alice".parse().unwrap());
+        let c = Caller::from_headers(&h);
+        assert_eq!(
+            (c.remote_ip.as_str(), c.user.as_str()),
+            ("10.0.0.7", "alice")
+        );
+        h.insert("user_id", "user-12".parse().unwrap());
+        h.insert("remote_ip", "2001:db8::1".parse().unwrap());
+        let c = Caller::from_headers(&h);
+        assert_eq!(
+            (c.remote_ip.as_str(), c.user.as_str()),
+            ("2001:db8::1", "user-12")
+        );
+        h.insert("user_id", "x".repeat(300).parse().unwrap());
+        assert_eq!(Caller::from_headers(&h).user, "alice");
+    }
+
+    #[test]
+    fn pack_keys() {
+        let caller = Caller {
+            remote_ip: "10.0.0.7".into(),
+            user: "user-12".into(),
+        };
+        let mut limits = Limits::default();
+        assert_eq!(limits.pack_key_of(&caller), "all");
+        limits.pack_key = LimitKey::RemoteIp;
+        assert_eq!(limits.pack_key_of(&caller), "remote_ip:10.0.0.7");
+        assert_eq!(limits.pack_key_of(&Caller::default()), "remote_ip:");
+        limits.pack_key = LimitKey::User;
+        assert_eq!(limits.pack_key_of(&caller), "user:user-12");
+    }
 }

@@ -11,6 +11,8 @@
 //!
 //! [`encode`] writes the Prometheus text format (0.0.4), as `/metrics` serves it.
 
+mod housekeeping;
+mod packcache;
 mod state;
 
 use std::sync::Arc;
@@ -24,6 +26,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub use housekeeping::HousekeepingMetrics;
+pub use packcache::{Lookup, PackCacheMetrics};
 pub use state::Sources;
 
 /// Latency buckets (seconds) for every duration histogram we export.
@@ -181,6 +185,8 @@ impl Observer for GitMetrics {
 pub struct Families {
     pub rpc: RpcMetrics,
     pub git: GitMetrics,
+    pub packcache: PackCacheMetrics,
+    pub housekeeping: HousekeepingMetrics,
 }
 
 impl Families {
@@ -228,6 +234,8 @@ impl Families {
             "Peak resident memory of finished git processes, from rusage, by subcommand",
             git.max_rss.clone(),
         );
+        self.packcache.register(&mut r);
+        self.housekeeping.register(&mut r);
         r.register_collector(Box::new(sources));
         r
     }

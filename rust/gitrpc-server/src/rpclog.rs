@@ -2,7 +2,8 @@
 //! counted in the metrics) and logged in one line — method, gRPC code, duration,
 //! repository and the git subcommands it ran. The line is written when the response ends
 //! (trailers seen) or is dropped (client went away), so streaming RPCs are logged with their
-//! real duration.
+//! real duration. A mutator that ended `OK` is counted as a write to its repository by the
+//! housekeeping scheduler ([`crate::optimize::Scheduler::wrote`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,15 +15,18 @@ use tonic::body::Body as TonicBody;
 use tower::{Layer, Service};
 
 use crate::accounting::{CallGuard, Rpcs};
+use crate::optimize::Scheduler;
 
 #[derive(Clone)]
 pub struct RpcLogLayer {
     rpcs: Arc<Rpcs>,
+    scheduler: Option<Arc<Scheduler>>,
 }
 
 impl RpcLogLayer {
-    pub fn new(rpcs: Arc<Rpcs>) -> RpcLogLayer {
-        RpcLogLayer { rpcs }
+    /// `scheduler`: told about every successful write.
+    pub fn new(rpcs: Arc<Rpcs>, scheduler: Option<Arc<Scheduler>>) -> RpcLogLayer {
+        RpcLogLayer { rpcs, scheduler }
     }
 }
 
@@ -32,6 +36,7 @@ impl<S> Layer<S> for RpcLogLayer {
         RpcLog {
             inner,
             rpcs: self.rpcs.clone(),
+            scheduler: self.scheduler.clone(),
         }
     }
 }
@@ -40,12 +45,14 @@ impl<S> Layer<S> for RpcLogLayer {
 pub struct RpcLog<S> {
     inner: S,
     rpcs: Arc<Rpcs>,
+    scheduler: Option<Arc<Scheduler>>,
 }
 
 struct Entry {
     start: Instant,
     code: Option<String>,
     rpcs: Arc<Rpcs>,
+    scheduler: Option<Arc<Scheduler>>,
     call: CallGuard,
     /// Keeps the call's connection from being closed as idle while it runs.
     _stream: Option<crate::conn::StreamGuard>,
@@ -66,6 +73,13 @@ impl Drop for Entry {
             git = %call.commands().join(","),
             "finished rpc"
         );
+        if let (tonic::Code::Ok, Some(s), Some(repo)) =
+            (code_name, &self.scheduler, call.repository())
+        {
+            if gitrpc_proto::methods::is_mutator(&call.method) {
+                s.wrote(repo);
+            }
+        }
     }
 }
 
@@ -87,12 +101,14 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let guard = self.rpcs.begin(req.uri().path());
         let call = guard.call.clone();
+        call.set_caller(crate::limits::Caller::from_headers(req.headers()));
         // Inner layers (admission records the repository) and handlers read it here.
         req.extensions_mut().insert(call.clone());
         let mut entry = Entry {
             start: Instant::now(),
             code: None,
             rpcs: self.rpcs.clone(),
+            scheduler: self.scheduler.clone(),
             call: guard,
             _stream: req
                 .extensions()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gitrpc_proto::gitaly::blob_service_server::BlobServiceServer;
 use gitrpc_proto::gitaly::commit_service_server::CommitServiceServer;
 use gitrpc_proto::gitaly::diff_service_server::DiffServiceServer;
+use gitrpc_proto::gitaly::operation_service_server::OperationServiceServer;
 use gitrpc_proto::gitaly::ref_service_server::RefServiceServer;
 use gitrpc_proto::gitaly::repository_service_server::RepositoryServiceServer;
 use gitrpc_proto::gitaly::server_service_server::ServerServiceServer;
@@ -66,6 +67,10 @@ pub fn routes(deps: Arc<Deps>) -> Routes {
         ))
         .add_service(svc!(BlobServiceServer, BlobServiceImpl::new(deps.clone())))
         .add_service(svc!(DiffServiceServer, DiffServiceImpl::new(deps.clone())))
+        .add_service(svc!(
+            OperationServiceServer,
+            OperationServiceImpl::new(deps.clone())
+        ))
         .add_service(svc!(
             ServerServiceServer,
             ServerServiceImpl::new(deps.clone())

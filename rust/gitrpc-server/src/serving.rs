@@ -29,7 +29,8 @@ type ServeResult = Result<(), tonic::transport::Error>;
 pub struct Serving {
     deps: Arc<Deps>,
     addresses: Vec<String>,
-    socket: Option<PathBuf>,
+    /// The unix socket we bound, and its identity then (device, inode).
+    socket: Option<(PathBuf, (u64, u64))>,
     stop_tx: watch::Sender<bool>,
     tasks: JoinSet<ServeResult>,
     live: Arc<AtomicBool>,
@@ -96,7 +97,9 @@ impl Serving {
             Some(path) => Some(bind_unix(path, socket_mode)?),
             None => None,
         };
+        let mut bound_socket = None;
         if let (Some(l), Some(path)) = (unix, &socket) {
+            bound_socket = file_id(path).map(|id| (path.clone(), id));
             addresses.push(format!("unix:{}", path.display()));
             tasks.spawn(crate::run(
                 deps.clone(),
@@ -132,7 +135,7 @@ impl Serving {
         Ok(Serving {
             deps,
             addresses,
-            socket,
+            socket: bound_socket,
             stop_tx,
             tasks,
             live: Arc::new(AtomicBool::new(true)),
@@ -202,10 +205,22 @@ impl Drop for Serving {
         self.live.store(false, Ordering::SeqCst);
         let _ = self.stop_tx.send(true);
         self.tasks.abort_all();
-        if let Some(path) = &self.socket {
-            let _ = std::fs::remove_file(path);
+        // Only our own socket: a server started on the same path after we stopped listening
+        // (a restart while we drain) has replaced it, and keeps it.
+        if let Some((path, id)) = &self.socket {
+            if file_id(path) == Some(*id) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
+}
+
+/// (device, inode) of `path` itself (not following a symlink).
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 async fn bind_tcp(key: &'static str, addr: &str) -> Result<TcpListener, StartError> {

@@ -116,6 +116,8 @@ static size_t put_repo(uint8_t *buf, const char *rel) {
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
+#include "test_operations.c"
+
 static void test_errors_and_null_args(void) {
   CHECK(gitrpc_error_code(NULL) == 0, "error_code(NULL) is 0");
   CHECK(strcmp(gitrpc_error_message(NULL), "") == 0, "error_message(NULL) is empty");
@@ -566,6 +568,9 @@ int main(void) {
   test_deadline(local, "in-process");
   test_threads(remote, "socket");
   test_threads(local, "in-process");
+  test_operations(remote, "socket");
+  test_operations(local, "in-process");
+  test_operations_hook_refusal();
 
   gitrpc_client_free(remote);
   gitrpc_server_free(server);

@@ -15,6 +15,7 @@ mod pool;
 
 pub use pool::{CatFilePool, CatFilePoolConfig, Lease};
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -67,6 +68,8 @@ pub struct ObjectInfo {
 pub struct CatFile {
     git: Git,
     repo: PathBuf,
+    /// Environment of ours for the process (a quarantine's object directories).
+    env: Vec<(&'static str, OsString)>,
     process: Process,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -102,17 +105,31 @@ fn io(source: std::io::Error) -> Error {
 
 impl CatFile {
     pub fn spawn(git: &Git, repo: &Path) -> Result<CatFile> {
-        let mut process = git.spawn(
-            &Command::in_repo(repo, Subcommand::CatFile)
-                .flag("--batch-command")
-                .stdin(),
-        )?;
+        CatFile::spawn_with_env(git, repo, Vec::new())
+    }
+
+    /// A process with environment variables of ours, e.g. `GIT_OBJECT_DIRECTORY` and
+    /// `GIT_ALTERNATE_OBJECT_DIRECTORIES` to read a quarantine (never pooled: see
+    /// [`CatFilePool::dedicated`]).
+    pub fn spawn_with_env(
+        git: &Git,
+        repo: &Path,
+        env: Vec<(&'static str, OsString)>,
+    ) -> Result<CatFile> {
+        let mut cmd = Command::in_repo(repo, Subcommand::CatFile)
+            .flag("--batch-command")
+            .stdin();
+        for (k, v) in &env {
+            cmd = cmd.env(k, v.clone());
+        }
+        let mut process = git.spawn(&cmd)?;
         let stdin = process.take_stdin().expect("piped stdin");
         let stdout =
             BufReader::with_capacity(64 * 1024, process.take_stdout().expect("piped stdout"));
         Ok(CatFile {
             git: git.clone(),
             repo: repo.to_path_buf(),
+            env,
             process,
             stdin,
             stdout,
@@ -159,7 +176,7 @@ impl CatFile {
             Sent::Gone(e) => {
                 tracing::info!(pid = self.pid(), error = %e, "cat-file died while idle; retrying on a new one");
                 // Dropping the old process reaps it (and kills what is left of its group).
-                *self = CatFile::spawn(&self.git, &self.repo)?;
+                *self = CatFile::spawn_with_env(&self.git, &self.repo, self.env.clone())?;
                 match self.send(verb, object).await? {
                     Sent::Answered(info) => Ok(info),
                     Sent::Gone(e) => Err(e),

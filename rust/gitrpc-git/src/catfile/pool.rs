@@ -2,6 +2,7 @@
 //! takes it back when dropped (or kills it if it was left mid-object).
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -101,6 +102,23 @@ impl CatFilePool {
         Ok(Lease {
             pool: Arc::downgrade(&self.shared),
             cat: Some(cat),
+            dedicated: false,
+        })
+    }
+
+    /// A process of its own for `repo` with `env` (a quarantine's object directories), never
+    /// pooled: it is killed when the lease is dropped, so it can't outlive what `env` names.
+    /// Started by `git` (see [`CatFilePool::get_with`]).
+    pub fn dedicated(
+        &self,
+        git: &Git,
+        repo: &Path,
+        env: Vec<(&'static str, OsString)>,
+    ) -> Result<Lease> {
+        Ok(Lease {
+            pool: Weak::new(),
+            cat: Some(CatFile::spawn_with_env(git, repo, env)?),
+            dedicated: true,
         })
     }
 
@@ -144,6 +162,8 @@ async fn sweep(pool: Weak<Shared>, tick: Duration) {
 pub struct Lease {
     pool: Weak<Shared>,
     cat: Option<CatFile>,
+    /// Not from the pool ([`CatFilePool::dedicated`]): replaced by a process like it.
+    dedicated: bool,
 }
 
 impl std::ops::Deref for Lease {
@@ -165,6 +185,13 @@ impl Lease {
     /// read it all.
     pub fn ensure_clean(&mut self) -> Result<()> {
         if !self.is_dirty() {
+            return Ok(());
+        }
+        if self.dedicated {
+            let cat = self.cat.as_ref().expect("present until drop");
+            let fresh = CatFile::spawn_with_env(&cat.git, &cat.repo, cat.env.clone())?;
+            // The dirty one is killed as it is dropped.
+            self.cat = Some(fresh);
             return Ok(());
         }
         let shared = self

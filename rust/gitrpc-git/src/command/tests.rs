@@ -310,3 +310,22 @@ fn stdin_revisions_follow_the_subcommand() {
     let log = Command::new(Subcommand::Log);
     assert!(log.stdin_revisions(&["--not"], false).is_err());
 }
+
+#[test]
+fn pack_objects_with_an_empty_shallow_file() {
+    let c = Command::in_repo(Path::new("/r.git"), Subcommand::PackObjects)
+        .no_shallow_file()
+        .flag("--revs")
+        .flag("--stdout");
+    assert_eq!(
+        argv(&c, &[]),
+        [
+            "--git-dir=/r.git",
+            "--shallow-file",
+            "",
+            "pack-objects",
+            "--revs",
+            "--stdout"
+        ]
+    );
+}

@@ -4,6 +4,7 @@
 
 mod commit;
 mod reader;
+mod signed;
 pub mod tree;
 
 pub use commit::{
@@ -11,6 +12,7 @@ pub use commit::{
     Tag, MAX_MESSAGE_SIZE,
 };
 pub use reader::TreeWalker;
+pub use signed::{commit_message, signed_commit, SignedCommit};
 pub use tree::{mode, parse_ls_tree, parse_tree, EntryKind, TreeEntry};
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! `[[concurrency]]`, `[adaptive_limiting]` and `[pack_objects_limiting]`.
+//! `[[concurrency]]`, `[adaptive_limiting]`, `[pack_objects_limiting]` and `[[rate_limiting]]`.
 
 use std::path::PathBuf;
 
@@ -89,4 +89,41 @@ pub struct PackObjectsLimiting {
     pub max_queue_length: usize,
     #[serde(default, with = "duration::option")]
     pub max_queue_wait: Option<std::time::Duration>,
+    /// Whose requests share a budget (ours; Gitaly always keys on the client's IP).
+    #[serde(default)]
+    pub key: LimitKey,
+}
+
+/// `[pack_objects_limiting] key`: what one budget of `max_concurrency` (and queue) covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKey {
+    /// The whole server.
+    #[default]
+    Global,
+    /// Each client address: the call's `remote_ip` metadata (what gitlab-shell and
+    /// workhorse send; calls without it share one budget).
+    RemoteIp,
+    /// Each user: the call's `user_id` metadata, else `username` (calls with neither share
+    /// one budget).
+    User,
+}
+
+/// One `[[rate_limiting]]` entry: Gitaly's keys (before Gitaly removed rate limiting in
+/// favour of concurrency limits) plus `max_delay`: calls of `rpc` get a token every
+/// `interval` from a bucket of `burst` per user (or client address); a call beyond the rate
+/// waits up to `max_delay` for its token, and only then is refused (see `ratelimit.rs`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitingConfig {
+    /// Full method name, e.g. `/gitaly.SSHService/SSHUploadPackWithSidechannel`.
+    pub rpc: String,
+    /// A token every `interval` ("100ms": 10 calls a second).
+    #[serde(with = "duration")]
+    pub interval: std::time::Duration,
+    /// Tokens a bucket holds (it starts full): calls that may come at once.
+    pub burst: u32,
+    /// Longest a call waits for its token; 0 (the default) refuses at once, as Gitaly did.
+    #[serde(default, with = "duration")]
+    pub max_delay: std::time::Duration,
 }

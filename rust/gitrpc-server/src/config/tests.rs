@@ -120,3 +120,110 @@ fn socket_modes() {
     assert!(Config::parse("socket_mode = \"1777\"").is_err());
     assert_eq!(SocketMode::default().to_string(), "0600");
 }
+
+#[test]
+fn housekeeping_and_daily_maintenance() {
+    let d = Config::from_toml(STORAGE).unwrap();
+    assert_eq!(d.housekeeping.after_writes, 20);
+    assert_eq!(d.housekeeping.max_concurrency, 1);
+    assert!(d.daily_maintenance.is_none(), "no daily window by default");
+    let c = Config::from_toml(&format!(
+        "{STORAGE}[housekeeping]\nafter_writes = 5\nmax_concurrency = 2\n[daily_maintenance]\nstart_hour = 23\nstart_minute = 30\nduration = \"1h\"\nstorages = [\"default\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.housekeeping.after_writes, 5);
+    assert_eq!(c.housekeeping.max_concurrency, 2);
+    let w = c.daily_maintenance.as_ref().unwrap();
+    assert_eq!((w.start_hour, w.start_minute), (23, 30));
+    assert_eq!(w.duration, Duration::from_secs(3600));
+    assert!(w.enabled());
+    // Gitaly's defaults inside the table: 12:00, 10 minutes, every storage.
+    let c = Config::from_toml(&format!("{STORAGE}[daily_maintenance]\n")).unwrap();
+    let w = c.daily_maintenance.as_ref().unwrap();
+    assert_eq!((w.start_hour, w.start_minute), (12, 0));
+    assert_eq!(w.duration, Duration::from_secs(600));
+    assert!(w.enabled());
+    for off in ["disabled = true", "duration = \"0s\"", "storages = []"] {
+        let c = Config::from_toml(&format!("{STORAGE}[daily_maintenance]\n{off}\n")).unwrap();
+        assert!(!c.daily_maintenance.as_ref().unwrap().enabled(), "{off}");
+    }
+    for (bad, key) in [
+        (
+            "[daily_maintenance]\nstart_hour = 24",
+            "daily_maintenance.start_hour",
+        ),
+        (
+            "[daily_maintenance]\nstart_minute = 60",
+            "daily_maintenance.start_minute",
+        ),
+        (
+            "[daily_maintenance]\nduration = \"25h\"",
+            "daily_maintenance.duration",
+        ),
+        (
+            "[daily_maintenance]\nstorages = [\"nope\"]",
+            "daily_maintenance.storages",
+        ),
+        ("[daily_maintenance]\nbogus = 1", "daily_maintenance.bogus"),
+        (
+            "[housekeeping]\nmax_concurrency = 0",
+            "housekeeping.max_concurrency",
+        ),
+    ] {
+        let e = Config::from_toml(&format!("{STORAGE}{bad}\n")).unwrap_err();
+        assert_eq!(e.key(), Some(key), "{bad}: {e}");
+    }
+    // A disabled window isn't checked.
+    Config::from_toml(&format!(
+        "{STORAGE}[daily_maintenance]\ndisabled = true\nstart_hour = 99\n"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn rate_limiting() {
+    let c = Config::from_toml(&format!(
+        "{STORAGE}[[rate_limiting]]\nrpc = \"/gitaly.SSHService/SSHUploadPackWithSidechannel\"\ninterval = \"100ms\"\nburst = 5\nmax_delay = \"3s\"\n[[rate_limiting]]\nrpc = \"/gitaly.SmartHTTPService/PostUploadPack\"\ninterval = \"1m\"\nburst = 1\n"
+    ))
+    .unwrap();
+    let r = &c.rate_limiting[0];
+    assert_eq!(
+        (r.interval, r.burst, r.max_delay),
+        (Duration::from_millis(100), 5, Duration::from_secs(3))
+    );
+    assert_eq!(c.rate_limiting[1].max_delay, Duration::ZERO);
+    for (bad, key) in [
+        (
+            "rpc = \"/gitaly.A/B\"\ninterval = \"0s\"\nburst = 1",
+            "rate_limiting.interval",
+        ),
+        (
+            "rpc = \"/gitaly.A/B\"\ninterval = \"1s\"\nburst = 0",
+            "rate_limiting.burst",
+        ),
+        (
+            "rpc = \"RefExists\"\ninterval = \"1s\"\nburst = 1",
+            "rate_limiting.rpc",
+        ),
+    ] {
+        let e = Config::from_toml(&format!("{STORAGE}[[rate_limiting]]\n{bad}\n")).unwrap_err();
+        assert_eq!(e.key(), Some(key), "{bad}: {e}");
+    }
+    for (bad, field) in [
+        (
+            "rpc = \"/gitaly.A/B\"\nburst = 1",
+            "missing field `interval`",
+        ),
+        (
+            "rpc = \"/gitaly.A/B\"\ninterval = 1\nburst = 1\nmax_wait = 1",
+            "max_wait",
+        ),
+    ] {
+        let e = Config::from_toml(&format!("{STORAGE}[[rate_limiting]]\n{bad}\n")).unwrap_err();
+        assert!(e.key().unwrap().starts_with("rate_limiting[0]"), "{e}");
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    let twice = "[[rate_limiting]]\nrpc = \"/gitaly.A/B\"\ninterval = 1\nburst = 1\n";
+    let e = Config::from_toml(&format!("{STORAGE}{twice}{twice}")).unwrap_err();
+    assert_eq!(e.key(), Some("rate_limiting.rpc"), "{e}");
+}

@@ -53,6 +53,8 @@ impl Config {
     pub fn validate(self) -> Result<Valid, ConfigError> {
         self.check_storages()?;
         self.check_limits()?;
+        self.pack_objects_cache.validate(&self.storage)?;
+        self.check_housekeeping()?;
         for (key, value) in [
             ("listen_addr", &self.listen_addr),
             ("tls_listen_addr", &self.tls_listen_addr),
@@ -85,6 +87,7 @@ impl Config {
             ("connections.keepalive_interval", c.keepalive_interval),
             ("connections.keepalive_timeout", c.keepalive_timeout),
             ("transport.idle_timeout", self.transport.idle_timeout),
+            ("hooks.timeout", self.hooks.timeout),
         ] {
             if d.is_zero() {
                 return Err(invalid(key, "must be more than zero"));
@@ -108,6 +111,46 @@ impl Config {
                 "storage.name",
                 format!("duplicate storage name {:?}", w[0]),
             ));
+        }
+        Ok(())
+    }
+
+    /// `[housekeeping]` and `[daily_maintenance]` (Gitaly's ranges).
+    fn check_housekeeping(&self) -> Result<(), ConfigError> {
+        if self.housekeeping.max_concurrency == 0 {
+            return Err(invalid(
+                "housekeeping.max_concurrency",
+                "must be at least 1",
+            ));
+        }
+        let Some(d) = &self.daily_maintenance else {
+            return Ok(());
+        };
+        if d.disabled {
+            return Ok(());
+        }
+        if d.start_hour > 23 {
+            return Err(invalid(
+                "daily_maintenance.start_hour",
+                format!("{} is not between 0 and 23", d.start_hour),
+            ));
+        }
+        if d.start_minute > 59 {
+            return Err(invalid(
+                "daily_maintenance.start_minute",
+                format!("{} is not between 0 and 59", d.start_minute),
+            ));
+        }
+        if d.duration > std::time::Duration::from_secs(24 * 3600) {
+            return Err(invalid("daily_maintenance.duration", "must be at most 24h"));
+        }
+        for name in d.storages.iter().flatten() {
+            if !self.storage.iter().any(|s| &s.name == name) {
+                return Err(invalid(
+                    "daily_maintenance.storages",
+                    format!("no storage named {name:?}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -161,6 +204,42 @@ impl Config {
                 return Err(invalid(
                     "pack_objects_limiting.max_concurrency",
                     "must be at least 1",
+                ));
+            }
+        }
+        self.check_rate_limits()
+    }
+
+    /// `[[rate_limiting]]`: one entry per RPC, a positive rate and bucket.
+    fn check_rate_limits(&self) -> Result<(), ConfigError> {
+        let mut rpcs: Vec<&str> = self.rate_limiting.iter().map(|c| c.rpc.as_str()).collect();
+        rpcs.sort();
+        if let Some(w) = rpcs.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid(
+                "rate_limiting.rpc",
+                format!("{} given twice", w[0]),
+            ));
+        }
+        for r in &self.rate_limiting {
+            if !r.rpc.starts_with('/') || r.rpc.matches('/').count() != 2 {
+                return Err(invalid(
+                    "rate_limiting.rpc",
+                    format!(
+                        "{:?} is not a full method name like \"/gitaly.SSHService/SSHUploadPackWithSidechannel\"",
+                        r.rpc
+                    ),
+                ));
+            }
+            if r.interval.is_zero() {
+                return Err(invalid(
+                    "rate_limiting.interval",
+                    format!("{}: must be more than zero", r.rpc),
+                ));
+            }
+            if r.burst == 0 {
+                return Err(invalid(
+                    "rate_limiting.burst",
+                    format!("{}: must be at least 1", r.rpc),
                 ));
             }
         }

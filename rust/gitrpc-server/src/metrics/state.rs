@@ -85,6 +85,7 @@ impl Collector for Sources {
         let mut w = Writer(encoder);
         self.connections(&mut w)?;
         self.limits(&mut w)?;
+        self.rate_limits(&mut w)?;
         w.gauge(
             "gitrpc_git_processes_running",
             "git processes of this server alive now",
@@ -129,6 +130,46 @@ impl Collector for Sources {
 }
 
 impl Sources {
+    /// `[[rate_limiting]]`: how long admitted calls waited, how many were refused, how many
+    /// callers are over their rate now.
+    fn rate_limits(&self, w: &mut Writer) -> std::fmt::Result {
+        let mut rules: Vec<_> = self.limits.rate.values().collect();
+        rules.sort_by(|a, b| a.rpc().cmp(b.rpc()));
+        let rpc = |l: &crate::ratelimit::RateLimiter| [("rpc", l.rpc().to_string())];
+        w.family(
+            "gitrpc_rate_limit_delay_seconds",
+            "Time admitted calls waited for their token (0: none)",
+            &rules
+                .iter()
+                .map(|l| (rpc(l), l.delay_histogram().clone()))
+                .collect::<Vec<_>>(),
+        )?;
+        w.family(
+            "gitrpc_rate_limit_admitted",
+            "Calls given a token (at once or after a delay)",
+            &rules
+                .iter()
+                .map(|l| (rpc(l), ConstCounter::new(l.admitted())))
+                .collect::<Vec<_>>(),
+        )?;
+        w.family(
+            "gitrpc_rate_limit_refused",
+            "Calls refused: no token within max_delay",
+            &rules
+                .iter()
+                .map(|l| (rpc(l), ConstCounter::new(l.refused())))
+                .collect::<Vec<_>>(),
+        )?;
+        w.family(
+            "gitrpc_rate_limit_keys",
+            "Callers over their rate now (a bucket not yet refilled)",
+            &rules
+                .iter()
+                .map(|l| (rpc(l), ConstGauge::new(l.keys() as i64)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
     fn connections(&self, w: &mut Writer) -> std::fmt::Result {
         let c = self.connections.stats();
         w.gauge(

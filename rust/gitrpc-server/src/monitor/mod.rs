@@ -8,8 +8,9 @@
 //! `procfs` crate) supplies each git's state, CPU and RSS.
 //!
 //! - `GET /metrics`: Prometheus text format.
-//! - `GET /diagnostics`: calls in flight (method, repository, age) and the git process table
-//!   (pid, age, state, CPU, RSS, args), as text; `/diagnostics.json` as JSON.
+//! - `GET /diagnostics`: calls in flight (method, repository, age), the git process table
+//!   (pid, age, state, CPU, RSS, args) and the `[[rate_limiting]]` rules, as text;
+//!   `/diagnostics.json` as JSON, with each rule's recent decisions.
 
 mod diagnostics;
 mod http;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-pub use diagnostics::{diagnostics, Diagnostics, ProcessRow, RpcRow};
+pub use diagnostics::{diagnostics, diagnostics_text, Diagnostics, ProcessRow, RpcRow};
 
 use crate::deps::Deps;
 use crate::startup::StartError;

@@ -5,6 +5,7 @@
 mod blob;
 mod commit;
 mod diff;
+mod operations;
 pub mod reads;
 mod r#ref;
 mod repository;
@@ -17,6 +18,7 @@ mod upload_pack_sidechannel;
 pub use blob::BlobServiceImpl;
 pub use commit::CommitServiceImpl;
 pub use diff::DiffServiceImpl;
+pub use operations::OperationServiceImpl;
 pub use r#ref::RefServiceImpl;
 pub use repository::RepositoryServiceImpl;
 pub use server::ServerServiceImpl;

@@ -9,8 +9,9 @@ use gitrpc_proto::gitaly::smart_http_service_server::SmartHttpService;
 use gitrpc_proto::gitaly::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::transport::{self, Outputs, Service};
+use super::transport::{self, Flags, Outputs, Service};
 use crate::deps::Deps;
+use crate::pusher::{Fields, Protocol, Pusher};
 use crate::stream::{spawn_stream, RpcStream};
 
 pub struct SmartHttpServiceImpl {
@@ -32,11 +33,10 @@ impl SmartHttpServiceImpl {
         let process = transport::start(
             &repo,
             service,
+            Flags::ADVERTISE,
             &req.git_config_options,
             &req.git_protocol,
-            true,
-            true,
-            false,
+            None,
         )?;
         // As git-http-backend: protocol v2 has no "# service" header.
         let header = (req.git_protocol != "version=2").then(|| {
@@ -87,11 +87,10 @@ impl SmartHttpService for SmartHttpServiceImpl {
         let process = transport::start(
             &repo,
             Service::UploadPack,
+            Flags::STATELESS,
             &head.git_config_options,
             &head.git_protocol,
-            true,
-            false,
-            false,
+            None,
         )?;
         let first = futures::stream::iter([Ok(Bytes::from(head.data))]);
         let input = first.chain(stream.map(|m| m.map(|m| Bytes::from(m.data))));
@@ -118,20 +117,26 @@ impl SmartHttpService for SmartHttpServiceImpl {
         &self,
         req: Request<Streaming<PostReceivePackRequest>>,
     ) -> Result<Response<RpcStream<PostReceivePackResponse>>, Status> {
-        let mut stream = req.into_inner();
+        let (metadata, _, mut stream) = req.into_parts();
         let head = stream
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("empty request stream"))?;
-        let repo = self.deps.repo(head.repository.as_ref())?;
+        let fields = Fields {
+            gl_id: &head.gl_id,
+            gl_username: &head.gl_username,
+            gl_repository: &head.gl_repository,
+        };
+        let pusher =
+            Pusher::from_request(fields, head.repository.as_ref(), &metadata, Protocol::Http)?;
+        let repo = self.deps.repo_for_write(head.repository.as_ref())?;
         let process = transport::start(
             &repo,
             Service::ReceivePack,
+            Flags::STATELESS,
             &head.git_config_options,
             &head.git_protocol,
-            true,
-            false,
-            false,
+            Some(&pusher),
         )?;
         let first = futures::stream::iter([Ok(Bytes::from(head.data))]);
         let input = first.chain(stream.map(|m| m.map(|m| Bytes::from(m.data))));

@@ -9,9 +9,10 @@ use gitrpc_proto::gitaly::ssh_service_server::SshService;
 use gitrpc_proto::gitaly::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::transport::{self, Outputs, Service};
+use super::transport::{self, Flags, Outputs, Service};
 use crate::deps::Deps;
 use crate::error::Error;
+use crate::pusher::{Fields, Protocol, Pusher};
 use crate::stream::{spawn_stream, RpcStream};
 
 pub struct SshServiceImpl {
@@ -59,11 +60,10 @@ impl SshService for SshServiceImpl {
         let process = transport::start(
             &repo,
             Service::UploadPack,
+            Flags::SSH,
             &head.git_config_options,
             &head.git_protocol,
-            false,
-            false,
-            true,
+            None,
         )?;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
@@ -90,20 +90,26 @@ impl SshService for SshServiceImpl {
         &self,
         req: Request<Streaming<SshReceivePackRequest>>,
     ) -> Result<Response<RpcStream<SshReceivePackResponse>>, Status> {
-        let mut stream = req.into_inner();
+        let (metadata, _, mut stream) = req.into_parts();
         let head = first(&mut stream).await?;
         if !head.stdin.is_empty() {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
-        let repo = self.deps.repo(head.repository.as_ref())?;
+        let fields = Fields {
+            gl_id: &head.gl_id,
+            gl_username: &head.gl_username,
+            gl_repository: &head.gl_repository,
+        };
+        let pusher =
+            Pusher::from_request(fields, head.repository.as_ref(), &metadata, Protocol::Ssh)?;
+        let repo = self.deps.repo_for_write(head.repository.as_ref())?;
         let process = transport::start(
             &repo,
             Service::ReceivePack,
+            Flags::SSH,
             &head.git_config_options,
             &head.git_protocol,
-            false,
-            false,
-            true,
+            Some(&pusher),
         )?;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
@@ -136,7 +142,7 @@ impl SshService for SshServiceImpl {
             return Err(Error::invalid("non-empty stdin in first request").into());
         }
         let repo = self.deps.repo(head.repository.as_ref())?;
-        let process = transport::start(&repo, Service::UploadArchive, &[], "", false, false, true)?;
+        let process = transport::start(&repo, Service::UploadArchive, Flags::SSH, &[], "", None)?;
         let input = stream.map(|m| m.map(|m| Bytes::from(m.stdin)));
         let deps = self.deps.clone();
         Ok(spawn_stream(move |sink| async move {

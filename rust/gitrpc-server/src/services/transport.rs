@@ -8,6 +8,8 @@
 //!   archive), not when the session opens: the input is followed by
 //!   [`gitrpc_git::pktline::PackRequest`] and the line that starts generation is held back
 //!   until a slot is granted. A client idling before that holds no slot.
+//!   With `[pack_objects_cache]` an upload-pack session takes no slot: only a generation
+//!   the cache starts for a miss does (`crate::packcache`), keyed like the session's would be.
 //! - `[transport] idle_timeout`: a session in which the client neither sends nor reads
 //!   anything for that long ends with `DEADLINE_EXCEEDED` and its git is killed. Time spent
 //!   queued for a pack slot doesn't count (the client is waiting for us then).
@@ -27,9 +29,11 @@ use tonic::{Code, Status};
 
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
-use crate::hooks::Bridge;
+use crate::hooks::bridge::{Bridge, Push};
+use crate::hooks::User;
 use crate::limiter::Permit;
-use crate::limits::Limits;
+use crate::limits::{Caller, Limits};
+use crate::pusher::Pusher;
 use crate::stream::Sink;
 
 /// `git_protocol` → `GIT_PROTOCOL`: only `version=1` and `version=2`.
@@ -58,25 +62,76 @@ pub struct Started {
     pub bridge: Option<Bridge>,
     /// With `[pack_objects_limiting]`: where in the input to take a slot.
     pack: Option<PackGate>,
+    /// With `[pack_objects_cache]`: the channel upload-pack's pack-objects hook reaches the
+    /// cache by (dropped with the session).
+    packs: Option<crate::packcache::Session>,
+    /// A push: the cache forgets the repository's packs when it ends.
+    _push: Option<Pushed>,
 }
 
 /// Takes a pack slot when the client's input asks for generation.
 struct PackGate {
     limits: Arc<Limits>,
     request: PackRequest,
+    caller: Caller,
 }
 
-/// Start a transport git process for `repo`. `stateless`/`advertise` select smart HTTP's
-/// `--stateless-rpc [--advertise-refs]`; SSH runs full duplex.
+/// Tells the pack-objects cache that a repository changed, when dropped.
+struct Pushed(Arc<crate::packcache::PackCache>, std::path::PathBuf);
+
+impl Drop for Pushed {
+    fn drop(&mut self) {
+        self.0.invalidate(&self.1);
+    }
+}
+
+/// How a transport git runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Flags {
+    /// Smart HTTP's `--stateless-rpc` (SSH runs full duplex).
+    pub stateless: bool,
+    /// `--advertise-refs` (smart HTTP's `info/refs`).
+    pub advertise: bool,
+    /// git's stderr is streamed to the caller (else captured for the error message).
+    pub relay_stderr: bool,
+}
+
+impl Flags {
+    /// SSHService: full duplex, stderr relayed.
+    pub const SSH: Flags = Flags {
+        stateless: false,
+        advertise: false,
+        relay_stderr: true,
+    };
+    /// `info/refs`.
+    pub const ADVERTISE: Flags = Flags {
+        stateless: true,
+        advertise: true,
+        relay_stderr: false,
+    };
+    /// A smart-HTTP POST.
+    pub const STATELESS: Flags = Flags {
+        stateless: true,
+        advertise: false,
+        relay_stderr: false,
+    };
+}
+
+/// Start a transport git process for `repo`. A push's `pusher` reaches its hooks through
+/// receive-pack's environment ([`Pusher::env`]).
 pub fn start(
     repo: &Repo<'_>,
     service: Service,
+    flags: Flags,
     config: &[String],
     git_protocol: &str,
-    stateless: bool,
-    advertise: bool,
-    relay_stderr: bool,
+    pusher: Option<&Pusher>,
 ) -> Result<Started> {
+    let Flags {
+        stateless,
+        advertise,
+        relay_stderr,
+    } = flags;
     let config = gitrpc_git::client_config::check(config)?;
     let mut bridge = None;
     let proto = protocol(git_protocol)?;
@@ -86,6 +141,32 @@ pub fn start(
         Service::UploadArchive => Subcommand::UploadArchive,
     };
     let mut cmd = repo.cmd(sub);
+    let caller = crate::accounting::Call::current()
+        .map(|c| c.caller())
+        .unwrap_or_default();
+    let cache = repo.deps.packcache.as_ref();
+    let mut packs = None;
+    let mut push = None;
+    match (service, cache) {
+        (Service::UploadPack, Some(cache)) if !advertise => {
+            let label = format!(
+                "{}/{}",
+                repo.repository.storage_name, repo.repository.relative_path
+            );
+            let s = cache
+                .session(repo.path(), label, git_protocol, &caller, &repo.git)
+                .map_err(|e| Error::internal(format!("pack-objects hook bridge: {e}")))?;
+            let (name, value) = s.env();
+            cmd = cmd
+                .env(name, value)
+                .config("uploadpack.packObjectsHook", cache.hook_config());
+            packs = Some(s);
+        }
+        (Service::ReceivePack, Some(cache)) => {
+            push = Some(Pushed(cache.clone(), repo.path().to_path_buf()));
+        }
+        _ => {}
+    }
     // The subcommand's default config (what Gitaly sets for fetches and pushes) comes from
     // its description in gitrpc-git.
     if let Service::ReceivePack = service {
@@ -95,14 +176,35 @@ pub fn start(
             .hooks_dir
             .ensure()
             .map_err(|e| Error::internal(format!("hooks dir: {e}")))?;
-        if let Some(hook) = &repo.deps.hooks.pre_receive {
-            let b = Bridge::open(
-                &repo.deps.bridge_dir,
-                hook.clone(),
-                &repo.repository.storage_name,
-                &repo.repository.relative_path,
-            )
-            .map_err(|e| Error::internal(format!("pre-receive bridge: {e}")))?;
+    }
+    if let (Service::ReceivePack, false, Some(pusher)) = (service, advertise, pusher) {
+        // What git passes on to every hook it runs (Gitaly's hook environment); push
+        // options reach the hooks only when advertised.
+        cmd = cmd.config("receive.advertisePushOptions", "true");
+        for (key, value) in pusher.env() {
+            cmd = cmd.env(key, value);
+        }
+        if repo.deps.hooks.any() {
+            let push = Push {
+                hooks: repo.deps.hooks.clone(),
+                timeout: repo.deps.config.hooks.timeout,
+                user: User {
+                    gl_id: pusher.gl_id.clone(),
+                    gl_username: pusher.username.clone(),
+                    ..Default::default()
+                },
+                protocol: match pusher.protocol {
+                    crate::pusher::Protocol::Ssh => crate::hooks::Protocol::Ssh,
+                    crate::pusher::Protocol::Http => crate::hooks::Protocol::Http,
+                },
+                repository: gitrpc_proto::gitaly::Repository {
+                    gl_repository: pusher.gl_repository.clone(),
+                    ..repo.repository.clone()
+                },
+                repo_path: repo.path.clone(),
+            };
+            let b = Bridge::open(&repo.deps.bridge_dir, push)
+                .map_err(|e| Error::internal(format!("hook bridge: {e}")))?;
             cmd = cmd.env("GITRPC_HOOK_DIR", b.dir().as_os_str().to_owned());
             bridge = Some(b);
         }
@@ -121,7 +223,8 @@ pub fn start(
         cmd = cmd.stderr_to_caller();
     }
     let gated = match service {
-        Service::UploadPack if !advertise => Some(pktline::Service::UploadPack),
+        // With the cache, generations take slots (misses only), not sessions.
+        Service::UploadPack if !advertise && packs.is_none() => Some(pktline::Service::UploadPack),
         Service::UploadArchive => Some(pktline::Service::UploadArchive),
         _ => None,
     };
@@ -130,12 +233,15 @@ pub fn start(
         .map(|s| PackGate {
             limits: repo.deps.limits.clone(),
             request: PackRequest::new(s),
+            caller,
         });
     let process = repo.spawn(&cmd.arg(repo.path()).stdin())?;
     Ok(Started {
         process,
         bridge,
         pack,
+        packs,
+        _push: push,
     })
 }
 
@@ -166,6 +272,8 @@ where
         mut process,
         bridge: _bridge,
         pack,
+        packs,
+        _push,
     } = started;
     let activity = Arc::new(Activity::new(deps.config.transport.idle_timeout));
     let slot = SlotHolder::default();
@@ -215,6 +323,10 @@ where
     if let Some(e) = failed(&failure) {
         return Err(e);
     }
+    // The cache's generation for this session was refused: answer as a refused slot would.
+    if let Some(status) = packs.as_ref().and_then(|p| p.refusal()) {
+        return Err(Error::Status(Box::new(status)));
+    }
     match out.exit {
         Some(exit) => sink.send(exit(status.code().unwrap_or(255))).await,
         None if status.success() => Ok(()),
@@ -248,7 +360,7 @@ where
                     break;
                 }
                 activity.set_busy(true);
-                let permit = gate.limits.pack_slot().await;
+                let permit = gate.limits.pack_slot(&gate.caller).await;
                 activity.set_busy(false);
                 *lock(slot) = permit?;
                 pack = None;

@@ -104,14 +104,17 @@ async fn serve(
     gitrpc_git::client_config::check(call.config).map_err(crate::Error::from)?;
     transport::protocol(call.protocol)?;
     let channel = sidechannel::open(&opener, id).await?;
+    let flags = transport::Flags {
+        stateless: variant == Variant::Http,
+        ..transport::Flags::SSH
+    };
     let started = transport::start(
         &repo,
         Service::UploadPack,
+        flags,
         call.config,
         call.protocol,
-        variant == Variant::Http,
-        false,
-        true,
+        None,
     )?;
     exchange(started, channel, variant, deps).await
 }

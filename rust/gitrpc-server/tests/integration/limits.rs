@@ -234,6 +234,7 @@ async fn pack_generation_is_limited() {
             max_concurrency: 1,
             max_queue_length: 1,
             max_queue_wait: None,
+            key: Default::default(),
         })
     })
     .await;

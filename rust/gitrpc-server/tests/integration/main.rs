@@ -14,12 +14,26 @@ mod blob;
 mod client;
 /// CommitService: FindCommit, ListCommits, TreeEntry, ...
 mod commit;
+/// CommitService history (step 11): ListLastCommitsForTree, FindCommits, RawBlame,
+/// CountDivergingCommits, CommitStats, CheckObjectsExist, CommitsByMessage,
+/// ListCommitsByRefName, GetCommitSignatures, GetCommitMessages.
+mod commit_history;
 /// DiffService: RawDiff, RawPatch, CommitDelta, DiffStats.
 mod diff;
 /// Admission control: [[concurrency]] and [pack_objects_limiting] under overload.
 mod limits;
 /// Metrics and diagnostics on their own thread, also while gRPC is jammed.
 mod monitor;
+/// OperationService: branches, tags, file commits, merges, cherry-picks; hooks, quarantine,
+/// races, SHA-256, bad input.
+mod operations;
+/// OptimizeRepository, PruneUnreachableObjects, the background scheduler and daily window.
+mod optimize;
+/// The pack-objects cache in an in-process server: concurrent PostUploadPack, one
+/// pack-objects.
+mod packcache;
+/// `[[rate_limiting]]` on tokio's paused clock: exact delays, counts, refusals, metrics.
+mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
 /// RepositoryService and the locator's bad-input cases.

@@ -100,7 +100,7 @@ async fn unserved_rpcs_are_unimplemented() {
     for path in [
         "/gitaly.CommitService/ListFiles",
         "/gitaly.RepositoryService/GarbageCollect",
-        "/gitaly.OperationService/UserCommitFiles",
+        "/gitaly.OperationService/UserApplyPatch",
     ] {
         assert_eq!(
             call_raw(&s, path).await.code(),

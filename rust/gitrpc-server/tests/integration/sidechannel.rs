@@ -419,6 +419,7 @@ async fn two_hundred_concurrent_sidechannel_fetches_on_one_session() {
             max_concurrency: 20,
             max_queue_length: 0,
             max_queue_wait: None,
+            key: Default::default(),
         });
     })
     .await;

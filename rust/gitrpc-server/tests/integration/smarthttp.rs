@@ -185,3 +185,79 @@ async fn bad_input_codes() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// A push's identity (request fields first, the call's metadata where they are empty)
+/// reaches the executable pre-receive hook as Gitaly's GL_* variables; a bad field is
+/// refused before anything runs.
+#[tokio::test]
+async fn pushers_identity_reaches_the_hook() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("pre-receive.sh");
+    let seen = dir.path().join("seen.env");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nenv | grep '^GL_' | sort > {}\necho 'policy says no' >&2\nexit 1\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let serving = serving(dir.path(), |c| c.hooks.pre_receive = Some(hook.clone())).await;
+    let storage = dir.path().join("storage");
+    let f = Fixture::create(&storage.join("r.git"), "sha1");
+    let old = f.rev_parse("feature");
+    let zero = "0".repeat(40);
+    let line = format!("{old} {zero} refs/heads/feature\0report-status delete-refs\n");
+    let pkt = format!("{:04x}{line}0000", line.len() + 4).into_bytes();
+    let channel = gitrpc_client::connect(&serving.addresses()[0], &Default::default())
+        .await
+        .unwrap();
+    let mut c = SmartHttpServiceClient::new(channel);
+    let repo = Repository {
+        storage_name: STORAGE.into(),
+        relative_path: "r.git".into(),
+        gl_project_path: "group/r".into(),
+        ..Default::default()
+    };
+    let push = |gl_id: &str| {
+        let msgs = vec![
+            PostReceivePackRequest {
+                repository: Some(repo.clone()),
+                gl_id: gl_id.into(),
+                gl_repository: "project-1".into(),
+                ..Default::default()
+            },
+            PostReceivePackRequest {
+                data: pkt.clone(),
+                ..Default::default()
+            },
+        ];
+        let mut req = tonic::Request::new(tokio_stream::iter(msgs));
+        let id = gitrpc_proto::identity::Identity {
+            gl_id: "user-from-metadata".into(),
+            username: "alice".into(),
+            remote_ip: "192.0.2.1".into(),
+            ..Default::default()
+        };
+        id.apply(req.metadata_mut());
+        let mut c = c.clone();
+        async move {
+            let st = c.post_receive_pack(req).await?.into_inner();
+            concat(st, |m| m.data).await
+        }
+    };
+    let report = String::from_utf8_lossy(&push("user-7").await.unwrap()).to_string();
+    assert!(report.contains("pre-receive hook declined"), "{report}");
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "GL_ID=user-7\nGL_PROJECT_PATH=group/r\nGL_PROTOCOL=http\nGL_REPOSITORY=project-1\nGL_USERNAME=alice\n"
+    );
+    std::fs::remove_file(&seen).unwrap();
+    let err = push("user-7\nGL_ID=root").await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("gl_id:"), "{err:?}");
+    assert!(!seen.exists(), "the hook ran for a refused request");
+    let _ = &mut c;
+}

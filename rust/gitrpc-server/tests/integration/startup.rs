@@ -83,3 +83,30 @@ async fn busy_address_is_already_exists() {
     );
     first.stop(std::time::Duration::from_secs(1)).await;
 }
+
+/// A server restarted on the same socket path while the old one drains (it stopped
+/// listening, so the new one replaced the socket file): the old one, stopping, leaves the
+/// new one's socket alone.
+#[tokio::test]
+async fn a_stopping_server_leaves_its_successors_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("s.sock");
+    let old = serving(dir.path(), |_| {}).await;
+    // What the new server's bind does once the old one no longer listens: a new socket
+    // file at the same path.
+    std::fs::remove_file(&socket).unwrap();
+    let successor = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    old.stop(std::time::Duration::from_secs(5)).await;
+    assert!(
+        socket.exists(),
+        "the old server removed its successor's socket"
+    );
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    drop(successor);
+    // Its own socket it does remove.
+    std::fs::remove_file(&socket).unwrap();
+    let s = serving(dir.path(), |_| {}).await;
+    assert!(socket.exists());
+    drop(s);
+    assert!(!socket.exists());
+}

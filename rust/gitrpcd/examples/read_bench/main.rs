@@ -17,6 +17,7 @@
 
 mod blame;
 mod diff;
+mod harness;
 mod llcft;
 
 use std::path::PathBuf;

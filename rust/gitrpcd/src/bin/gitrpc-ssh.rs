@@ -7,28 +7,19 @@
 //! where COMMAND is `git-upload-pack '/STORAGE/path'` (or receive-pack / upload-archive).
 //! The first path component names the storage. stdin/stdout are relayed through the
 //! SSHService RPCs, stderr is relayed, and the exit status is git's. `GIT_PROTOCOL` from the
-//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2.
+//! environment is forwarded, so `-c protocol.version=2 -c ssh.variant=ssh` gives v2;
+//! `GL_ID`, `GL_USERNAME` and `GL_REPOSITORY` become the push's identity (its hooks see them).
 //!
-//! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection, as gitlab-shell
-//! does, when the server offers it: if that connection fails, or the call fails before
-//! anything of stdin was read without a verdict on the request (the connection broke:
-//! `UNAVAILABLE`, `CANCELLED`, `UNKNOWN`; `UNIMPLEMENTED`; `FAILED_PRECONDITION`, no
-//! backchannel), the streaming `SSHUploadPack` is used instead: a server without the listener
-//! mux closes a connection that starts with `backchannel`. `--no-sidechannel` forces the
-//! streaming RPC.
+//! Fetches use `SSHUploadPackWithSidechannel` over a backchannel connection when the server
+//! offers it, else the streaming `SSHUploadPack`; `--no-sidechannel` forces the latter. The
+//! relay itself is `gitrpc_client::relay`, shared with `gitrpc-shell`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use futures::StreamExt;
-use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
-use gitrpc_proto::gitaly::*;
-use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-
-#[path = "gitrpc-ssh/sidechannel.rs"]
-mod sidechannel;
+use gitrpc_client::relay::{self, Session};
+use gitrpc_client::sshcmd::{self, Action};
+use gitrpc_proto::gitaly::Repository;
+use gitrpc_proto::identity::Identity;
 
 const USAGE: &str =
     "usage: gitrpc-ssh [--address ADDR[,ADDR...]] [--token-file PATH] [--tls-ca-file PEM]
@@ -50,29 +41,9 @@ struct Invocation {
     /// Fetch through `SSHUploadPackWithSidechannel` if the server offers it (not with
     /// `--no-sidechannel`).
     sidechannel: bool,
-    service: String,
+    action: Action,
     storage: String,
     relative_path: String,
-}
-
-/// Undo git's `sq_quote`: `'a'\''b'` → `a'b`.
-fn unquote(s: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => loop {
-                match chars.next() {
-                    Some('\'') => break,
-                    Some(c) => out.push(c),
-                    None => return Err(format!("unterminated quote in {s:?}")),
-                }
-            },
-            '\\' => out.push(chars.next().ok_or("trailing backslash")?),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
 }
 
 fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, String> {
@@ -123,11 +94,8 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         [host, cmd @ ..] if !cmd.is_empty() => (host, cmd.join(" ")),
         _ => return Err(format!("expected HOST COMMAND\n{USAGE}")),
     };
-    let (service, path) = command
-        .split_once(' ')
-        .ok_or_else(|| format!("unexpected command {command:?}"))?;
-    let path = unquote(path.trim())?;
-    let path = path.trim_start_matches('/');
+    let command = sshcmd::parse(&command).map_err(|e| format!("{e}: {command:?}"))?;
+    let path = command.path.trim_start_matches('/');
     let (storage, relative_path) = path
         .split_once('/')
         .filter(|(s, r)| !s.is_empty() && !r.is_empty())
@@ -138,86 +106,10 @@ fn parse(args: &[String], env_address: Option<String>) -> Result<Invocation, Str
         tls_ca_file,
         limit_rate,
         sidechannel,
-        service: service.to_string(),
+        action: command.action,
         storage: storage.to_string(),
         relative_path: relative_path.to_string(),
     })
-}
-
-/// What each SSH RPC's responses have in common.
-trait Output {
-    fn parts(self) -> (Vec<u8>, Vec<u8>, Option<i32>);
-}
-
-macro_rules! output {
-    ($t:ty) => {
-        impl Output for $t {
-            fn parts(self) -> (Vec<u8>, Vec<u8>, Option<i32>) {
-                (self.stdout, self.stderr, self.exit_status.map(|e| e.value))
-            }
-        }
-    };
-}
-output!(SshUploadPackResponse);
-output!(SshReceivePackResponse);
-output!(SshUploadArchiveResponse);
-
-/// Read our stdin into a channel of chunks, after the `first` message.
-fn stdin_stream<T: Send + 'static>(first: T, wrap: fn(Vec<u8>) -> T) -> ReceiverStream<T> {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        if tx.send(first).await.is_err() {
-            return;
-        }
-        let mut stdin = tokio::io::stdin();
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    ReceiverStream::new(rx)
-}
-
-/// Relay responses to stdout/stderr; returns git's exit status.
-async fn relay<T: Output>(
-    mut responses: tonic::Streaming<T>,
-    limit_rate: Option<u64>,
-) -> Result<i32, tonic::Status> {
-    let mut stdout = std::io::stdout().lock();
-    let mut stderr = std::io::stderr();
-    let mut exit = None;
-    let started = std::time::Instant::now();
-    let mut sent = 0u64;
-    while let Some(msg) = responses.next().await {
-        let (out, err, code) = msg?.parts();
-        if !out.is_empty() {
-            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
-                // git hung up; dropping the stream cancels the call on the server.
-                return Ok(128);
-            }
-            sent += out.len() as u64;
-            if let Some(rate) = limit_rate.filter(|r| *r > 0) {
-                let due = std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-        if !err.is_empty() {
-            let _ = stderr.write_all(&err);
-        }
-        if code.is_some() {
-            exit = code;
-        }
-    }
-    Ok(exit.unwrap_or(0))
 }
 
 async fn run(inv: Invocation) -> Result<i32, String> {
@@ -228,102 +120,34 @@ async fn run(inv: Invocation) -> Result<i32, String> {
         ),
         None => std::env::var("GITRPC_TOKEN").ok(),
     };
-    let opts = gitrpc_client::Options {
-        token,
-        tls_ca_file: inv.tls_ca_file.as_ref().map(Into::into),
-        // A clone or push takes as long as it takes: git gives up on a dead peer itself.
-        timeout: None,
-        ..Default::default()
-    };
-    let repository = Some(Repository {
-        storage_name: inv.storage.clone(),
-        relative_path: inv.relative_path.clone(),
-        ..Default::default()
-    });
-    let git_protocol = std::env::var("GIT_PROTOCOL").unwrap_or_default();
-    if inv.service == "git-upload-pack" && inv.sidechannel {
-        let request = SshUploadPackWithSidechannelRequest {
-            repository: repository.clone(),
-            git_protocol: git_protocol.clone(),
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let session = Session {
+        address: inv.address.clone(),
+        options: gitrpc_client::Options {
+            token,
+            tls_ca_file: inv.tls_ca_file.as_ref().map(Into::into),
             ..Default::default()
-        };
-        if let Some(done) = sidechannel::upload_pack_with_sidechannel(&inv, &opts, request).await {
-            return done;
-        }
-    }
-    let transport = gitrpc_client::transport::connect(&inv.address, &opts)
-        .await
-        .map_err(|e| e.detailed())?;
-    let mut client = SshServiceClient::new(transport)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
-    let result = match inv.service.as_str() {
-        "git-upload-pack" => {
-            let first = SshUploadPackRequest {
-                repository,
-                git_protocol,
-                ..Default::default()
-            };
-            let input = stdin_stream(first, |stdin| SshUploadPackRequest {
-                stdin,
-                ..Default::default()
-            });
-            relay(
-                client
-                    .ssh_upload_pack(input)
-                    .await
-                    .map_err(status)?
-                    .into_inner(),
-                inv.limit_rate,
-            )
-            .await
-        }
-        "git-receive-pack" => {
-            let first = SshReceivePackRequest {
-                repository,
-                git_protocol,
-                ..Default::default()
-            };
-            let input = stdin_stream(first, |stdin| SshReceivePackRequest {
-                stdin,
-                ..Default::default()
-            });
-            relay(
-                client
-                    .ssh_receive_pack(input)
-                    .await
-                    .map_err(status)?
-                    .into_inner(),
-                inv.limit_rate,
-            )
-            .await
-        }
-        "git-upload-archive" => {
-            let first = SshUploadArchiveRequest {
-                repository,
-                ..Default::default()
-            };
-            let input = stdin_stream(first, |stdin| SshUploadArchiveRequest {
-                stdin,
-                ..Default::default()
-            });
-            relay(
-                client
-                    .ssh_upload_archive(input)
-                    .await
-                    .map_err(status)?
-                    .into_inner(),
-                inv.limit_rate,
-            )
-            .await
-        }
-        other => return Err(format!("unsupported command {other:?}")),
+        },
+        action: inv.action,
+        repository: Repository {
+            storage_name: inv.storage.clone(),
+            relative_path: inv.relative_path.clone(),
+            ..Default::default()
+        },
+        git_protocol: std::env::var("GIT_PROTOCOL").unwrap_or_default(),
+        // Who pushes, for the server's hooks (what gitlab-shell passes on).
+        identity: Identity {
+            gl_id: env("GL_ID"),
+            username: env("GL_USERNAME"),
+            gl_repository: env("GL_REPOSITORY"),
+            ..Default::default()
+        },
+        sidechannel: inv.sidechannel,
+        limit_rate: inv.limit_rate,
     };
-    result.map_err(status)
-}
-
-fn status(s: tonic::Status) -> String {
-    format!("{:?}: {}", s.code(), s.message())
+    relay::run(&session)
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
 }
 
 fn main() -> ExitCode {
@@ -383,7 +207,7 @@ mod tests {
         .unwrap();
         assert_eq!(i.address, "unix:/s");
         assert_eq!(i.limit_rate, Some(1000));
-        assert_eq!(i.service, "git-upload-pack");
+        assert_eq!(i.action, Action::UploadPack);
         assert_eq!(
             (i.storage.as_str(), i.relative_path.as_str()),
             ("default", "group/r.git")

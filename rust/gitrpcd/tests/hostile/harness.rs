@@ -188,12 +188,32 @@ impl Daemon {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = e.path();
-            let keep = name.starts_with("hooks-") || name == "spool" || name == "tmp";
+            let keep = name.starts_with("hooks-")
+                || name == "spool"
+                || name == "tmp"
+                || name == "pack-objects-cache";
             if !keep {
                 out.push(name);
                 continue;
             }
-            if name != "hooks-run" && !name.starts_with("hooks-") {
+            if name == "hooks-run" {
+                // Per-session bridges must be gone (the pack-objects hook's own directory
+                // stays while the server runs).
+                for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    let inner = inner.file_name().to_string_lossy().into_owned();
+                    if !inner.starts_with("packhook-") {
+                        out.push(format!("{name}/{inner}"));
+                    }
+                }
+            } else if name == "pack-objects-cache" {
+                // Only the running server's instance directory; what it holds is its cache.
+                for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    let inner = inner.file_name().to_string_lossy().into_owned();
+                    if !inner.starts_with(&format!("cache-{}.", self.pid())) {
+                        out.push(format!("{name}/{inner}"));
+                    }
+                }
+            } else if !name.starts_with("hooks-") {
                 for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
                     out.push(format!("{name}/{}", inner.file_name().to_string_lossy()));
                 }
@@ -359,6 +379,43 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         d
+    }
+
+    /// Start with the command `wrap` makes from the daemon's binary and config path (e.g.
+    /// `unshare -m sh -c '... && exec gitrpcd --config C'`); it must exec the daemon in its
+    /// own process, so [`Daemon::pid`] is the daemon's.
+    pub fn start_wrapped(
+        extra_config: &str,
+        wrap: impl FnOnce(&Path, &Path) -> Command,
+    ) -> Result<Daemon, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("d.sock");
+        let config = dir.path().join("config.toml");
+        let mut d = Daemon {
+            dir,
+            child: None,
+            socket,
+            config,
+            extra_config: extra_config.to_string(),
+        };
+        d.write_config();
+        let log = std::fs::File::create(d.dir.path().join("gitrpcd.log")).unwrap();
+        let mut cmd = wrap(Path::new(env!("CARGO_BIN_EXE_gitrpcd")), &d.config);
+        d.child = Some(
+            cmd.stderr(log)
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| e.to_string())?,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !d.socket.exists() {
+            if let Some(s) = d.child.as_mut().unwrap().try_wait().unwrap() {
+                return Err(format!("exited at start ({s}): {}", d.log()));
+            }
+            assert!(Instant::now() < deadline, "gitrpcd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(d)
     }
 
     /// Peak resident memory so far (`VmHWM`).

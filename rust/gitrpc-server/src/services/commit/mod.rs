@@ -68,6 +68,18 @@ fn utf8<'a>(b: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(b).map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
 }
 
+/// The revision FindCommits and CommitsByMessage walk when the request names none: the
+/// default branch; in a repository without branches, HEAD's (unborn) target, or HEAD.
+async fn default_revision(repo: &crate::deps::Repo<'_>) -> Result<Vec<u8>> {
+    if let Some(b) = repo.default_branch().await? {
+        return Ok(b);
+    }
+    Ok(repo
+        .head_target()
+        .await?
+        .map_or_else(|| b"HEAD".to_vec(), String::into_bytes))
+}
+
 /// Treat pathspecs literally (no globs, no `:(magic)`), like git's `--literal-pathspecs`.
 fn literal_pathspecs(cmd: Command, on: bool) -> Command {
     if on {

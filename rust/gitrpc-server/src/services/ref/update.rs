@@ -52,7 +52,7 @@ async fn update_refs(repo: &Repo<'_>, changes: &[RefChange]) -> Result<()> {
 
 impl RefServiceImpl {
     pub(super) async fn delete_refs(&self, req: DeleteRefsRequest) -> Result<()> {
-        let repo = self.deps.repo(req.repository.as_ref())?;
+        let repo = self.deps.repo_for_write(req.repository.as_ref())?;
         match (req.except_with_prefix.is_empty(), req.refs.is_empty()) {
             (false, false) => {
                 return Err(Error::invalid(
@@ -112,7 +112,7 @@ impl RefServiceImpl {
             }
             updates.extend(msg.updates);
         }
-        let repo = self.deps.repo(repository.as_ref())?;
+        let repo = self.deps.repo_for_write(repository.as_ref())?;
         if updates.is_empty() {
             return Err(Error::invalid("no updates specified"));
         }

@@ -94,7 +94,7 @@ impl RepositoryServiceImpl {
     }
 
     pub(super) async fn write_ref(&self, req: WriteRefRequest) -> Result<()> {
-        let repo = self.deps.repo(req.repository.as_ref())?;
+        let repo = self.deps.repo_for_write(req.repository.as_ref())?;
         if req.r#ref.is_empty() {
             return Err(Error::invalid("empty ref"));
         }

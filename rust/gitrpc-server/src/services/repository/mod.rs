@@ -1,6 +1,7 @@
 //! RepositoryService: existence, creation (atomic), removal, size, format, merge bases,
-//! WriteRef (`admin.rs`), and the reads of whole trees and repositories: archives, file
-//! search, raw changes, statistics, attributes, licenses.
+//! WriteRef (`admin.rs`), the reads of whole trees and repositories: archives, file
+//! search, raw changes, statistics, attributes, licenses; and housekeeping
+//! (`optimize.rs`: OptimizeRepository, PruneUnreachableObjects).
 //!
 //! One file per RPC; the trait impl below only delegates (the oldest RPCs are answered in
 //! place).
@@ -10,6 +11,7 @@ mod find_license;
 mod get_archive;
 mod get_file_attributes;
 mod get_raw_changes;
+mod optimize;
 mod repository_info;
 mod search_files_by_content;
 mod search_files_by_name;
@@ -175,5 +177,21 @@ impl RepositoryService for RepositoryServiceImpl {
         req: Request<FindLicenseRequest>,
     ) -> Result<Response<FindLicenseResponse>, Status> {
         Ok(Response::new(self.find_license(req.into_inner()).await?))
+    }
+
+    async fn optimize_repository(
+        &self,
+        req: Request<OptimizeRepositoryRequest>,
+    ) -> Result<Response<OptimizeRepositoryResponse>, Status> {
+        self.optimize_repository(req.into_inner()).await?;
+        Ok(Response::new(OptimizeRepositoryResponse {}))
+    }
+
+    async fn prune_unreachable_objects(
+        &self,
+        req: Request<PruneUnreachableObjectsRequest>,
+    ) -> Result<Response<PruneUnreachableObjectsResponse>, Status> {
+        self.prune_unreachable_objects(req.into_inner()).await?;
+        Ok(Response::new(PruneUnreachableObjectsResponse {}))
     }
 }

@@ -1,5 +1,5 @@
-//! gitrpc-ssh's fetch through `SSHUploadPackWithSidechannel` (see the binary's docs), and
-//! the stdin/stdout wrappers it needs.
+//! A fetch through `SSHUploadPackWithSidechannel` (see the parent module's docs), and the
+//! stdin/stdout wrappers it needs.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,37 +9,40 @@ use std::task::{Context, Poll};
 
 use gitrpc_proto::gitaly::SshUploadPackWithSidechannelRequest;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::{Request, Status};
 
-use super::{status, Invocation};
+use super::Session;
+use crate::Options;
 
-/// `SSHUploadPackWithSidechannel` over a backchannel connection. `None`: the server does not
-/// offer it (see the module docs) and not a byte of stdin was read, so the streaming RPC
+/// `SSHUploadPackWithSidechannel` over a backchannel connection, with git's exit status
+/// (0: the call succeeded; a failed upload-pack is a failed call). `None`: the server does
+/// not offer it (see the module docs) and not a byte of stdin was read, so the streaming RPC
 /// may take over.
-pub async fn upload_pack_with_sidechannel(
-    inv: &Invocation,
-    opts: &gitrpc_client::Options,
+pub async fn upload_pack(
+    session: &Session,
+    opts: &Options,
     request: SshUploadPackWithSidechannelRequest,
-) -> Option<Result<i32, String>> {
-    let opts = gitrpc_client::Options {
+) -> Option<Result<i32, Status>> {
+    let opts = Options {
         backchannel: true,
         ..opts.clone()
     };
-    let client = gitrpc_client::Client::connect(&inv.address, &opts)
-        .await
-        .ok()?;
+    let client = crate::Client::connect(&session.address, &opts).await.ok()?;
     let touched = Arc::new(AtomicBool::new(false));
     let stdin = Touched {
         inner: tokio::io::stdin(),
         touched: touched.clone(),
     };
-    let stdout = Paced::new(tokio::io::stdout(), inv.limit_rate);
+    let stdout = Paced::new(super::stdout::Stdout::new(), session.limit_rate);
+    let mut request = Request::new(request);
+    session.identity.apply(request.metadata_mut());
     let result = client
         .ssh_upload_pack_with_sidechannel(request, stdin, stdout, tokio::io::stderr())
         .await;
     match result {
         Ok(_) => Some(Ok(0)),
         Err(s) if !touched.load(Ordering::SeqCst) && not_offered(s.code()) => None,
-        Err(s) => Some(Err(status(s))),
+        Err(s) => Some(Err(s)),
     }
 }
 

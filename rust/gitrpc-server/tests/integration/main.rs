@@ -36,6 +36,9 @@ mod packcache;
 mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
+/// RefService reads of step 11: names containing a commit, refs by oid, tag messages and
+/// signatures, remote branches.
+mod ref_reads;
 /// RepositoryService and the locator's bad-input cases.
 mod repository;
 /// Token v2 auth, TLS listener, unix socket permissions.

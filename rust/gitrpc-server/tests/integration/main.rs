@@ -41,6 +41,9 @@ mod r#ref;
 mod ref_reads;
 /// RepositoryService and the locator's bad-input cases.
 mod repository;
+/// RepositoryService reads of step 11: GetArchive, search, RepositoryInfo, GetFileAttributes,
+/// GetRawChanges, FindLicense.
+mod repository_reads;
 /// Token v2 auth, TLS listener, unix socket permissions.
 mod security;
 /// ServerService, health, reflection, UNIMPLEMENTED.

@@ -2,6 +2,7 @@
 //! unpacked and compared with `git archive`), and the bad input of each.
 
 mod archive;
+mod search;
 
 use gitrpc_proto::gitaly::repository_service_client::RepositoryServiceClient;
 

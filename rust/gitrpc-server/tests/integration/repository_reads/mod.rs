@@ -3,6 +3,7 @@
 
 mod archive;
 mod search;
+mod typed;
 
 use gitrpc_proto::gitaly::repository_service_client::RepositoryServiceClient;
 

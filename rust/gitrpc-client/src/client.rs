@@ -43,6 +43,7 @@ mod refs;
 mod repository;
 
 pub use commits::{CommitSignature, FindCommitsOptions};
+pub use repository::ArchiveOptions;
 
 /// A cheap-to-clone client; clones share the transport, the default deadline and the
 /// retry budget.

@@ -263,3 +263,47 @@ async fn remote_branches_are_full_names() {
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(err.message(), "empty RemoteName");
 }
+
+/// The typed calls of `gitrpc_client::Client` give the raw RPCs' answers, flattened.
+#[tokio::test]
+async fn typed_ref_reads() {
+    use gitrpc_client::{Client as Typed, Options};
+    let s = TestServer::start().await;
+    let f = s.fixture("r.git");
+    let client = Typed::connect(&format!("unix:{}", s.socket.display()), &Options::default())
+        .await
+        .unwrap();
+    let repo = s.repo("r.git");
+    let c1 = f.rev_parse("main~3");
+    assert_eq!(
+        client.branch_names_containing(&repo, &c1, 0).await.unwrap(),
+        git_containing(&f, &c1, "refs/heads/")
+    );
+    assert_eq!(
+        client.tag_names_containing(&repo, &c1, 0).await.unwrap(),
+        git_containing(&f, &c1, "refs/tags/")
+    );
+    let tag = f.rev_parse("v1.0");
+    let msgs = client
+        .get_tag_messages(&repo, vec![tag.clone()])
+        .await
+        .unwrap();
+    assert_eq!(msgs, vec![(tag.clone(), b"release 1.0\n".to_vec())]);
+    let sigs = client
+        .get_tag_signatures(&repo, vec!["v1.0".into()])
+        .await
+        .unwrap();
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(sigs[0].tag_id, tag);
+    let main = f.rev_parse("main");
+    assert_eq!(
+        client
+            .find_refs_by_oid(&repo, &main, vec!["refs/heads/".into()], "", 0)
+            .await
+            .unwrap(),
+        vec!["refs/heads/main".to_string()]
+    );
+    f.git(&["update-ref", "refs/remotes/up/main", &main]);
+    let remote = client.find_all_remote_branches(&repo, "up").await.unwrap();
+    assert_eq!(remote[0].name, b"refs/remotes/up/main");
+}

@@ -66,7 +66,11 @@ async fn typed_file_and_ref_calls() {
         .find_refs_by_oid(&repo, &head, vec![], "", 0)
         .await
         .unwrap();
-    assert_eq!(refs, ["refs/heads/main", "refs/heads/other"]);
+    // git counts an annotated tag of the commit too.
+    assert_eq!(
+        refs,
+        ["refs/heads/main", "refs/heads/other", "refs/tags/v1"]
+    );
     let tag = w.rev("refs/tags/v1");
     let msgs = client
         .get_tag_messages(&repo, vec![tag.clone()])

@@ -1,10 +1,11 @@
-//! RefService reads of step 11, each against git's own output on the fixture.
+//! RefService reads of step 11 against git's own answers: branch and tag names containing a
+//! commit, FindRefsByOID, GetTagMessages, GetTagSignatures, FindAllRemoteBranches.
 
-use futures::StreamExt;
 use gitrpc_proto::gitaly::ref_service_client::RefServiceClient;
 use gitrpc_proto::gitaly::*;
 use tonic::Code;
 
+use crate::commit_history::{bad_repos, failure, stream, wait_no_git};
 use crate::common::*;
 
 type Client = RefServiceClient<tonic::transport::Channel>;
@@ -13,297 +14,421 @@ fn client(s: &TestServer) -> Client {
     RefServiceClient::new(s.channel.clone())
 }
 
-async fn collect<T>(mut s: tonic::Streaming<T>) -> Vec<T> {
-    let mut out = Vec::new();
-    while let Some(m) = s.next().await {
-        out.push(m.unwrap());
-    }
-    out
-}
-
-/// git's own answer: short names under `prefix` containing `oid`.
-fn git_containing(f: &Fixture, oid: &str, prefix: &str) -> Vec<Vec<u8>> {
-    f.git(&[
-        "for-each-ref",
-        "--format=%(refname)",
-        &format!("--contains={oid}"),
-        prefix.trim_end_matches('/'),
-    ])
-    .lines()
-    .map(|l| l.strip_prefix(prefix).unwrap().as_bytes().to_vec())
-    .collect()
+/// `git for-each-ref --format=%(refname) <args>` with `prefix` stripped from each line.
+fn git_names(f: &Fixture, args: &[&str], prefix: &str) -> Vec<Vec<u8>> {
+    let mut all = vec!["for-each-ref", "--format=%(refname)"];
+    all.extend_from_slice(args);
+    f.git(&all)
+        .lines()
+        .map(|l| l.strip_prefix(prefix).unwrap_or(l).as_bytes().to_vec())
+        .collect()
 }
 
 #[tokio::test]
 async fn names_containing_a_commit_match_git() {
     let s = TestServer::start().await;
     let f = s.fixture("r.git");
+    for i in 0..30 {
+        f.git(&["branch", &format!("b{i:02}"), "main~1"]);
+        f.git(&["tag", &format!("t{i:02}"), "main~1"]);
+    }
+    f.git(&["branch", "ünïcode", "feature"]);
     let mut c = client(&s);
-    let c1 = f.rev_parse("main~3");
+    let c1 = f.rev_parse("main~2");
+    let c4 = f.rev_parse("main");
     let f1 = f.rev_parse("feature");
-    for oid in [&c1, &f1] {
-        let req = ListBranchNamesContainingCommitRequest {
-            repository: Some(s.repo("r.git")),
-            commit_id: oid.clone(),
-            limit: 0,
-        };
-        let got: Vec<Vec<u8>> = collect(
-            c.list_branch_names_containing_commit(req)
-                .await
-                .unwrap()
-                .into_inner(),
+    for (oid, limit) in [(&c1, 0), (&c4, 0), (&f1, 0), (&c1, 5), (&f1, 1)] {
+        let mut args = vec![format!("--contains={oid}")];
+        if limit > 0 {
+            args.push(format!("--count={limit}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let branches: Vec<Vec<u8>> = stream(
+            c.list_branch_names_containing_commit(ListBranchNamesContainingCommitRequest {
+                repository: Some(s.repo("r.git")),
+                commit_id: oid.clone(),
+                limit,
+            })
+            .await,
         )
         .await
+        .unwrap()
         .into_iter()
         .flat_map(|m| m.branch_names)
         .collect();
-        assert_eq!(got, git_containing(&f, oid, "refs/heads/"));
-        let req = ListTagNamesContainingCommitRequest {
-            repository: Some(s.repo("r.git")),
-            commit_id: oid.clone(),
-            limit: 0,
-        };
-        let got: Vec<Vec<u8>> = collect(
-            c.list_tag_names_containing_commit(req)
-                .await
-                .unwrap()
-                .into_inner(),
+        let mut want_args = args.clone();
+        want_args.push("refs/heads");
+        assert_eq!(
+            branches,
+            git_names(&f, &want_args, "refs/heads/"),
+            "{oid} {limit}"
+        );
+        let tags: Vec<Vec<u8>> = stream(
+            c.list_tag_names_containing_commit(ListTagNamesContainingCommitRequest {
+                repository: Some(s.repo("r.git")),
+                commit_id: oid.clone(),
+                limit,
+            })
+            .await,
         )
         .await
+        .unwrap()
         .into_iter()
         .flat_map(|m| m.tag_names)
         .collect();
-        assert_eq!(got, git_containing(&f, oid, "refs/tags/"));
+        let mut want_args = args.clone();
+        want_args.push("refs/tags");
+        assert_eq!(
+            tags,
+            git_names(&f, &want_args, "refs/tags/"),
+            "{oid} {limit}"
+        );
     }
-    // c1 is in both branches and both tags; the limit cuts.
-    assert_eq!(git_containing(&f, &c1, "refs/heads/").len(), 2);
-    let req = ListBranchNamesContainingCommitRequest {
+    // A commit on no branch: nothing.
+    f.git(&["branch", "gone", "main"]);
+    f.git(&["commit-tree", "-m", "dangling", "-p", "main", "main^{tree}"]);
+    let bad = |id: &str| ListBranchNamesContainingCommitRequest {
         repository: Some(s.repo("r.git")),
-        commit_id: c1.clone(),
-        limit: 1,
+        commit_id: id.into(),
+        limit: 0,
     };
-    let got: usize = collect(
-        c.list_branch_names_containing_commit(req)
-            .await
-            .unwrap()
-            .into_inner(),
-    )
-    .await
-    .iter()
-    .map(|m| m.branch_names.len())
-    .sum();
-    assert_eq!(got, 1);
-    // Bad ids: a short one is refused before git runs; a missing one is git's failure.
-    for (id, code) in [
-        ("abc1234", Code::InvalidArgument),
-        ("", Code::InvalidArgument),
-        ("--all", Code::InvalidArgument),
-        (&"1".repeat(40)[..], Code::Internal),
+    for (id, code, msg) in [
+        (
+            "invalid",
+            Code::InvalidArgument,
+            "invalid object ID: \"invalid\", expected length 40, got 7",
+        ),
+        (
+            "",
+            Code::InvalidArgument,
+            "invalid object ID: \"\", expected length 40, got 0",
+        ),
+        (
+            "-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            Code::InvalidArgument,
+            "invalid object ID: \"-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", invalid character '-'",
+        ),
+        (
+            "1234567890123456789012345678901234567890",
+            Code::Internal,
+            "exit status 129",
+        ),
     ] {
-        let req = ListBranchNamesContainingCommitRequest {
-            repository: Some(s.repo("r.git")),
-            commit_id: id.to_string(),
-            limit: 0,
-        };
-        let err = match c.list_branch_names_containing_commit(req).await {
-            Err(e) => e,
-            Ok(r) => r.into_inner().next().await.unwrap().unwrap_err(),
-        };
-        assert_eq!(err.code(), code, "{id}: {err:?}");
+        let r = stream(c.list_branch_names_containing_commit(bad(id)).await).await;
+        assert_eq!(failure(r), (code, msg.to_string()), "{id}");
     }
+    for (repo, code) in bad_repos(&s) {
+        let mut r = bad(&c4);
+        r.repository = repo;
+        assert_eq!(
+            failure(c.list_branch_names_containing_commit(r).await).0,
+            code
+        );
+    }
+    wait_no_git(s.dir.path(), "r.git").await;
+    s.stop().await;
 }
 
 #[tokio::test]
 async fn refs_by_oid_match_git() {
     let s = TestServer::start().await;
     let f = s.fixture("r.git");
+    let c4 = f.rev_parse("main");
+    f.git(&["branch", "zz", "main"]);
+    f.git(&["branch", "aa", "main"]);
+    f.git(&["tag", "on-main", "main"]);
+    f.git(&["update-ref", "refs/keep/x", "main"]);
     let mut c = client(&s);
-    let c2 = f.rev_parse("v1.0^{commit}");
-    f.git(&["branch", "at-c2", &c2]);
-    let req = |oid: &str, patterns: Vec<String>| FindRefsByOidRequest {
+    let req = |oid: &str, patterns: &[&str], sort: &str, limit: u32| FindRefsByOidRequest {
         repository: Some(s.repo("r.git")),
-        oid: oid.to_string(),
-        ref_patterns: patterns,
-        sort_field: String::new(),
-        limit: 0,
+        oid: oid.into(),
+        ref_patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        sort_field: sort.into(),
+        limit,
     };
+    let git_refs = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["for-each-ref", "--format=%(refname)"];
+        all.extend_from_slice(args);
+        f.git(&all).lines().map(str::to_string).collect()
+    };
+    let points = format!("--points-at={c4}");
+    let got = c.find_refs_by_oid(req(&c4, &[], "", 0)).await.unwrap();
+    assert_eq!(
+        got.into_inner().refs,
+        git_refs(&[&points, "refs/tags/", "refs/heads/"])
+    );
+    assert!(git_refs(&[&points, "refs/tags/", "refs/heads/"]).len() >= 4);
     let got = c
-        .find_refs_by_oid(req(&c2, vec![]))
+        .find_refs_by_oid(req(
+            &c4[..10],
+            &["refs/keep/", "refs/heads/"],
+            "-refname",
+            2,
+        ))
         .await
-        .unwrap()
-        .into_inner()
-        .refs;
-    let want: Vec<String> = f
-        .git(&[
-            "for-each-ref",
-            "--format=%(refname)",
-            &format!("--points-at={c2}"),
-            "refs/tags/",
-            "refs/heads/",
+        .unwrap();
+    assert_eq!(
+        got.into_inner().refs,
+        git_refs(&[
+            &points,
+            "--sort=-refname",
+            "--count=2",
+            "refs/keep/",
+            "refs/heads/"
         ])
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(got, want);
-    assert!(got.contains(&"refs/heads/at-c2".to_string()), "{got:?}");
-    let got = c
-        .find_refs_by_oid(req(&c2, vec!["refs/heads/".into()]))
+    );
+    // An annotated tag is pointed at by its ref.
+    let tag = f.rev_parse("refs/tags/v1.0");
+    let got = c.find_refs_by_oid(req(&tag, &[], "", 0)).await.unwrap();
+    assert_eq!(got.into_inner().refs, ["refs/tags/v1.0"]);
+    // Unknown but well formed: nothing.
+    let none = c
+        .find_refs_by_oid(req("1234567890123456789012345678901234567890", &[], "", 0))
         .await
-        .unwrap()
-        .into_inner()
-        .refs;
-    assert_eq!(got, vec!["refs/heads/at-c2".to_string()]);
-    let err = c.find_refs_by_oid(req("", vec![])).await.unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(err.message(), "empty Oid");
+        .unwrap();
+    assert!(none.into_inner().refs.is_empty());
+    for (r, code, msg) in [
+        (req("", &[], "", 0), Code::InvalidArgument, "empty Oid"),
+        (
+            req("nosuchname", &[], "", 0),
+            Code::InvalidArgument,
+            "for-each-ref pipeline command: exit status 129",
+        ),
+        (
+            req(&c4, &[], "nosuchfield", 0),
+            Code::Internal,
+            "for-each-ref pipeline command: exit status 128",
+        ),
+    ] {
+        assert_eq!(
+            failure(c.find_refs_by_oid(r).await),
+            (code, msg.to_string())
+        );
+    }
+    for (repo, code) in bad_repos(&s) {
+        let mut r = req(&c4, &[], "", 0);
+        r.repository = repo;
+        assert_eq!(failure(c.find_refs_by_oid(r).await).0, code);
+    }
+    s.stop().await;
 }
 
 #[tokio::test]
-async fn tag_messages_and_signatures_are_raw() {
+async fn tag_messages_are_whole_and_chunked() {
     let s = TestServer::start().await;
     let f = s.fixture("r.git");
+    let long = "x".repeat(300 * 1024);
+    let msg_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(msg_file.path(), format!("long\n\n{long}\n")).unwrap();
+    f.git(&[
+        "tag",
+        "-a",
+        "long",
+        "-F",
+        msg_file.path().to_str().unwrap(),
+        "main",
+    ]);
+    let v1 = f.rev_parse("refs/tags/v1.0");
+    let lt = f.rev_parse("refs/tags/long");
     let mut c = client(&s);
-    let tag = f.rev_parse("v1.0");
-    let req = GetTagMessagesRequest {
-        repository: Some(s.repo("r.git")),
-        tag_ids: vec![tag.clone()],
+    let msgs = stream(
+        c.get_tag_messages(GetTagMessagesRequest {
+            repository: Some(s.repo("r.git")),
+            tag_ids: vec![v1.clone(), lt.clone()],
+        })
+        .await,
+    )
+    .await
+    .unwrap();
+    let mut got: Vec<(String, Vec<u8>)> = Vec::new();
+    for m in &msgs {
+        if !m.tag_id.is_empty() {
+            assert!(m.message.is_empty());
+            got.push((m.tag_id.clone(), Vec::new()));
+        } else {
+            assert!(m.message.len() <= 128 * 1024);
+            got.last_mut().unwrap().1.extend_from_slice(&m.message);
+        }
+    }
+    // What git stores after the header.
+    let body = |oid: &str| {
+        let raw = f.git(&["cat-file", "tag", oid]);
+        raw.split_once("\n\n").unwrap().1.as_bytes().to_vec()
     };
-    let msgs = collect(c.get_tag_messages(req).await.unwrap().into_inner()).await;
-    assert_eq!(msgs[0].tag_id, tag);
-    let message: Vec<u8> = msgs.iter().flat_map(|m| m.message.clone()).collect();
-    assert_eq!(message, b"release 1.0\n");
-    let commit = f.rev_parse("main");
-    let req = GetTagMessagesRequest {
-        repository: Some(s.repo("r.git")),
-        tag_ids: vec![commit],
-    };
-    let err = match c.get_tag_messages(req).await {
-        Err(e) => e,
-        Ok(r) => r.into_inner().next().await.unwrap().unwrap_err(),
-    };
-    assert_eq!(err.code(), Code::Internal);
-    assert!(err.message().contains("expected tag"), "{err:?}");
+    assert_eq!(got, vec![(v1.clone(), body(&v1)), (lt.clone(), body(&lt))]);
+    assert_eq!(msgs.len(), 2 + 1 + 3, "300 KiB is three messages");
+    let c4 = f.rev_parse("main");
+    for (ids, msg) in [
+        (vec![c4.clone()], "getting tag: expected tag, got commit"),
+        (
+            vec!["1234567890123456789012345678901234567890".into()],
+            "getting tag: object not found",
+        ),
+        (vec!["a\nb".into()], "getting tag: object not found"),
+    ] {
+        let r = stream(
+            c.get_tag_messages(GetTagMessagesRequest {
+                repository: Some(s.repo("r.git")),
+                tag_ids: ids,
+            })
+            .await,
+        )
+        .await;
+        assert_eq!(failure(r), (Code::Internal, msg.to_string()));
+    }
+    s.stop().await;
+}
 
-    // A signed-looking tag: the signature is split off at its first line.
-    let raw = f.git(&["cat-file", "tag", "v1.0"]);
-    let signed =
-        format!("{raw}-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tag"), &signed).unwrap();
-    let signed_id = f
+#[tokio::test]
+async fn tag_signatures_split_like_gitaly() {
+    let s = TestServer::start().await;
+    let f = s.fixture("r.git");
+    // A "signed" tag written by hand (git mktag checks no signature).
+    let c4 = f.rev_parse("main");
+    let sig = "-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n";
+    let raw = format!(
+        "object {c4}\ntype commit\ntag signed\ntagger T <t@example.com> 1700000000 +0000\n\nsigned tag\n{sig}"
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &raw).unwrap();
+    let signed = f
         .git(&[
             "hash-object",
             "-t",
             "tag",
             "-w",
-            dir.path().join("tag").to_str().unwrap(),
+            file.path().to_str().unwrap(),
         ])
         .trim()
         .to_string();
-    f.git(&["update-ref", "refs/tags/signed", &signed_id]);
-    let req = GetTagSignaturesRequest {
-        repository: Some(s.repo("r.git")),
-        tag_revisions: vec!["v1.0".into(), "signed".into()],
-    };
-    let sigs: Vec<_> = collect(c.get_tag_signatures(req).await.unwrap().into_inner())
-        .await
-        .into_iter()
-        .flat_map(|m| m.signatures)
-        .collect();
-    assert_eq!(sigs.len(), 2, "{sigs:?}");
-    let plain = sigs.iter().find(|s| s.tag_id == tag).unwrap();
-    assert_eq!(plain.content, raw.as_bytes());
-    assert!(plain.signature.is_empty());
-    let signed_sig = sigs.iter().find(|s| s.tag_id == signed_id).unwrap();
-    assert_eq!(signed_sig.content, raw.as_bytes());
-    assert_eq!(
-        signed_sig.signature,
-        b"-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----"
-    );
-    for (revs, msg) in [
-        (vec![], "missing revisions"),
-        (vec!["-x".to_string()], "invalid revision"),
-    ] {
-        let req = GetTagSignaturesRequest {
-            repository: Some(s.repo("r.git")),
-            tag_revisions: revs,
-        };
-        let err = c.get_tag_signatures(req).await.unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(err.message().contains(msg), "{err:?}");
-    }
-}
-
-#[tokio::test]
-async fn remote_branches_are_full_names() {
-    let s = TestServer::start().await;
-    let f = s.fixture("r.git");
+    f.git(&["update-ref", "refs/tags/signed", &signed]);
+    // A tag of the signed tag.
+    f.git(&["tag", "-a", "nested", "-m", "nested", "signed"]);
+    let nested = f.rev_parse("refs/tags/nested");
+    let v1 = f.rev_parse("refs/tags/v1.0");
     let mut c = client(&s);
-    let main = f.rev_parse("main");
-    f.git(&["update-ref", "refs/remotes/origin/main", &main]);
-    f.git(&["update-ref", "refs/remotes/origin2/x", &main]);
-    let req = |name: &str| FindAllRemoteBranchesRequest {
+    let req = |revs: &[&str]| GetTagSignaturesRequest {
         repository: Some(s.repo("r.git")),
-        remote_name: name.to_string(),
+        tag_revisions: revs.iter().map(|r| r.to_string()).collect(),
     };
-    let got: Vec<_> = collect(
-        c.find_all_remote_branches(req("origin"))
-            .await
-            .unwrap()
-            .into_inner(),
-    )
-    .await
-    .into_iter()
-    .flat_map(|m| m.branches)
-    .collect();
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0].name, b"refs/remotes/origin/main");
-    assert_eq!(got[0].target_commit.as_ref().unwrap().id, main);
-    let err = c.find_all_remote_branches(req("")).await.unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(err.message(), "empty RemoteName");
-}
-
-/// The typed calls of `gitrpc_client::Client` give the raw RPCs' answers, flattened.
-#[tokio::test]
-async fn typed_ref_reads() {
-    use gitrpc_client::{Client as Typed, Options};
-    let s = TestServer::start().await;
-    let f = s.fixture("r.git");
-    let client = Typed::connect(&format!("unix:{}", s.socket.display()), &Options::default())
-        .await
-        .unwrap();
-    let repo = s.repo("r.git");
-    let c1 = f.rev_parse("main~3");
-    assert_eq!(
-        client.branch_names_containing(&repo, &c1, 0).await.unwrap(),
-        git_containing(&f, &c1, "refs/heads/")
-    );
-    assert_eq!(
-        client.tag_names_containing(&repo, &c1, 0).await.unwrap(),
-        git_containing(&f, &c1, "refs/tags/")
-    );
-    let tag = f.rev_parse("v1.0");
-    let msgs = client
-        .get_tag_messages(&repo, vec![tag.clone()])
-        .await
-        .unwrap();
-    assert_eq!(msgs, vec![(tag.clone(), b"release 1.0\n".to_vec())]);
-    let sigs = client
-        .get_tag_signatures(&repo, vec!["v1.0".into()])
-        .await
-        .unwrap();
-    assert_eq!(sigs.len(), 1);
-    assert_eq!(sigs[0].tag_id, tag);
-    let main = f.rev_parse("main");
-    assert_eq!(
-        client
-            .find_refs_by_oid(&repo, &main, vec!["refs/heads/".into()], "", 0)
+    let sigs = |msgs: Vec<GetTagSignaturesResponse>| -> Vec<_> {
+        msgs.into_iter()
+            .flat_map(|m| m.signatures)
+            .map(|t| (t.tag_id, t.content, t.signature))
+            .collect()
+    };
+    let got = sigs(
+        stream(c.get_tag_signatures(req(&[&nested])).await)
             .await
             .unwrap(),
-        vec!["refs/heads/main".to_string()]
     );
-    f.git(&["update-ref", "refs/remotes/up/main", &main]);
-    let remote = client.find_all_remote_branches(&repo, "up").await.unwrap();
-    assert_eq!(remote[0].name, b"refs/remotes/up/main");
+    let nested_raw = f.git(&["cat-file", "tag", &nested]).into_bytes();
+    let content = raw.strip_suffix(sig).unwrap().as_bytes().to_vec();
+    assert_eq!(
+        got,
+        vec![
+            (nested.clone(), nested_raw, Vec::new()),
+            (
+                signed.clone(),
+                content.clone(),
+                sig.trim_end().as_bytes().to_vec()
+            ),
+        ]
+    );
+    // Pseudo revisions; a commit yields nothing.
+    let got = sigs(
+        stream(c.get_tag_signatures(req(&["--tags"])).await)
+            .await
+            .unwrap(),
+    );
+    let mut ids: Vec<String> = got.into_iter().map(|t| t.0).collect();
+    ids.sort();
+    let mut want = vec![nested.clone(), signed.clone(), v1.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(stream(c.get_tag_signatures(req(&["main"])).await)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        failure(c.get_tag_signatures(req(&[])).await),
+        (Code::InvalidArgument, "missing revisions".to_string())
+    );
+    assert_eq!(
+        failure(c.get_tag_signatures(req(&["-x"])).await),
+        (
+            Code::InvalidArgument,
+            "invalid revision: revision can't start with '-'".to_string()
+        )
+    );
+    let (code, _) = failure(
+        stream(
+            c.get_tag_signatures(req(&["1234567890123456789012345678901234567890"]))
+                .await,
+        )
+        .await,
+    );
+    assert_eq!(code, Code::Internal);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn remote_branches_with_full_names() {
+    let s = TestServer::start().await;
+    let f = s.fixture("r.git");
+    let c4 = f.rev_parse("main");
+    let f1 = f.rev_parse("feature");
+    for i in 0..25 {
+        f.git(&["update-ref", &format!("refs/remotes/origin/b{i:02}"), &c4]);
+    }
+    f.git(&["update-ref", "refs/remotes/origin/feature", &f1]);
+    f.git(&["update-ref", "refs/remotes/origin2/x", &c4]);
+    let mut c = client(&s);
+    let msgs = stream(
+        c.find_all_remote_branches(FindAllRemoteBranchesRequest {
+            repository: Some(s.repo("r.git")),
+            remote_name: "origin".into(),
+        })
+        .await,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        msgs.iter().map(|m| m.branches.len()).collect::<Vec<_>>(),
+        [20, 6]
+    );
+    let got: Vec<(String, String)> = msgs
+        .into_iter()
+        .flat_map(|m| m.branches)
+        .map(|b| {
+            (
+                String::from_utf8(b.name).unwrap(),
+                b.target_commit.unwrap().id,
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = f
+        .git(&[
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/remotes/origin",
+        ])
+        .lines()
+        .map(|l| {
+            let (n, o) = l.split_once(' ').unwrap();
+            (n.to_string(), o.to_string())
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        failure(
+            c.find_all_remote_branches(FindAllRemoteBranchesRequest {
+                repository: Some(s.repo("r.git")),
+                remote_name: String::new(),
+            })
+            .await
+        ),
+        (Code::InvalidArgument, "empty RemoteName".to_string())
+    );
+    s.stop().await;
 }

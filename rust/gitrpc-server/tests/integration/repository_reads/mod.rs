@@ -2,6 +2,7 @@
 //! unpacked and compared with `git archive`), and the bad input of each.
 
 mod archive;
+mod attributes;
 mod search;
 mod typed;
 

@@ -3,6 +3,7 @@
 
 mod archive;
 mod attributes;
+mod raw_changes;
 mod search;
 mod typed;
 

@@ -20,6 +20,9 @@ wall time, and peak memory (gitrpcd's VmHWM plus the peak of the summed RSS of i
 processes, sampled every 20 ms). Writes bench/results/packcache.json.
 
     bench/packcache.py [--mb 128] [--clients 20] [--smoke]
+
+With PACKCACHE_NO_DIRECT=1 the cache runs without its fast path (`direct = false`: every
+client's upload-pack relays the pack), for comparison; results go to packcache-no-direct.json.
 """
 import argparse, json, os, platform, re, shutil, subprocess, sys, tempfile, threading, time
 import urllib.request
@@ -53,6 +56,7 @@ class Daemon:
         with open(cfg, "w") as f:
             f.write(f'socket_path = "{self.sock}"\nprometheus_listen_addr = "127.0.0.1:0"\n'
                     f'[pack_objects_cache]\nenabled = {str(cache).lower()}\n'
+                    f'direct = {str(not os.environ.get("PACKCACHE_NO_DIRECT")).lower()}\n'
                     f'[[storage]]\nname = "default"\npath = "{storage}"\n')
         self.p = subprocess.Popen([os.path.join(BIN, "gitrpcd"), "--config", cfg],
                                   stderr=open(self.log, "w"), env=dict(os.environ, NO_COLOR="1"))
@@ -201,7 +205,7 @@ def run(tmp, storage, oid, size, cache, kind, n):
         }
         if cache:
             row["lookups"] = {r: int(d.series("gitrpc_pack_objects_cache_lookups_total", f'result="{r}"'))
-                              for r in ("miss", "hit", "coalesced")}
+                              for r in ("miss", "hit", "coalesced", "hit_direct")}
         return row
     finally:
         d.stop()
@@ -263,7 +267,10 @@ def main():
               "machine": f"{platform.node()} {os.cpu_count()} cpus",
               "loadavg_before": load_before, "loadavg_after": open("/proc/loadavg").read().split()[:3],
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows, "goals": goals}
-    out = os.path.join(ROOT, "bench", "results", "packcache-smoke.json" if a.smoke else "packcache.json")
+    name = "packcache-smoke.json" if a.smoke else "packcache.json"
+    if os.environ.get("PACKCACHE_NO_DIRECT"):
+        name = name.replace(".json", "-no-direct.json")
+    out = os.path.join(ROOT, "bench", "results", name)
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
 

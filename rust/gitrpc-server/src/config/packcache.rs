@@ -34,6 +34,10 @@ pub struct PackObjectsCacheConfig {
     /// readers without being stored.
     #[serde(default)]
     pub min_free_disk: u64,
+    /// Serve protocol-v2 fetches whose pack is cached without upload-pack relaying it (the
+    /// fast path, `crate::packcache::direct`).
+    #[serde(default = "default_true")]
+    pub direct: bool,
     /// Gitaly's `backpressure`: refused with the reason (see `validate`).
     #[serde(default)]
     pub backpressure: Option<serde::de::IgnoredAny>,
@@ -43,6 +47,7 @@ impl Default for PackObjectsCacheConfig {
     fn default() -> Self {
         PackObjectsCacheConfig {
             enabled: false,
+            direct: true,
             dir: None,
             max_age: default_max_age(),
             min_occurrences: default_min_occurrences(),
@@ -114,6 +119,10 @@ fn normal(p: &std::path::Path) -> PathBuf {
     p.components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[cfg(test)]

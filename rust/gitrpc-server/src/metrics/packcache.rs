@@ -31,6 +31,9 @@ pub enum Lookup {
     Coalesced,
     /// Nothing usable: a generation was started.
     Miss,
+    /// A protocol-v2 fetch answered by the server from the cache, without upload-pack
+    /// relaying the pack (`crate::packcache::direct`).
+    HitDirect,
 }
 
 impl Lookup {
@@ -39,6 +42,7 @@ impl Lookup {
             Lookup::Hit => "hit",
             Lookup::Coalesced => "coalesced",
             Lookup::Miss => "miss",
+            Lookup::HitDirect => "hit_direct",
         }
     }
 }
@@ -73,10 +77,15 @@ impl Default for PackCacheMetrics {
             fallbacks: Family::default(),
         };
         // Every series exists from the start (at zero), so dashboards and tests see them.
-        for l in [Lookup::Hit, Lookup::Coalesced, Lookup::Miss] {
+        for l in [
+            Lookup::Hit,
+            Lookup::Coalesced,
+            Lookup::Miss,
+            Lookup::HitDirect,
+        ] {
             m.lookup(l);
         }
-        for source in ["cache", "generated"] {
+        for source in ["cache", "generated", "direct"] {
             let _ = m.served_bytes.get_or_create(&Source { source });
         }
         for reason in [
@@ -108,13 +117,21 @@ impl PackCacheMetrics {
             .clone()
     }
 
+    pub fn lookup_count(&self, lookup: Lookup) -> u64 {
+        self.lookup(lookup).get()
+    }
+
+    pub fn served_count(&self, source: &'static str) -> u64 {
+        self.served_bytes.get_or_create(&Source { source }).get()
+    }
+
     pub fn looked_up(&self, lookup: Lookup) {
         self.lookup(lookup).inc();
     }
 
-    /// `n` pack bytes handed to a hook; `generated`: by the request that caused the miss.
-    pub fn served(&self, n: u64, generated: bool) {
-        let source = if generated { "generated" } else { "cache" };
+    /// `n` pack bytes handed to a hook (`source`: "generated" to the request that caused
+    /// the miss, else "cache") or to a client by the fast path ("direct").
+    pub fn served(&self, n: u64, source: &'static str) {
         self.served_bytes
             .get_or_create(&Source { source })
             .inc_by(n);
@@ -138,12 +155,12 @@ impl PackCacheMetrics {
     pub(super) fn register(&self, r: &mut Registry) {
         r.register(
             "gitrpc_pack_objects_cache_lookups",
-            "Pack requests by how the pack-objects cache answered (hit, coalesced, miss)",
+            "Pack requests by how the pack-objects cache answered (hit, coalesced, miss; hit_direct: a v2 fetch served without upload-pack relaying the pack)",
             self.lookups.clone(),
         );
         r.register(
             "gitrpc_pack_objects_served_bytes",
-            "Pack bytes handed to upload-pack, by source (cache; generated: to the request that caused the miss)",
+            "Pack bytes handed to upload-pack, by source (cache; generated: to the request that caused the miss), or straight to clients (direct)",
             self.served_bytes.clone(),
         );
         r.register(

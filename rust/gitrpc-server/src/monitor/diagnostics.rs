@@ -19,6 +19,9 @@ pub struct Diagnostics {
     /// `[pack_objects_cache]` entries alive (absent when the cache is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pack_objects_cache: Option<Vec<crate::packcache::EntryView>>,
+    /// The cache's fast path (v2 fetches served without upload-pack relaying the pack).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pack_objects_cache_direct: Option<crate::packcache::DirectStats>,
 }
 
 /// Repository optimizations: running (RPCs and background), queued, the daily window.
@@ -144,6 +147,7 @@ pub fn diagnostics(deps: &Deps) -> Diagnostics {
         housekeeping,
         rate_limiting,
         pack_objects_cache: deps.packcache.as_ref().map(|c| c.entries()),
+        pack_objects_cache_direct: deps.packcache.as_ref().map(|c| c.direct_stats()),
     }
 }
 
@@ -219,6 +223,13 @@ pub fn diagnostics_text(deps: &Deps) -> String {
     }
     if let Some(entries) = &d.pack_objects_cache {
         let _ = writeln!(out, "\npack-objects cache entries: {}", entries.len());
+        if let Some(f) = &d.pack_objects_cache_direct {
+            let _ = writeln!(
+                out,
+                "fast path: {} fetch requests known, {} served, {} pack bytes sent",
+                f.mappings, f.served, f.bytes
+            );
+        }
         let _ = writeln!(
             out,
             "{:<12}  {:<10}  {:>9}  {:>12}  {:<4}  {:>5}  {:>8}  {:<40}  READERS (offsets)",

@@ -158,6 +158,8 @@ struct Context {
     git: gitrpc_git::Git,
     /// A generation of this session refused by `[pack_objects_limiting]`.
     refused: Mutex<Option<tonic::Status>>,
+    /// The kept (or generating) entry the last hook invocation read, for the fast path.
+    learned: tokio::sync::watch::Sender<Option<(super::key::Key, u64)>>,
 }
 
 /// One upload-pack session's channel. Dropping it stops answering and removes its
@@ -207,6 +209,7 @@ impl Session {
             limit_key,
             git,
             refused: Mutex::new(None),
+            learned: tokio::sync::watch::channel(None).0,
         });
         let task = tokio::spawn(listen(rx, ctx.clone())).abort_handle();
         Ok(Session { ctx, task })
@@ -215,6 +218,12 @@ impl Session {
     /// `GITRPC_PACK_DIR` for upload-pack.
     pub fn env(&self) -> (&'static str, OsString) {
         (DIR_ENV, self.ctx.dir.clone().into_os_string())
+    }
+
+    /// Changes to the entry (cache key, id) a hook invocation of this session read, if the
+    /// cache's index holds it (an entry streamed from memory can't be read again).
+    pub fn learned(&self) -> tokio::sync::watch::Receiver<Option<(super::key::Key, u64)>> {
+        self.ctx.learned.subscribe()
     }
 
     /// `RESOURCE_EXHAUSTED` if `[pack_objects_limiting]` refused a pack of this session.
@@ -308,6 +317,10 @@ async fn serve(
     .await
     .map_err(|e| format!("reading the request: {e}"))??;
     let (mut reader, lookup) = ctx.cache.fetch(job);
+    if !reader.entry().in_memory() {
+        ctx.learned
+            .send_replace(Some((reader.entry().key, reader.entry().id)));
+    }
     tracing::debug!(repo = %ctx.label, entry = %super::key::short(&reader.entry().key), lookup = lookup.as_str(), "pack-objects cache lookup");
     loop {
         match reader.next().await {

@@ -30,6 +30,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::key::{self, Key};
+pub use super::reader::Reader;
 use crate::metrics::PackCacheMetrics;
 
 /// Pack bytes a writer may queue in memory for its slowest reader once its file failed.
@@ -103,28 +104,28 @@ pub struct Entry {
     pub label: String,
     pub created: Instant,
     path: Option<PathBuf>,
-    file: Option<File>,
+    pub(super) file: Option<File>,
     st: Mutex<State>,
     /// Bumped on every write, progress message and outcome (readers wait on it).
-    data: watch::Sender<u64>,
+    pub(super) data: watch::Sender<u64>,
     /// Bumped when a reader advances or leaves (a writer waiting for memory waits on it).
-    progress: watch::Sender<u64>,
-    metrics: PackCacheMetrics,
+    pub(super) progress: watch::Sender<u64>,
+    pub(super) metrics: PackCacheMetrics,
 }
 
-struct State {
+pub(super) struct State {
     /// Pack bytes produced and readable.
-    written: u64,
+    pub(super) written: u64,
     /// Of which in the file: `[0, on_disk)`.
-    on_disk: u64,
+    pub(super) on_disk: u64,
     /// In memory: `[mem_start, written)`, once the file failed.
-    mem: VecDeque<Bytes>,
-    mem_start: u64,
-    memory: bool,
-    stderr: Vec<u8>,
-    outcome: Outcome,
+    pub(super) mem: VecDeque<Bytes>,
+    pub(super) mem_start: u64,
+    pub(super) memory: bool,
+    pub(super) stderr: Vec<u8>,
+    pub(super) outcome: Outcome,
     /// Attached readers and their offsets.
-    readers: BTreeMap<u64, u64>,
+    pub(super) readers: BTreeMap<u64, u64>,
     next_reader: u64,
     last_access: Instant,
     /// The generating pack-objects, while it runs.
@@ -169,11 +170,11 @@ impl Entry {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.st.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn bump(tx: &watch::Sender<u64>) {
+    pub(super) fn bump(tx: &watch::Sender<u64>) {
         tx.send_modify(|v| *v = v.wrapping_add(1));
     }
 
@@ -302,15 +303,7 @@ impl Entry {
         st.last_access = Instant::now();
         drop(st);
         self.metrics.readers.inc();
-        Reader {
-            rx: self.data.subscribe(),
-            entry: self.clone(),
-            cache,
-            id,
-            offset: 0,
-            stderr_at: 0,
-            generated,
-        }
+        Reader::new(self.clone(), cache, id, generated)
     }
 
     /// What the diagnostics page shows.
@@ -368,140 +361,4 @@ pub struct EntryView {
     pub occurrences: u32,
     /// The generating pack-objects.
     pub pid: Option<i32>,
-}
-
-/// A hook invocation reading an entry. Dropping it detaches (the generation goes on).
-pub struct Reader {
-    entry: Arc<Entry>,
-    cache: Arc<super::Shared>,
-    rx: watch::Receiver<u64>,
-    id: u64,
-    offset: u64,
-    stderr_at: usize,
-    generated: bool,
-}
-
-enum Step {
-    Give(Next),
-    File(u64, u64),
-    Wait,
-}
-
-impl Reader {
-    /// The next progress message or piece of pack, then how it ended.
-    pub async fn next(&mut self) -> Next {
-        loop {
-            self.rx.borrow_and_update();
-            match self.step() {
-                Step::Give(next) => return next,
-                Step::File(at, len) if self.entry.file.is_some() => return Next::File { at, len },
-                Step::File(..) => {
-                    return Next::Failed(Failure::Failed("cache file missing".into()))
-                }
-                Step::Wait => {
-                    if self.rx.changed().await.is_err() {
-                        return Next::Failed(Failure::Failed("cache entry dropped".into()));
-                    }
-                }
-            }
-        }
-    }
-
-    /// The entry's file (for [`Next::File`]).
-    pub fn file(&self) -> Option<&File> {
-        self.entry.file.as_ref()
-    }
-
-    fn step(&mut self) -> Step {
-        let mut st = self.entry.lock();
-        if self.stderr_at < st.stderr.len() {
-            let b = Bytes::copy_from_slice(&st.stderr[self.stderr_at..]);
-            self.stderr_at = st.stderr.len();
-            return Step::Give(Next::Stderr(b));
-        }
-        if self.offset < st.written {
-            if self.offset < st.on_disk {
-                let len = (st.on_disk - self.offset).min(READ_CHUNK);
-                return Step::File(self.offset, len);
-            }
-            // In memory: find the chunk holding `offset` (never trimmed: we are attached).
-            let mut at = st.mem_start;
-            let mut piece = None;
-            for c in &st.mem {
-                let end = at + c.len() as u64;
-                if self.offset < end {
-                    piece = Some(c.slice((self.offset - at) as usize..));
-                    break;
-                }
-                at = end;
-            }
-            let Some(piece) = piece else {
-                return Step::Give(Next::Failed(Failure::Failed("pack bytes lost".into())));
-            };
-            let n = piece.len() as u64;
-            self.offset += n;
-            st.readers.insert(self.id, self.offset);
-            trim(&mut st);
-            drop(st);
-            self.served(n);
-            Entry::bump(&self.entry.progress);
-            return Step::Give(Next::Pack(piece));
-        }
-        match &st.outcome {
-            Outcome::Generating => Step::Wait,
-            Outcome::Done => Step::Give(Next::Done),
-            Outcome::Failed(f) => Step::Give(Next::Failed(f.clone())),
-        }
-    }
-
-    /// `n` bytes of a [`Next::File`] range were handed on.
-    pub fn advance(&mut self, n: u64) {
-        self.offset += n;
-        let mut st = self.entry.lock();
-        st.readers.insert(self.id, self.offset);
-        let memory = st.memory;
-        if memory {
-            trim(&mut st);
-        }
-        drop(st);
-        self.served(n);
-        if memory {
-            Entry::bump(&self.entry.progress);
-        }
-    }
-
-    fn served(&self, n: u64) {
-        self.entry.metrics.served(n, self.generated);
-    }
-
-    pub fn entry(&self) -> &Arc<Entry> {
-        &self.entry
-    }
-}
-
-/// Drop queued memory every attached reader has passed.
-fn trim(st: &mut State) {
-    let slowest = st.readers.values().copied().min().unwrap_or(st.written);
-    while let Some(front) = st.mem.front() {
-        let end = st.mem_start + front.len() as u64;
-        if end > slowest {
-            break;
-        }
-        st.mem_start = end;
-        st.mem.pop_front();
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        let mut st = self.entry.lock();
-        st.readers.remove(&self.id);
-        if st.memory {
-            trim(&mut st);
-        }
-        drop(st);
-        self.entry.metrics.readers.dec();
-        Entry::bump(&self.entry.progress);
-        self.cache.reader_left(&self.entry);
-    }
 }

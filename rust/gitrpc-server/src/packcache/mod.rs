@@ -39,10 +39,12 @@
 //!   `max_age`, as in Gitaly.
 
 mod bridge;
+mod direct;
 mod entry;
 mod generate;
 pub mod key;
 mod pipes;
+mod reader;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +57,7 @@ use gitrpc_git::Git;
 use tokio::task::AbortHandle;
 
 pub use bridge::{Session, SCRIPT};
+pub use direct::{DirectKey, DirectPack, Learner, Lookup2 as DirectLookup};
 pub use entry::EntryView;
 use entry::{Entry, Outcome, Reader};
 use generate::Job;
@@ -70,6 +73,14 @@ pub struct PackCache {
     shared: Arc<Shared>,
     hook: bridge::HookScript,
     sweeper: AbortHandle,
+}
+
+/// What the diagnostics page shows of the fast path.
+#[derive(serde::Serialize)]
+pub struct DirectStats {
+    pub mappings: usize,
+    pub served: u64,
+    pub bytes: u64,
 }
 
 /// Settings taken from the config.
@@ -93,6 +104,8 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Where sessions make their directories (`<first storage>/+gitrpc/hooks-run`).
     bridge_dir: PathBuf,
+    /// The fast path's fetch request → entry mappings.
+    direct: direct::Mappings,
 }
 
 #[derive(Default)]
@@ -169,6 +182,7 @@ impl PackCache {
             tasks: Mutex::default(),
             next_id: AtomicU64::new(1),
             bridge_dir: bridge_dir.to_path_buf(),
+            direct: direct::Mappings::default(),
         });
         let sweeper = tokio::spawn(sweeper(Arc::downgrade(&shared))).abort_handle();
         Ok(PackCache {
@@ -214,6 +228,23 @@ impl PackCache {
     /// `repo` changed: forget its entries (the next fetch generates again).
     pub fn invalidate(&self, repo: &Path) {
         self.shared.invalidate(repo);
+    }
+
+    /// The fast path: serve the v2 fetch request keyed `dkey` from the cache, learn its
+    /// entry, or wait for the session learning it (see [`direct`]).
+    pub fn direct_lookup(&self, dkey: DirectKey) -> DirectLookup {
+        self.shared.direct_lookup(dkey)
+    }
+
+    /// The fast path so far: requests it knows the entry of, requests it served, pack
+    /// bytes it sent.
+    pub fn direct_stats(&self) -> DirectStats {
+        let m = &self.shared.metrics;
+        DirectStats {
+            mappings: self.shared.direct_mappings(),
+            served: m.lookup_count(crate::metrics::Lookup::HitDirect),
+            bytes: m.served_count("direct"),
+        }
     }
 
     /// Every entry alive, oldest first.
@@ -421,6 +452,9 @@ impl Shared {
         }
         self.evict(&mut ix);
         self.metrics.entries.set(ix.entries.len() as i64);
+        let live = ix.entries.values().map(|e| (e.key, e.id)).collect();
+        drop(ix);
+        self.prune_direct(&live);
     }
 
     fn views(&self) -> Vec<EntryView> {

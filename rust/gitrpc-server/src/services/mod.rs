@@ -2,9 +2,11 @@
 //! folder, `mod.rs` has the trait impl, which only delegates, and each RPC has its own file
 //! (`diff/commit_diff.rs`). [`reads`]: what the read RPCs share.
 
+mod activity;
 mod blob;
 mod commit;
 mod diff;
+mod fastpath;
 mod operations;
 pub mod reads;
 mod r#ref;

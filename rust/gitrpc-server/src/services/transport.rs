@@ -15,7 +15,6 @@
 //!   queued for a pack slot doesn't count (the client is waiting for us then).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -24,15 +23,16 @@ use gitrpc_git::spool::spool;
 use gitrpc_git::{Process, Subcommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::ChildStdin;
-use tokio::time::Instant;
 use tonic::{Code, Status};
 
+use super::activity::Activity;
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
 use crate::hooks::bridge::{Bridge, Push};
 use crate::hooks::User;
 use crate::limiter::Permit;
 use crate::limits::{Caller, Limits};
+use crate::packcache::DirectPack;
 use crate::pusher::Pusher;
 use crate::stream::Sink;
 
@@ -65,6 +65,8 @@ pub struct Started {
     /// With `[pack_objects_cache]`: the channel upload-pack's pack-objects hook reaches the
     /// cache by (dropped with the session).
     packs: Option<crate::packcache::Session>,
+    /// A protocol-v2 upload-pack with the cache: its fetches may take the fast path.
+    fast: Option<super::fastpath::FastPath>,
     /// A push: the cache forgets the repository's packs when it ends.
     _push: Option<Pushed>,
 }
@@ -132,6 +134,7 @@ pub fn start(
         advertise,
         relay_stderr,
     } = flags;
+    let options = config;
     let config = gitrpc_git::client_config::check(config)?;
     let mut bridge = None;
     let proto = protocol(git_protocol)?;
@@ -146,6 +149,7 @@ pub fn start(
         .unwrap_or_default();
     let cache = repo.deps.packcache.as_ref();
     let mut packs = None;
+    let mut fast = None;
     let mut push = None;
     match (service, cache) {
         (Service::UploadPack, Some(cache)) if !advertise => {
@@ -160,6 +164,17 @@ pub fn start(
             cmd = cmd
                 .env(name, value)
                 .config("uploadpack.packObjectsHook", cache.hook_config());
+            if proto == Some("version=2") && repo.deps.config.pack_objects_cache.direct {
+                fast = Some(super::fastpath::FastPath::new(
+                    cache.clone(),
+                    repo.git.clone(),
+                    repo.path(),
+                    repo.cmd(Subcommand::ShowRef).flag("--head"),
+                    git_protocol,
+                    options,
+                    &s,
+                ));
+            }
             packs = Some(s);
         }
         (Service::ReceivePack, Some(cache)) => {
@@ -241,6 +256,7 @@ pub fn start(
         bridge,
         pack,
         packs,
+        fast,
         _push: push,
     })
 }
@@ -273,17 +289,25 @@ where
         bridge: _bridge,
         pack,
         packs,
+        fast,
         _push,
     } = started;
+    let direct: Arc<Mutex<Option<DirectPack>>> = Default::default();
     let activity = Arc::new(Activity::new(deps.config.transport.idle_timeout));
     let slot = SlotHolder::default();
     let failure: Arc<Mutex<Option<Status>>> = Default::default();
     let stdin = process.take_stdin();
     let mut feeder = Some(tokio::spawn({
         let (activity, slot, failure) = (activity.clone(), slot.0.clone(), failure.clone());
+        let direct = direct.clone();
         async move {
-            let mut stdin = stdin;
-            let res = feed(input, stdin.as_mut(), pack, &activity, &slot).await;
+            let res = match fast {
+                Some(fast) => super::fastpath::feed(input, stdin, fast, &activity, &direct).await,
+                None => {
+                    let mut stdin = stdin;
+                    feed(input, stdin.as_mut(), pack, &activity, &slot).await
+                }
+            };
             if let Err(status) = res {
                 // Recorded before stdin closes, so it is seen once git exits.
                 *lock(&failure) = Some(status);
@@ -322,6 +346,18 @@ where
     let (status, captured) = process.wait_status().await?;
     if let Some(e) = failed(&failure) {
         return Err(e);
+    }
+    // A fetch answered from the cache: upload-pack has exited at the end of its input, and
+    // everything it wrote before is out; the pack follows.
+    let served = lock(&direct).take();
+    if let (Some(mut pack), true) = (served, status.success()) {
+        loop {
+            match pack.next().await {
+                Ok(Some(b)) => send(&sink, (out.stdout)(b), &activity).await?,
+                Ok(None) => break,
+                Err(why) => return Err(Error::internal(format!("pack-objects cache: {why}"))),
+            }
+        }
     }
     // The cache's generation for this session was refused: answer as a refused slot would.
     if let Some(status) = packs.as_ref().and_then(|p| p.refusal()) {
@@ -405,54 +441,6 @@ struct SlotHolder(Arc<Mutex<Option<Permit>>>);
 impl Drop for SlotHolder {
     fn drop(&mut self) {
         lock(&self.0).take();
-    }
-}
-
-/// When the client last sent or read something.
-struct Activity {
-    idle: Duration,
-    last: Mutex<Instant>,
-    /// Waiting for a pack slot: not idle.
-    busy: std::sync::atomic::AtomicBool,
-}
-
-impl Activity {
-    fn new(idle: Duration) -> Activity {
-        Activity {
-            idle,
-            last: Mutex::new(Instant::now()),
-            busy: Default::default(),
-        }
-    }
-
-    fn touch(&self) {
-        *lock(&self.last) = Instant::now();
-    }
-
-    fn set_busy(&self, busy: bool) {
-        self.busy.store(busy, std::sync::atomic::Ordering::SeqCst);
-        self.touch();
-    }
-
-    /// Resolves once the session has been idle for `idle`.
-    async fn expired(&self) {
-        loop {
-            let at = *lock(&self.last) + self.idle;
-            if self.busy.load(std::sync::atomic::Ordering::SeqCst) {
-                tokio::time::sleep(self.idle).await;
-            } else if Instant::now() >= at {
-                return;
-            } else {
-                tokio::time::sleep_until(at).await;
-            }
-        }
-    }
-
-    fn error(&self) -> Error {
-        Error::Status(Box::new(Status::deadline_exceeded(format!(
-            "transport session idle for {:?}: no data sent or read",
-            self.idle
-        ))))
     }
 }
 

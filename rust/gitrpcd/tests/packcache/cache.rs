@@ -28,6 +28,18 @@ pub fn lookups(s: &Server, result: &str) -> f64 {
     )
 }
 
+/// Requests answered from a finished entry: through upload-pack's hook (`hit`) or by the
+/// fast path (`hit_direct`, which also counts joining a generation in flight).
+pub fn hits(s: &Server) -> f64 {
+    lookups(s, "hit") + lookups(s, "hit_direct")
+}
+
+/// Pack requests that reached the cache through upload-pack's pack-objects hook: each is
+/// one upload-pack relaying a pack.
+pub fn hook_lookups(s: &Server) -> f64 {
+    lookups(s, "hit") + lookups(s, "coalesced") + lookups(s, "miss")
+}
+
 /// `pack-objects` processes the daemon's executor started.
 pub fn pack_objects(s: &Server) -> f64 {
     s.started("pack-objects")

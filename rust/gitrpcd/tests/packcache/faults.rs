@@ -126,12 +126,12 @@ fn slow_and_leaving_readers_hold_nobody_back() {
         assert_good_clone(&t.path().join(name("slow")), &want);
         assert_eq!(pack_objects(&s) - p0, 1.0);
         assert_eq!(entry(&s, &rel)["kept"], true);
-        let hits = lookups(&s, "hit");
+        let hits0 = hits(&s);
         let out = clone_cmd(&s, Via::Sidechannel, &rel, t.path(), &name("later"))
             .output()
             .unwrap();
         assert_ok(&out, "a later clone");
-        assert_eq!(lookups(&s, "hit") - hits, 1.0);
+        assert_eq!(hits(&s) - hits0, 1.0);
         assert_clean(&s);
         return;
     }
@@ -162,9 +162,9 @@ fn min_occurrences_keeps_what_is_asked_for_again() {
     assert_eq!(metric(&s, unwanted) - e0, 1.0);
     assert_ok(&clone("once.git", "o2"), "the second clone");
     assert_eq!(entry(&s, "once.git")["kept"], true);
-    let hits = lookups(&s, "hit");
+    let hits0 = hits(&s);
     assert_ok(&clone("once.git", "o3"), "the third clone");
-    assert_eq!(lookups(&s, "hit") - hits, 1.0);
+    assert_eq!(hits(&s) - hits0, 1.0);
     assert_eq!(pack_objects(&s) - p0, 2.0);
     for name in ["o1", "o2", "o3"] {
         assert_good_clone(&t.path().join(name), &want);
@@ -192,12 +192,12 @@ fn min_occurrences_keeps_what_is_asked_for_again() {
         let e = entry(&s, &rel);
         assert_eq!(e["occurrences"], 1, "{e}");
         assert_eq!(e["readers"].as_array().unwrap().len(), 1, "{e}");
-        let (p1, hits) = (pack_objects(&s), lookups(&s, "hit"));
+        let (p1, hits0) = (pack_objects(&s), hits(&s));
         assert_ok(
             &clone(&rel, &name(2)),
             "the clone while the first still reads",
         );
-        assert_eq!(lookups(&s, "hit") - hits, 1.0);
+        assert_eq!(hits(&s) - hits0, 1.0);
         assert_eq!(pack_objects(&s) - p1, 0.0);
         for p in &first_ssh {
             signal(*p, libc::SIGCONT);

@@ -8,10 +8,7 @@ use crate::support::*;
 /// Clone (or fetch) through the sidechannel with `args` before the URL; returns whether
 /// the cache missed (`true`) or answered from an entry (`false`).
 fn missed(s: &Server, cwd: &Path, args: &[&str], url_and_more: &[&str]) -> bool {
-    let (miss, joined) = (
-        lookups(s, "miss"),
-        lookups(s, "hit") + lookups(s, "coalesced"),
-    );
+    let (miss, joined) = (lookups(s, "miss"), hits(s) + lookups(s, "coalesced"));
     let mut c = git_cmd(cwd);
     c.env("GIT_SSH_COMMAND", s.gitrpc_ssh(&s.unix, ""))
         .args(args)
@@ -20,7 +17,7 @@ fn missed(s: &Server, cwd: &Path, args: &[&str], url_and_more: &[&str]) -> bool 
     assert_ok(&out, &format!("{args:?} {url_and_more:?}"));
     let (miss, joined) = (
         lookups(s, "miss") - miss,
-        lookups(s, "hit") + lookups(s, "coalesced") - joined,
+        hits(s) + lookups(s, "coalesced") - joined,
     );
     assert_eq!(miss + joined, 1.0, "{args:?}: one lookup");
     miss == 1.0

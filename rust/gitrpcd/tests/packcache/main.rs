@@ -12,6 +12,9 @@ mod support;
 
 /// Servers with the cache, repositories, concurrent clones, metrics and diagnostics.
 mod cache;
+/// The fast path: protocol-v2 fetches of a cached pack served without upload-pack relaying
+/// it; what it must not serve.
+mod direct;
 /// Killed generations, a full disk, `max_bytes` with a pack being read, `max_age`, slow and
 /// leaving readers.
 mod faults;

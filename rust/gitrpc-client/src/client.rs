@@ -46,6 +46,7 @@ mod repository;
 
 pub use commits::{CommitSignature, FindCommitsOptions};
 pub use diffs::{CommitDiffOptions, Diff};
+pub use repository::ArchiveOptions;
 
 /// A cheap-to-clone client; clones share the transport, the default deadline and the
 /// retry budget.

@@ -40,7 +40,7 @@ pub use client::details::{self, Detail};
 pub use client::operations::{
     BranchUpdate, CommitFiles, FileAction, MergeBranch, MergeProposal, PickRevert,
 };
-pub use client::{described, Blob, Client, TreeEntry};
+pub use client::{described, ArchiveOptions, Blob, Client, TreeEntry};
 pub use gitrpc_proto::gitaly;
 pub use gitrpc_proto::identity::Identity;
 pub use transport::Transport;

@@ -40,8 +40,13 @@ mod packcache;
 mod ratelimit;
 /// RefService: branches, tags, ListRefs, UpdateReferences, DeleteRefs.
 mod r#ref;
+/// RefService reads of step 11: names containing a commit, refs by oid, tag messages and
+/// signatures, remote branches.
+mod ref_reads;
 /// RepositoryService and the locator's bad-input cases.
 mod repository;
+/// RepositoryService reads of step 11: GetArchive, search, GetFileAttributes, GetRawChanges.
+mod repository_reads;
 /// Storage routing over several servers and in-process; ReplicateRepository, bundles,
 /// gitaly-servers.
 mod routing;

@@ -1,6 +1,5 @@
-//! ListBranchNamesContainingCommit: `git for-each-ref --contains` over refs/heads/.
+//! ListBranchNamesContainingCommit: `git for-each-ref --contains=<oid> refs/heads`.
 //! Gitaly: `internal/gitaly/service/ref/refnames_containing.go`.
-//! Step 11, WP-C; `UNIMPLEMENTED` until then.
 
 use gitrpc_proto::gitaly::{
     ListBranchNamesContainingCommitRequest, ListBranchNamesContainingCommitResponse,
@@ -14,8 +13,18 @@ use crate::stream::RpcStream;
 impl RefServiceImpl {
     pub(super) async fn list_branch_names_containing_commit(
         &self,
-        _req: ListBranchNamesContainingCommitRequest,
+        req: ListBranchNamesContainingCommitRequest,
     ) -> Result<Response<RpcStream<ListBranchNamesContainingCommitResponse>>> {
-        crate::services::not_yet()
+        let names = self
+            .names_containing(
+                req.repository.as_ref(),
+                &req.commit_id,
+                req.limit,
+                "refs/heads/",
+            )
+            .await?;
+        Ok(super::contains::stream_names(names, |branch_names| {
+            ListBranchNamesContainingCommitResponse { branch_names }
+        }))
     }
 }

@@ -1,6 +1,5 @@
-//! ListTagNamesContainingCommit: `git for-each-ref --contains` over refs/tags/.
+//! ListTagNamesContainingCommit: `git for-each-ref --contains=<oid> refs/tags`.
 //! Gitaly: `internal/gitaly/service/ref/refnames_containing.go`.
-//! Step 11, WP-C; `UNIMPLEMENTED` until then.
 
 use gitrpc_proto::gitaly::{
     ListTagNamesContainingCommitRequest, ListTagNamesContainingCommitResponse,
@@ -14,8 +13,18 @@ use crate::stream::RpcStream;
 impl RefServiceImpl {
     pub(super) async fn list_tag_names_containing_commit(
         &self,
-        _req: ListTagNamesContainingCommitRequest,
+        req: ListTagNamesContainingCommitRequest,
     ) -> Result<Response<RpcStream<ListTagNamesContainingCommitResponse>>> {
-        crate::services::not_yet()
+        let names = self
+            .names_containing(
+                req.repository.as_ref(),
+                &req.commit_id,
+                req.limit,
+                "refs/tags/",
+            )
+            .await?;
+        Ok(super::contains::stream_names(names, |tag_names| {
+            ListTagNamesContainingCommitResponse { tag_names }
+        }))
     }
 }

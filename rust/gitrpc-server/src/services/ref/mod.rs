@@ -3,6 +3,7 @@
 //! messages and signatures, remote branches), one file per RPC, delegated to below.
 
 mod branches;
+mod contains;
 mod find_all_remote_branches;
 mod find_refs_by_oid;
 mod get_tag_messages;

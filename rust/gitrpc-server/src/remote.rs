@@ -184,7 +184,11 @@ impl RemoteServer {
         let resp = CommitServiceClient::new(self.service())
             .find_commit(req)
             .await;
-        Ok(resp.map_err(|s| self.failed(s))?.into_inner().commit.map(|c| c.id))
+        Ok(resp
+            .map_err(|s| self.failed(s))?
+            .into_inner()
+            .commit
+            .map(|c| c.id))
     }
 
     /// `SSHUploadPack` with `requests` (the repository in the first).

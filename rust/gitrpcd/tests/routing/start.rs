@@ -192,7 +192,10 @@ async fn pick_and_revert_start_repository_on_another_server() {
     let err = client.cherry_pick(&fork, &missing).await.unwrap_err();
     assert_eq!(
         (err.code(), err.message()),
-        (Code::InvalidArgument, "resolve start ref: reference not found")
+        (
+            Code::InvalidArgument,
+            "resolve start ref: reference not found"
+        )
     );
     let gone = PickRevert {
         branch: b"other".to_vec(),
@@ -244,5 +247,8 @@ async fn pick_and_revert_start_repository_on_another_server() {
     let refused = |m: &str| servers[1].count(m, "INVALID_ARGUMENT");
     assert_eq!(refused("/gitaly.OperationService/UserCherryPick"), 2.0);
     assert_eq!(refused("/gitaly.OperationService/UserRevert"), 1.0);
-    assert_eq!(servers[0].count("/gitaly.SSHService/SSHUploadPack", "OK"), 2.0);
+    assert_eq!(
+        servers[0].count("/gitaly.SSHService/SSHUploadPack", "OK"),
+        2.0
+    );
 }

@@ -60,9 +60,9 @@ RSpec.describe "GitRPC::SmartHTTP with the pack-objects cache" do
                   served: served)
   end
 
-  # A bare repository at storage/rel worth caching: 2 MiB of incompressible blobs over
-  # three commits on main, a branch and an annotated tag, packed with a bitmap like a served
-  # repository. Returns its path.
+  # A bare repository at storage/rel worth caching: make_repo's (main and feature) with two
+  # more commits on main adding 1 MiB of incompressible data each and an annotated tag,
+  # packed with a bitmap like a served repository. Returns its path.
   def storm_repo(rel)
     ids = make_repo(storage, rel)
     path = ids[:path]

@@ -91,10 +91,7 @@ fn storm_repo(daemon: &Daemon, rel: &str) -> PathBuf {
 
 /// `refname objectname` of every ref, sorted.
 fn refs(repo: &Path) -> String {
-    git_ok(
-        repo,
-        &["for-each-ref", "--format=%(refname) %(objectname)"],
-    )
+    git_ok(repo, &["for-each-ref", "--format=%(refname) %(objectname)"])
 }
 
 /// N identical clones (protocol v2, the fast path on: the default) through sshd and

@@ -229,7 +229,10 @@ fn bytes_out(v: Option<&[u8]>, len: *mut usize, nul: bool) -> *const u8 {
 /// bytes (any encoding git was given), `*len` (if `len` is not NULL) set to their length.
 /// A NUL follows them, so it can be read as a C string. NULL (and 0) if `diff` is NULL.
 #[no_mangle]
-pub unsafe extern "C" fn gitrpc_diff_from_path(diff: *const gitrpc_diff, len: *mut usize) -> *const u8 {
+pub unsafe extern "C" fn gitrpc_diff_from_path(
+    diff: *const gitrpc_diff,
+    len: *mut usize,
+) -> *const u8 {
     quietly(ptr::null(), || {
         bytes_out(diff_ref(diff).map(|d| &d.from_path[..]), len, true)
     })
@@ -237,7 +240,10 @@ pub unsafe extern "C" fn gitrpc_diff_from_path(diff: *const gitrpc_diff, len: *m
 
 /// The path after the change (for a deleted file, its path); like `gitrpc_diff_from_path`.
 #[no_mangle]
-pub unsafe extern "C" fn gitrpc_diff_to_path(diff: *const gitrpc_diff, len: *mut usize) -> *const u8 {
+pub unsafe extern "C" fn gitrpc_diff_to_path(
+    diff: *const gitrpc_diff,
+    len: *mut usize,
+) -> *const u8 {
     quietly(ptr::null(), || {
         bytes_out(diff_ref(diff).map(|d| &d.to_path[..]), len, true)
     })
@@ -317,7 +323,9 @@ pub unsafe extern "C" fn gitrpc_diff_collapsed(diff: *const gitrpc_diff) -> bool
 /// entry (no paths, no patch) saying more files changed.
 #[no_mangle]
 pub unsafe extern "C" fn gitrpc_diff_overflow_marker(diff: *const gitrpc_diff) -> bool {
-    quietly(false, || diff_ref(diff).is_some_and(|d| d.d.overflow_marker))
+    quietly(false, || {
+        diff_ref(diff).is_some_and(|d| d.d.overflow_marker)
+    })
 }
 
 /// Called once per file of `gitrpc_commit_diff`, in git's order, on the calling thread.
@@ -381,4 +389,3 @@ pub unsafe extern "C" fn gitrpc_commit_diff(
         Ok(())
     })
 }
-

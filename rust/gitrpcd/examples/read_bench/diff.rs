@@ -56,7 +56,13 @@ fn generate(w: &mut dyn Write, s: &Shape) {
         .unwrap();
         for (i, t) in text.iter().enumerate() {
             let data = t.concat();
-            write!(w, "M 100644 inline {}\ndata {}\n{data}\n", path(i), data.len()).unwrap();
+            write!(
+                w,
+                "M 100644 inline {}\ndata {}\n{data}\n",
+                path(i),
+                data.len()
+            )
+            .unwrap();
         }
         writeln!(w).unwrap();
     }

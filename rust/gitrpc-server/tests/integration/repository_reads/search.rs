@@ -1,10 +1,11 @@
-//! SearchFilesByName and SearchFilesByContent against `git ls-tree` and `git grep`.
+//! SearchFilesByName and SearchFilesByContent against `git ls-tree` and `git grep`; the
+//! content search's pattern deadline.
 
 use gitrpc_proto::gitaly::*;
 use tonic::Code;
 
 use super::{client, files};
-use crate::commit_history::{bad_repos, failure, stream, wait_no_git};
+use crate::commit_history::{bad_repos, failure, git_cmd, stream, wait_no_git};
 use crate::common::TestServer;
 
 #[tokio::test]
@@ -216,4 +217,91 @@ async fn search_by_content_frames_git_grep() {
     }
     wait_no_git(s.dir.path(), "s.git").await;
     s.stop().await;
+}
+
+/// A run of `a` and a `!` per file: PCRE backtracks `(a+)+$` exponentially in the run's length.
+const RUN: usize = 20;
+/// Files of such runs: each under PCRE's match limit (else git stops with an error and
+/// finds nothing), together far more work than the deadline allows.
+const SLOW_FILES: usize = 3000;
+
+/// `git grep -P` of a pathological pattern over a lot of content: past `[reads]
+/// regex_timeout` git is killed and the call fails with DEADLINE_EXCEEDED.
+#[tokio::test]
+async fn a_pathological_content_search_meets_the_deadline() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::common::serving(dir.path(), |c| {
+        c.reads.regex_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let repo = dir.path().join("storage").join("slow.git");
+    std::fs::create_dir_all(&repo).unwrap();
+    crate::commit_history::run(git_cmd(&repo).args(["init", "--bare", "-q", "-b", "main"]));
+    let line = format!("{}!\n", "a".repeat(RUN));
+    let mut import = b"commit refs/heads/main\ncommitter A <a@example.com> 1700000000 +0000\ndata 4\nslow\n".to_vec();
+    for i in 0..SLOW_FILES {
+        write!(import, "M 100644 inline f{i:05}.txt\ndata {}\n{line}\n", line.len()).unwrap();
+    }
+    let mut fi = git_cmd(&repo)
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    fi.stdin.take().unwrap().write_all(&import).unwrap();
+    assert!(fi.wait().unwrap().success());
+    let pattern = "(a+)+$";
+    // git itself gets through a few of the files without an error and finds nothing: it
+    // would go on through all of them, not stop early.
+    let out = git_cmd(&repo)
+        .args(["grep", "-I", "-i", "-P", "-e", pattern, "main", "--", "f0000*.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+        (Some(1), "")
+    );
+
+    let channel = gitrpc_client::connect(
+        &format!("unix:{}", dir.path().join("s.sock").display()),
+        &gitrpc_client::Options::default(),
+    )
+    .await
+    .unwrap();
+    let mut c = super::Client::new(channel);
+    let req = SearchFilesByContentRequest {
+        repository: Some(Repository {
+            storage_name: crate::common::STORAGE.into(),
+            relative_path: "slow.git".into(),
+            ..Default::default()
+        }),
+        query: pattern.into(),
+        r#ref: b"main".to_vec(),
+    };
+    let started = Instant::now();
+    let call = tokio::spawn(async move { stream(c.search_files_by_content(req).await).await });
+    // The server's git grep is seen at work before the deadline ends it.
+    let seen = loop {
+        if !crate::common::git_processes(dir.path(), " grep ").is_empty() {
+            break true;
+        }
+        if call.is_finished() || started.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let e = call.await.unwrap().unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            Code::DeadlineExceeded,
+            "SearchFilesByContent: pattern evaluation exceeded 1s"
+        )
+    );
+    assert!(seen, "git grep never ran");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    wait_no_git(dir.path(), "slow.git").await;
+    drop(server);
 }

@@ -1,11 +1,15 @@
 //! RepositoryInfo: statistics of references and objects, read from the file system without
 //! git ([`stats`]), in Gitaly's shape: `commit_graph`, `bitmap`, `multi_pack_index`,
 //! `multi_pack_index_bitmap` and `alternates` only when they exist.
+//! A repository linked to an object pool (its first alternate is `<pool>/objects`, a
+//! repository in the same storage) reports the pool's loose objects, packs and size added to
+//! its own, and the pool's bitmap and multi-pack-index, as Gitaly does.
 //! Gitaly: `internal/gitaly/service/repository/repository_info.go`, `internal/git/stats/`.
-//! (Gitaly also adds the statistics of a linked object pool; we serve no pools.)
 
 mod stats;
 
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use gitrpc_proto::gitaly::repository_info_response::references_info::ReferenceBackend;
@@ -17,6 +21,47 @@ use gitrpc_proto::gitaly::{RepositoryInfoRequest, RepositoryInfoResponse};
 use super::RepositoryServiceImpl;
 use crate::error::{Error, Result};
 use stats::Stats;
+
+/// The object pool `s`'s repository (at `repo`) is linked to: the repository whose
+/// `objects` directory its first alternate names, if that lies in `storage` and is a
+/// repository other than this one. Anything else (an alternate elsewhere) is reported, not
+/// read.
+fn pool_of(s: &Stats, repo: &Path, storage: &Path) -> Option<PathBuf> {
+    let first = s.alternates.as_ref()?.directories.first()?;
+    let objects = repo.join("objects").join(first);
+    let pool = objects.canonicalize().ok()?.parent()?.to_path_buf();
+    let inside = storage.canonicalize().ok().is_some_and(|root| pool.starts_with(root));
+    let own = repo.canonicalize().ok().is_some_and(|r| r == pool);
+    (inside && !own && crate::locator::is_git_dir(&pool)).then_some(pool)
+}
+
+impl Stats {
+    /// Add the pool's objects (Gitaly's `mergePoolInfo`): its loose objects, packs and size
+    /// count too, and its bitmap and multi-pack-index are the ones reported.
+    fn merge_pool(&mut self, pool: &Path) -> io::Result<()> {
+        let cutoff = SystemTime::now() - stats::STALE_GRACE;
+        let (l, p) = (stats::loose(pool, cutoff)?, stats::packs(pool)?);
+        self.size += stats::dir_size(pool)?;
+        let loose = &mut self.loose;
+        loose.count += l.count;
+        loose.size += l.size;
+        loose.stale_count += l.stale_count;
+        loose.stale_size += l.stale_size;
+        loose.garbage_count += l.garbage_count;
+        let packs = &mut self.packs;
+        packs.count += p.count;
+        packs.size += p.size;
+        packs.reverse_index_count += p.reverse_index_count;
+        packs.cruft_count += p.cruft_count;
+        packs.cruft_size += p.cruft_size;
+        packs.keep_count += p.keep_count;
+        packs.keep_size += p.keep_size;
+        packs.bitmap = p.bitmap;
+        packs.midx = p.midx;
+        packs.midx_bitmap = p.midx_bitmap;
+        Ok(())
+    }
+}
 
 fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     let seconds = match t.duration_since(SystemTime::UNIX_EPOCH) {
@@ -91,12 +136,25 @@ impl RepositoryServiceImpl {
         req: RepositoryInfoRequest,
     ) -> Result<RepositoryInfoResponse> {
         let repo = self.deps.repo(req.repository.as_ref())?;
-        let pool = stats::is_object_pool(&repo.repository.relative_path);
+        let is_pool = stats::is_object_pool(&repo.repository.relative_path);
+        let storage = self
+            .deps
+            .locator
+            .storage(&repo.repository.storage_name)?
+            .to_path_buf();
         let path = repo.path.clone();
-        let stats = tokio::task::spawn_blocking(move || Stats::gather(&path))
-            .await
-            .map_err(Error::internal)?
-            .map_err(Error::internal)?;
-        Ok(response(stats, pool))
+        let stats = tokio::task::spawn_blocking(move || -> io::Result<Stats> {
+            let mut s = Stats::gather(&path)?;
+            if let Some(pool) = pool_of(&s, &path, &storage) {
+                s.merge_pool(&pool).map_err(|e| {
+                    io::Error::new(e.kind(), format!("deriving pool info: {e}"))
+                })?;
+            }
+            Ok(s)
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
+        Ok(response(stats, is_pool))
     }
 }

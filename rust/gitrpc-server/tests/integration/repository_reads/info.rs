@@ -1,6 +1,7 @@
 //! RepositoryInfo against what git and the file system say: loose objects (stale, garbage),
 //! packs (kept, cruft, reverse indices), bitmaps, the multi-pack-index, commit-graphs,
-//! references (loose, packed, reftable), alternates, object pools; bad input.
+//! references (loose, packed, reftable), alternates, object pools and their members; bad
+//! input.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -333,6 +334,23 @@ async fn repository_info_reftable_alternates_pools_and_bad_input() {
     let pool = format!("@pools/ab/cd/abcd{}.git", "e".repeat(60));
     let p = Work::new(&s, &pool, "sha1");
     assert!(info(&mut c, &p).await.is_object_pool);
+
+    // A member of that pool: the pool's objects and size count too (as Gitaly merges them).
+    p.write("p.txt", "pool\n");
+    p.commit("pool");
+    let m = Work::new(&s, "member.git", "sha1");
+    m.write("m.txt", "m\n");
+    m.commit("member");
+    let link = format!("../../{pool}/objects");
+    std::fs::write(m.path.join("objects/info/alternates"), format!("{link}\n")).unwrap();
+    let got = info(&mut c, &m).await;
+    let ((ml, mb), (pl, pb)) = (loose(&m.path), loose(&p.path));
+    let objects = got.objects.unwrap();
+    assert_eq!((objects.loose_objects_count, objects.size), (ml + pl, mb + pb));
+    let total = |p: &Path| files(p).iter().map(|(_, n)| n).sum::<u64>();
+    assert_eq!(got.size, total(&m.path) + total(&p.path));
+    assert_eq!(got.alternates.unwrap().object_directories, [link]);
+    assert!(!got.is_object_pool);
 
     // An alternates FIFO nobody writes: answered (an error), never waited on.
     crate::common::hanging_repo(&s.storage, "hang.git");

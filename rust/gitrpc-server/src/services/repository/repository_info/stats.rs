@@ -130,7 +130,7 @@ impl Stats {
 
 /// Sizes of all files below `root`, directories walked without following symlinks; entries
 /// removed while we walk are skipped (git works concurrently).
-fn dir_size(root: &Path) -> io::Result<u64> {
+pub(super) fn dir_size(root: &Path) -> io::Result<u64> {
     let mut total = 0;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -159,7 +159,7 @@ fn dir_size(root: &Path) -> io::Result<u64> {
 
 /// `objects/00` .. `objects/ff`: names all of lowercase hex are objects (stale if older than
 /// `cutoff`), anything else is garbage.
-fn loose(repo: &Path, cutoff: SystemTime) -> io::Result<Loose> {
+pub(super) fn loose(repo: &Path, cutoff: SystemTime) -> io::Result<Loose> {
     let mut out = Loose::default();
     for shard in 0..=0xffu8 {
         let dir = repo.join(format!("objects/{shard:02x}"));
@@ -197,7 +197,7 @@ fn loose(repo: &Path, cutoff: SystemTime) -> io::Result<Loose> {
 
 /// `objects/pack`: packs (with `.keep`: kept; else with `.mtimes`: cruft), reverse indices,
 /// the bitmap, the multi-pack-index and its bitmap.
-fn packs(repo: &Path) -> io::Result<Packs> {
+pub(super) fn packs(repo: &Path) -> io::Result<Packs> {
     let dir = repo.join("objects/pack");
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,

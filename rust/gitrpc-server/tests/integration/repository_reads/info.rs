@@ -188,13 +188,13 @@ async fn repository_info_reads_cruft_bitmaps_midx_and_commit_graphs() {
         w.write("f.txt", format!("{i}\n"));
         w.commit(&format!("c{i}"));
     }
-    // An unreachable commit: made on a branch that is then deleted (no reflogs in a bare
-    // repository).
+    // An unreachable commit: made on a branch that is then deleted, reflogs expired.
     w.git(&["checkout", "-q", "-b", "gone"]);
     w.write("g.txt", "unreachable\n");
     w.commit("gone");
     w.git(&["checkout", "-q", "main"]);
     w.git(&["branch", "-D", "gone"]);
+    w.git(&["reflog", "expire", "--expire=now", "--all"]);
 
     // Cruft pack: the unreachable objects, counted as stale.
     w.git(&["repack", "--cruft", "-d", "-q"]);

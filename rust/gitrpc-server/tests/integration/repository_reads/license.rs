@@ -96,27 +96,38 @@ async fn find_license_names_spdx_licenses() {
         }
     );
 
-    let w = repo_with(&s, "gpl3.git", "sha1", &[("COPYING", text("GPL-3.0-only"))]);
-    let got = find(&mut c, &w).await;
-    assert!(got.license_short_name.starts_with("gpl-3.0"), "{got:?}");
+    // A GNU license text is that version: "-only" (the "or later" is in the notices).
+    let w = repo_with(&s, "gpl3.git", "sha1", &[("COPYING", text("GPL-3.0-or-later"))]);
     assert_eq!(
-        got.license_url,
-        "https://www.gnu.org/licenses/gpl-3.0-standalone.html"
+        find(&mut c, &w).await,
+        FindLicenseResponse {
+            license_short_name: "gpl-3.0".into(),
+            license_name: "GNU General Public License v3.0 only".into(),
+            license_url: "https://www.gnu.org/licenses/gpl-3.0-standalone.html".into(),
+            license_path: "COPYING".into(),
+            license_nickname: "GNU GPLv3".into(),
+        }
     );
-    assert_eq!(got.license_path, "COPYING");
-    assert!(
-        got.license_name
-            .starts_with("GNU General Public License v3.0"),
-        "{got:?}"
-    );
-
     let w = repo_with(&s, "gpl2.git", "sha1", &[("LICENSE", text("GPL-2.0-only"))]);
-    let got = find(&mut c, &w).await;
-    assert!(got.license_short_name.starts_with("gpl-2.0"), "{got:?}");
     assert_eq!(
-        got.license_url,
-        "https://www.gnu.org/licenses/old-licenses/gpl-2.0-standalone.html"
+        find(&mut c, &w).await,
+        FindLicenseResponse {
+            license_short_name: "gpl-2.0".into(),
+            license_name: "GNU General Public License v2.0 only".into(),
+            license_url: "https://www.gnu.org/licenses/old-licenses/gpl-2.0-standalone.html"
+                .into(),
+            license_path: "LICENSE".into(),
+            license_nickname: "GNU GPLv2".into(),
+        }
     );
+    let w = repo_with(&s, "lgpl.git", "sha1", &[("COPYING.LESSER", text("LGPL-2.1-only"))]);
+    let got = find(&mut c, &w).await;
+    assert_eq!(
+        (got.license_short_name.as_str(), got.license_nickname.as_str()),
+        ("lgpl-2.1", "GNU LGPLv2.1")
+    );
+    let w = repo_with(&s, "bsd.git", "sha1", &[("LICENSE.txt", text("BSD-3-Clause"))]);
+    assert_eq!(find(&mut c, &w).await.license_short_name, "bsd-3-clause");
 
     // SHA-256.
     let w = repo_with(&s, "sha256.git", "sha256", &[("LICENSE.txt", MIT)]);

@@ -101,9 +101,23 @@ pub fn identify(name: &str, data: &[u8]) -> Result<Option<(String, f32)>, String
     let text = TextData::new(&prepare(name, data));
     let m = store.analyze(&text);
     if m.score >= THRESHOLD {
-        return Ok(Some((m.name.to_string(), m.score)));
+        return Ok(Some((version_of_text(m.name), m.score)));
     }
     Ok(None)
+}
+
+/// The GNU licenses' `-only` and `-or-later` ids have the same text (the "or any later
+/// version" is in each file's notice, not in the license), so the detector can't tell them
+/// apart and names the `-or-later` one: a license text is taken as that version only
+/// (`gpl-2.0`, `gpl-3.0`: Licensee's keys, which GitLab and Gitaly's nicknames use).
+fn version_of_text(id: &str) -> String {
+    if let Some(base) = id.strip_suffix("-or-later") {
+        let only = format!("{base}-only");
+        if spdx::license_id(&only).is_some() {
+            return only;
+        }
+    }
+    id.to_string()
 }
 
 /// One license file's answer.
@@ -236,6 +250,13 @@ mod tests {
         assert_eq!(r.license_nickname, "");
         assert!(URLS.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
         assert!(URLS.len() > 500, "{}", URLS.len());
+    }
+
+    #[test]
+    fn gnu_texts_name_their_version() {
+        assert_eq!(version_of_text("GPL-3.0-or-later"), "GPL-3.0-only");
+        assert_eq!(version_of_text("LGPL-2.1-or-later"), "LGPL-2.1-only");
+        assert_eq!(version_of_text("MIT"), "MIT");
     }
 
     #[test]

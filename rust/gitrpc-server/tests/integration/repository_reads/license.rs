@@ -120,6 +120,15 @@ async fn find_license_names_spdx_licenses() {
             license_nickname: "GNU GPLv2".into(),
         }
     );
+    // After a preamble of the project's own (as the Linux kernel's COPYING has one).
+    let preamble = format!(
+        "NOTE! This copyright does not cover user programs that use kernel services by\n\
+         normal system calls: this is merely considered normal use of the kernel.\n\n\
+         Only this version of the GPL applies, unless explicitly stated otherwise.\n\n{}",
+        text("GPL-2.0-only")
+    );
+    let w = repo_with(&s, "linux.git", "sha1", &[("COPYING", preamble.as_str())]);
+    assert_eq!(find(&mut c, &w).await.license_short_name, "gpl-2.0");
     let w = repo_with(&s, "lgpl.git", "sha1", &[("COPYING.LESSER", text("LGPL-2.1-only"))]);
     let got = find(&mut c, &w).await;
     assert_eq!(

@@ -66,6 +66,17 @@ typedef enum gitrpc_code {
   GITRPC_CODE_UNAUTHENTICATED = 16,
 } gitrpc_code;
 
+// How CommitDiff treats whitespace (the values of Gitaly's `WhitespaceChanges`), for
+// `gitrpc_commit_diff_options_set_whitespace`.
+typedef enum gitrpc_whitespace_changes {
+  // Whitespace counts (`git diff`).
+  GITRPC_WHITESPACE_CHANGES_UNSPECIFIED = 0,
+  // `git diff --ignore-space-change`.
+  GITRPC_WHITESPACE_CHANGES_IGNORE = 1,
+  // `git diff --ignore-all-space`.
+  GITRPC_WHITESPACE_CHANGES_IGNORE_ALL = 2,
+} gitrpc_whitespace_changes;
+
 // How an operation moved a branch. Opaque; read with the accessors, free with
 // `gitrpc_branch_update_free`.
 typedef struct gitrpc_branch_update gitrpc_branch_update;
@@ -83,6 +94,16 @@ typedef struct gitrpc_client_options gitrpc_client_options;
 // accessors and free it with `gitrpc_commit_free`.
 typedef struct gitrpc_commit gitrpc_commit;
 
+// CommitDiff's limits and modes. Made by `gitrpc_commit_diff_options_new` (no limits, whole
+// patches, whitespace counts), changed by its setters, given to `gitrpc_commit_diff` (which
+// copies it), freed with `gitrpc_commit_diff_options_free`.
+typedef struct gitrpc_commit_diff_options gitrpc_commit_diff_options;
+
+// One file of a CommitDiff, handed to the callback of `gitrpc_commit_diff`. Read it with
+// the `gitrpc_diff_*` accessors; it and everything they return are valid only until the
+// callback returns (copy what you keep).
+typedef struct gitrpc_diff gitrpc_diff;
+
 // An error: a gRPC status code, a message and, for some, a structured detail (the paths
 // of a merge conflict, ...). Owned by the caller; free it with `gitrpc_error_free`.
 typedef struct gitrpc_error gitrpc_error;
@@ -93,6 +114,11 @@ typedef struct gitrpc_server gitrpc_server;
 
 // An author or committer of a commit; part of its `gitrpc_commit` (never freed on its own).
 typedef struct gitrpc_signature gitrpc_signature;
+
+// Called once per file of `gitrpc_commit_diff`, in git's order, on the calling thread.
+// `diff` is valid only during the call. Return 0 to continue, anything else to stop (the
+// call is cancelled on the server, its git stopped, and `gitrpc_commit_diff` returns NULL).
+typedef int32_t (*gitrpc_diff_cb)(void *user_data, const struct gitrpc_diff *diff);
 
 // Who makes a change (GitLab's user): every field a NUL-terminated UTF-8 string; `name` and
 // `email` are the commit's identity; `timezone` an IANA name such as "Europe/Berlin" (NULL
@@ -269,6 +295,98 @@ int64_t gitrpc_signature_time(const struct gitrpc_signature *signature);
 // The UTC offset as recorded in the commit, e.g. "+0200". Belongs to its commit, valid
 // until `gitrpc_commit_free`. NULL if `signature` is NULL.
 const char *gitrpc_signature_timezone(const struct gitrpc_signature *signature);
+
+// New options: no limits, every path, whole patches.
+struct gitrpc_commit_diff_options *gitrpc_commit_diff_options_new(void);
+
+// Free options. NULL is a no-op.
+void gitrpc_commit_diff_options_free(struct gitrpc_commit_diff_options *options);
+
+// Enforce the hard limits (Gitaly's `enforce_limits`): once `max_files` files, `max_lines`
+// patch lines or `max_bytes` patch bytes are reached, the diff ends with an entry whose
+// `gitrpc_diff_overflow_marker` is true; a file's patch over `max_patch_bytes` is left out
+// (`gitrpc_diff_too_large`).
+struct gitrpc_error *gitrpc_commit_diff_options_set_limits(struct gitrpc_commit_diff_options *options, int32_t max_files, int32_t max_lines, int32_t max_bytes, int32_t max_patch_bytes);
+
+// `max_patch_bytes` for files whose name ends in `extension` (".lock", with its dot); only
+// counts with `gitrpc_commit_diff_options_set_limits`.
+struct gitrpc_error *gitrpc_commit_diff_options_set_max_patch_bytes_for_extension(struct gitrpc_commit_diff_options *options, const char *extension, int32_t max_patch_bytes);
+
+// The safe limits (Gitaly's `collapse_diffs`): past `safe_max_files` files,
+// `safe_max_lines` lines or `safe_max_bytes` bytes, files come without their patch
+// (`gitrpc_diff_collapsed`).
+struct gitrpc_error *gitrpc_commit_diff_options_set_safe_limits(struct gitrpc_commit_diff_options *options, int32_t safe_max_files, int32_t safe_max_lines, int32_t safe_max_bytes);
+
+// With the hard limits: after the limit is reached, keep listing the remaining files
+// (without patches) instead of ending with an empty overflow entry.
+struct gitrpc_error *gitrpc_commit_diff_options_set_collect_all_paths(struct gitrpc_commit_diff_options *options, bool collect_all_paths);
+
+// How whitespace counts: a `gitrpc_whitespace_changes` value; any other is
+// INVALID_ARGUMENT.
+struct gitrpc_error *gitrpc_commit_diff_options_set_whitespace(struct gitrpc_commit_diff_options *options, int32_t whitespace);
+
+// Word diff (`git diff --word-diff=porcelain`) instead of line diff.
+struct gitrpc_error *gitrpc_commit_diff_options_set_word_diff(struct gitrpc_commit_diff_options *options, bool word_diff);
+
+// Only diff `path` (`len` bytes, any bytes but NUL; a file or a directory); call again for
+// more. Without any, every path.
+struct gitrpc_error *gitrpc_commit_diff_options_add_path(struct gitrpc_commit_diff_options *options, const uint8_t *path, size_t len);
+
+// The path before the change (the old name of a rename; for an added file, its path), as
+// bytes (any encoding git was given), `*len` (if `len` is not NULL) set to their length.
+// A NUL follows them, so it can be read as a C string. NULL (and 0) if `diff` is NULL.
+const uint8_t *gitrpc_diff_from_path(const struct gitrpc_diff *diff, size_t *len);
+
+// The path after the change (for a deleted file, its path); like `gitrpc_diff_from_path`.
+const uint8_t *gitrpc_diff_to_path(const struct gitrpc_diff *diff, size_t *len);
+
+// The blob id before the change, in full hex (all zeros for an added file). NULL if `diff`
+// is NULL.
+const char *gitrpc_diff_from_id(const struct gitrpc_diff *diff);
+
+// The blob id after the change (all zeros for a deleted file). NULL if `diff` is NULL.
+const char *gitrpc_diff_to_id(const struct gitrpc_diff *diff);
+
+// The file's mode before the change (e.g. 0100644; 0 for an added file or a NULL `diff`).
+int32_t gitrpc_diff_old_mode(const struct gitrpc_diff *diff);
+
+// The file's mode after the change (0 for a deleted file or a NULL `diff`).
+int32_t gitrpc_diff_new_mode(const struct gitrpc_diff *diff);
+
+// The patch: git's hunks without the header lines (`diff --git`, `index`, `---`, `+++`),
+// or `Binary files ... differ` for a binary file; empty for a pure rename or mode change,
+// and for a file left out by a limit. `*len` (if `len` is not NULL) receives its length;
+// not NUL-terminated. NULL (and 0) if `diff` is NULL.
+const uint8_t *gitrpc_diff_patch(const struct gitrpc_diff *diff, size_t *len);
+
+// Lines the patch adds (0 if `diff` is NULL).
+int32_t gitrpc_diff_lines_added(const struct gitrpc_diff *diff);
+
+// Lines the patch removes (0 if `diff` is NULL).
+int32_t gitrpc_diff_lines_removed(const struct gitrpc_diff *diff);
+
+// git found the file binary (the patch is `Binary files ... differ`).
+bool gitrpc_diff_binary(const struct gitrpc_diff *diff);
+
+// The patch was left out as larger than `max_patch_bytes`.
+bool gitrpc_diff_too_large(const struct gitrpc_diff *diff);
+
+// The patch was left out by the safe limits.
+bool gitrpc_diff_collapsed(const struct gitrpc_diff *diff);
+
+// The hard limits ended the diff here: without collect_all_paths this is a last, empty
+// entry (no paths, no patch) saying more files changed.
+bool gitrpc_diff_overflow_marker(const struct gitrpc_diff *diff);
+
+// The files changed between commits `left` and `right` (any revisions; `git diff left
+// right` with rename detection), each handed to `callback` with `user_data` as it arrives,
+// within `options`' limits (NULL: none). Returns once the diff ends, fails, or the callback
+// asks to stop. An error may come after some files were already handed over (a revision
+// that names no commit: FAILED_PRECONDITION; an empty one: INVALID_ARGUMENT; a missing
+// repository: NOT_FOUND). The client's deadline covers the whole stream. The callback may
+// call other gitrpc functions. Memory holds one file's patch at a time (its whole patch:
+// bound it with `max_patch_bytes`).
+struct gitrpc_error *gitrpc_commit_diff(const struct gitrpc_client *client, const char *storage, const char *relative_path, const char *left, const char *right, const struct gitrpc_commit_diff_options *options, gitrpc_diff_cb callback, void *user_data);
 
 // The gRPC status code of `error` (0, OK, for NULL).
 int32_t gitrpc_error_code(const struct gitrpc_error *error);

@@ -1,6 +1,6 @@
 /*
  * gitrpc from C: start an embedded server on a temp storage, connect to it over its unix
- * socket, and make typed calls (one finding nothing), a raw call, and a call that fails.
+ * socket, and make typed calls (one finding nothing), a diff, a raw call, and a call that fails.
  *
  *   script/build-capi
  *   cc examples/c/example.c $(pkg-config --cflags --libs target/release/gitrpc.pc) \
@@ -15,6 +15,16 @@
 #include <unistd.h>
 
 #include <gitrpc.h>
+
+/* One file of a diff: its path (bytes, NUL-terminated too) and its patch; 0 to go on. */
+static int32_t print_diff(void *user_data, const gitrpc_diff *d) {
+  size_t patch_len = 0;
+  const uint8_t *patch = gitrpc_diff_patch(d, &patch_len);
+  (void)user_data;
+  printf("changed %s (%06o -> %06o):\n%.*s", (const char *)gitrpc_diff_to_path(d, NULL), (unsigned)gitrpc_diff_old_mode(d),
+         (unsigned)gitrpc_diff_new_mode(d), (int)patch_len, (const char *)patch);
+  return 0;
+}
 
 /* Print and free an error; returns 1 if there was one. */
 static int failed(gitrpc_error *err, const char *what) {
@@ -37,6 +47,7 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd,
              "git init -q -b main %1$s/w && cd %1$s/w && echo hi > README && git add README &&"
              " git -c user.name=Demo -c user.email=demo@example.com commit -q -m 'Hello from C' &&"
+             " echo hello > README && git -c user.name=Demo -c user.email=demo@example.com commit -q -am 'Say hello' &&"
              " git clone -q --bare %1$s/w %1$s/storage/demo.git && rm -rf %1$s/w", dir);
     if (system(cmd) != 0) return 1;
     snprintf(config, sizeof config,
@@ -67,6 +78,9 @@ int main(int argc, char **argv) {
       printf("main is not a commit\n");
     }
   }
+
+  /* A diff, one callback per file (NULL options: no limits). */
+  failed(gitrpc_commit_diff(client, "default", repo, "main~1", "main", NULL, print_diff, NULL), "commit_diff");
 
   /* Missing is not an error: an unknown blob is NULL data, with no error. */
   uint8_t *data = NULL;

@@ -14,8 +14,10 @@ module PumaApp
       if ENV["GITRPC_ADDRESS"]
         GitRPC::Client.new(ENV["GITRPC_ADDRESS"], timeout: 30)
       else
+        require "json"
         hooks = ENV["GITRPC_HOOK"] ? { pre_receive: ENV["GITRPC_HOOK"] } : {}
-        GitRPC::Client.new(storages: { "default" => ENV.fetch("GITRPC_STORAGE") }, hooks: hooks)
+        more = JSON.parse(ENV.fetch("GITRPC_CONFIG", "{}"), symbolize_names: true)
+        GitRPC::Client.new(storages: { "default" => ENV.fetch("GITRPC_STORAGE") }, hooks: hooks, **more)
       end
     USERS = { "alice" => ["alicepw", :write], "bob" => ["bobpw", :read] }.freeze
     authorize = lambda do |request, _repository, action|
@@ -33,7 +35,8 @@ module PumaApp
   RUBY
 
   # A puma serving the app; `env` configures config.ru (GITRPC_ADDRESS for a remote server,
-  # else GITRPC_STORAGE for an in-process one, GITRPC_HOOK for its pre-receive hook).
+  # else GITRPC_STORAGE for an in-process one, GITRPC_HOOK for its pre-receive hook and
+  # GITRPC_CONFIG, JSON, for more of its config keys).
   class Puma
     attr_reader :pid, :port, :log
 

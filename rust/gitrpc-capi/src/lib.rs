@@ -9,6 +9,7 @@
 //! - [`server`]: `gitrpc_server` (embedded server from TOML, in-process client).
 //! - [`calls`]: typed calls for the common RPCs, strings and buffers.
 //! - [`commit`]: `gitrpc_commit` and `gitrpc_signature`, opaque, with accessors.
+//! - [`diff`]: `gitrpc_commit_diff` (CommitDiff, one `gitrpc_diff` per file to a callback).
 //! - [`operations`]: commit files, create/delete a branch, merge (OperationService).
 //! - [`raw`]: unary and server-streaming calls with protobuf bytes, by method name.
 
@@ -26,6 +27,7 @@ pub const GITRPC_ABI_VERSION: u32 = 1;
 pub mod calls;
 pub mod client;
 pub mod commit;
+pub mod diff;
 pub mod error;
 pub mod operations;
 pub mod raw;

@@ -23,7 +23,9 @@ use crate::gitaly::ref_service_client::RefServiceClient;
 use crate::gitaly::repository_service_client::RepositoryServiceClient;
 use crate::gitaly::*;
 use crate::raw::{method_path, RawCodec};
+use call::rpc;
 
+mod call;
 mod replication;
 mod typed;
 
@@ -325,12 +327,10 @@ impl Client {
         let path = method_path(method)?;
         let name = path.as_str().to_string();
         let grpc = Grpc::new(self.transport()).max_decoding_message_size(MAX_MESSAGE);
-        self.unary(&name, request, |req| {
-            let mut grpc = grpc.clone();
-            let path = path.clone();
-            async move { ready(&mut grpc).await?.unary(req, path, RawCodec).await }
-        })
-        .await
+        let call = rpc((grpc, path), |(mut grpc, path), req| async move {
+            ready(&mut grpc).await?.unary(req, path, RawCodec).await
+        });
+        self.unary(&name, request, call).await
     }
 
     /// Call a server-streaming method by name; yields each encoded response message. The
@@ -344,21 +344,11 @@ impl Client {
         let name = path.as_str().to_string();
         let grpc = Grpc::new(self.transport()).max_decoding_message_size(MAX_MESSAGE);
         // A refusal arrives before the first message, so opening the stream is what's retried.
-        let deadline = self.deadline();
-        let stream = self
-            .attempt(&name, deadline, request, |req| {
-                let mut grpc = grpc.clone();
-                let path = path.clone();
-                async move {
-                    let grpc = ready(&mut grpc).await?;
-                    Ok(grpc
-                        .server_streaming(req, path, RawCodec)
-                        .await?
-                        .into_inner())
-                }
-            })
-            .await?;
-        Ok(with_deadline(stream, deadline))
+        let call = rpc((grpc, path), |(mut grpc, path), req| async move {
+            let grpc = ready(&mut grpc).await?;
+            grpc.server_streaming(req, path, RawCodec).await
+        });
+        self.stream(&name, request, call).await
     }
 }
 

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use gitrpc_git::{Git, LiveProcess, Observer, Usage};
+use gitrpc_proto::identity::Identity;
 
-use crate::limits::Caller;
 use crate::metrics::RpcMetrics;
 
 /// One call in flight.
@@ -28,8 +28,8 @@ pub struct Call {
     repository: OnceLock<String>,
     /// The git subcommands it started, in order.
     commands: Mutex<Vec<&'static str>>,
-    /// Who made it (its metadata), once the log layer has read it.
-    caller: OnceLock<Caller>,
+    /// Who made it ([`Identity::caller`] of its metadata), once the log layer has read it.
+    caller: OnceLock<Identity>,
 }
 
 tokio::task_local! {
@@ -57,12 +57,12 @@ impl Call {
     }
 
     /// Record who made the call (the first time only).
-    pub fn set_caller(&self, caller: Caller) {
+    pub fn set_caller(&self, caller: Identity) {
         let _ = self.caller.set(caller);
     }
 
-    /// Who made the call (`remote_ip`, user), as far as its metadata says.
-    pub fn caller(&self) -> Caller {
+    /// Who made the call (`remote_ip` without a port, user), as far as its metadata says.
+    pub fn caller(&self) -> Identity {
         self.caller.get().cloned().unwrap_or_default()
     }
 

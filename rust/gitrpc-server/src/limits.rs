@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use gitrpc_proto::identity::Identity;
 use tonic::{Code, Status};
 
 use crate::config::{Config, LimitKey};
@@ -30,42 +31,6 @@ pub struct Limits {
 
 /// Key of the pack-objects limiter when it is server-wide: one queue for the whole server.
 pub const PACK_KEY: &str = "all";
-
-/// Who made a call, as the front-end says in its metadata (gitlab-shell and workhorse send
-/// Gitaly `remote_ip`, `user_id` and `username`); empty when not said.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Caller {
-    /// The client's address, without a port.
-    pub remote_ip: String,
-    /// `user_id`, else `username`.
-    pub user: String,
-}
-
-/// Longest metadata value kept (a key of the pack-objects limiter).
-const MAX_CALLER_VALUE: usize = 256;
-
-impl Caller {
-    /// From a call's HTTP/2 headers (its gRPC metadata).
-    pub fn from_headers(h: &http::HeaderMap) -> Caller {
-        let value = |name: &str| {
-            h.get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty() && v.len() <= MAX_CALLER_VALUE)
-                .map(str::to_string)
-        };
-        let remote_ip = value("remote_ip")
-            .map(|ip| match ip.parse::<std::net::SocketAddr>() {
-                Ok(addr) => addr.ip().to_string(),
-                Err(_) => ip,
-            })
-            .unwrap_or_default();
-        let user = value("user_id")
-            .or_else(|| value("username"))
-            .unwrap_or_default();
-        Caller { remote_ip, user }
-    }
-}
 
 impl Limits {
     pub fn from_config(config: &Config) -> Limits {
@@ -121,12 +86,14 @@ impl Limits {
     }
 
     /// The pack-objects limiter's key for a request of `caller` (`[pack_objects_limiting]
-    /// key`): one budget for the server, per client address or per user.
-    pub fn pack_key_of(&self, caller: &Caller) -> String {
+    /// key`): one budget for the server, per client address or per user. `caller` is
+    /// [`Identity::caller`]'s (its address without a port; the user `user_id`, else
+    /// `username`).
+    pub fn pack_key_of(&self, caller: &Identity) -> String {
         match self.pack_key {
             LimitKey::Global => PACK_KEY.to_string(),
             LimitKey::RemoteIp => format!("remote_ip:{}", caller.remote_ip),
-            LimitKey::User => format!("user:{}", caller.user),
+            LimitKey::User => format!("user:{}", caller.user()),
         }
     }
 
@@ -137,7 +104,7 @@ impl Limits {
 
     /// A slot for a git process generating a pack for `caller` (`None` without a pack
     /// limit).
-    pub async fn pack_slot(&self, caller: &Caller) -> Result<Option<Permit>, Status> {
+    pub async fn pack_slot(&self, caller: &Identity) -> Result<Option<Permit>, Status> {
         match &self.pack_objects {
             None => Ok(None),
             Some(l) => l
@@ -179,37 +146,55 @@ mod tests {
     #[test]
     fn callers_from_metadata() {
         let mut h = http::HeaderMap::new();
-        assert_eq!(Caller::from_headers(&h), Caller::default());
+        assert_eq!(Identity::caller(&h), Identity::default());
         h.insert("remote_ip", "10.0.0.7:4242".parse().unwrap());
         h.insert("username", "alice".parse().unwrap());
-        let c = Caller::from_headers(&h);
-        assert_eq!(
-            (c.remote_ip.as_str(), c.user.as_str()),
-            ("10.0.0.7", "alice")
-        );
+        let c = Identity::caller(&h);
+        assert_eq!((c.remote_ip.as_str(), c.user()), ("10.0.0.7", "alice"));
         h.insert("user_id", "user-12".parse().unwrap());
         h.insert("remote_ip", "2001:db8::1".parse().unwrap());
-        let c = Caller::from_headers(&h);
-        assert_eq!(
-            (c.remote_ip.as_str(), c.user.as_str()),
-            ("2001:db8::1", "user-12")
-        );
+        let c = Identity::caller(&h);
+        assert_eq!((c.remote_ip.as_str(), c.user()), ("2001:db8::1", "user-12"));
         h.insert("user_id", "x".repeat(300).parse().unwrap());
-        assert_eq!(Caller::from_headers(&h).user, "alice");
+        assert_eq!(Identity::caller(&h).user(), "alice");
     }
 
     #[test]
     fn pack_keys() {
-        let caller = Caller {
+        let caller = Identity {
             remote_ip: "10.0.0.7".into(),
-            user: "user-12".into(),
+            gl_id: "user-12".into(),
+            ..Default::default()
         };
         let mut limits = Limits::default();
         assert_eq!(limits.pack_key_of(&caller), "all");
         limits.pack_key = LimitKey::RemoteIp;
         assert_eq!(limits.pack_key_of(&caller), "remote_ip:10.0.0.7");
-        assert_eq!(limits.pack_key_of(&Caller::default()), "remote_ip:");
+        assert_eq!(limits.pack_key_of(&Identity::default()), "remote_ip:");
         limits.pack_key = LimitKey::User;
         assert_eq!(limits.pack_key_of(&caller), "user:user-12");
+        let by_name = Identity {
+            username: "alice".into(),
+            ..Default::default()
+        };
+        assert_eq!(limits.pack_key_of(&by_name), "user:alice");
+    }
+
+    /// One client is one budget whatever port or padding its front door sent.
+    #[test]
+    fn pack_keys_of_one_client_agree() {
+        let limits = Limits {
+            pack_key: LimitKey::RemoteIp,
+            ..Default::default()
+        };
+        let key = |ip: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("remote_ip", ip.parse().unwrap());
+            limits.pack_key_of(&Identity::caller(&h))
+        };
+        assert_eq!(key("10.0.0.7:4242"), "remote_ip:10.0.0.7");
+        assert_eq!(key(" 10.0.0.7 "), "remote_ip:10.0.0.7");
+        assert_eq!(key("[::1]:123"), "remote_ip:::1");
+        assert_eq!(key("::1"), "remote_ip:::1");
     }
 }

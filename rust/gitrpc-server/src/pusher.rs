@@ -62,6 +62,8 @@ impl Pusher {
         ] {
             check(name, value)?;
         }
+        // As sent, not `Identity::caller`'s normalised view: the hooks see what the front
+        // door said.
         let meta = Identity::from_metadata(metadata);
         let or = |a: &str, b: String| if a.is_empty() { b } else { a.to_string() };
         let repo = repository.cloned().unwrap_or_default();

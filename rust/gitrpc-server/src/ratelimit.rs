@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use gitrpc_proto::identity::Identity;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::time::Instant;
@@ -216,27 +217,25 @@ impl RateLimiter {
 }
 
 /// Who a call is for: the user a front door named (`user_id`, else `username`), else the
-/// client address it named (`remote_ip`), else the TCP peer's address; "" for anonymous
-/// callers on a unix socket (they share one bucket).
+/// client address it named (`remote_ip`, without a port), else the TCP peer's address; ""
+/// for anonymous callers on a unix socket (they share one bucket). The metadata is read as
+/// [`Identity::caller`] reads it (trimmed; a blank or over-long value is not a name), so
+/// one client is one bucket whatever port or padding its front door sent.
 pub fn caller_key<B>(req: &http::Request<B>) -> String {
-    use gitrpc_proto::identity::{REMOTE_IP, USERNAME, USER_ID};
-    let header = |k: &str| {
-        req.headers()
-            .get(k)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    header(USER_ID)
-        .map(|u| format!("user:{u}"))
-        .or_else(|| header(USERNAME).map(|u| format!("username:{u}")))
-        .or_else(|| header(REMOTE_IP).map(|a| format!("ip:{a}")))
-        .or_else(|| {
-            req.extensions()
-                .get::<tonic::transport::server::TcpConnectInfo>()
-                .and_then(|i| i.remote_addr())
-                .map(|a| format!("ip:{}", a.ip()))
-        })
+    let id = Identity::caller(req.headers());
+    if !id.gl_id.is_empty() {
+        return format!("user:{}", id.gl_id);
+    }
+    if !id.username.is_empty() {
+        return format!("username:{}", id.username);
+    }
+    if !id.remote_ip.is_empty() {
+        return format!("ip:{}", id.remote_ip);
+    }
+    req.extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|i| i.remote_addr())
+        .map(|a| format!("ip:{}", a.ip()))
         .unwrap_or_default()
 }
 

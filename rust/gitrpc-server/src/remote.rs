@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::Stream;
+use gitrpc_proto::gitaly::commit_service_client::CommitServiceClient;
 use gitrpc_proto::gitaly::ref_service_client::RefServiceClient;
 use gitrpc_proto::gitaly::repository_service_client::RepositoryServiceClient;
 use gitrpc_proto::gitaly::ssh_service_client::SshServiceClient;
@@ -171,6 +172,23 @@ impl RemoteServer {
             Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
             Err(s) => Err(self.failed(s)),
         }
+    }
+
+    /// The commit `revision` resolves to (`FindCommit`); `None` if it resolves to none.
+    pub async fn find_commit(&self, repo: &Repository, revision: &[u8]) -> Result<Option<String>> {
+        let req = FindCommitRequest {
+            repository: Some(repo.clone()),
+            revision: revision.to_vec(),
+            trailers: false,
+        };
+        let resp = CommitServiceClient::new(self.service())
+            .find_commit(req)
+            .await;
+        Ok(resp
+            .map_err(|s| self.failed(s))?
+            .into_inner()
+            .commit
+            .map(|c| c.id))
     }
 
     /// `SSHUploadPack` with `requests` (the repository in the first).

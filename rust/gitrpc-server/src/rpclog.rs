@@ -101,7 +101,7 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let guard = self.rpcs.begin(req.uri().path());
         let call = guard.call.clone();
-        call.set_caller(crate::limits::Caller::from_headers(req.headers()));
+        call.set_caller(gitrpc_proto::identity::Identity::caller(req.headers()));
         // Inner layers (admission records the repository) and handlers read it here.
         req.extensions_mut().insert(call.clone());
         let mut entry = Entry {

@@ -25,6 +25,9 @@
 //! the best (lowest) p50 and p99 and the highest throughput of the repeats.
 #![allow(clippy::disallowed_methods)] // builds the repository and the git-per-request baseline by hand
 
+#[path = "support/bench.rs"]
+mod bench;
+
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -46,6 +49,8 @@ use gitrpc_server::{Config, Serving};
 use tonic::codegen::{Body, Bytes, StdError};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
+
+use bench::{bin_dir, find_git, git, pct, sorted, stop, us, wait_for_socket, Rng};
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
 /// One request: (client index, random number) → the call.
@@ -146,51 +151,6 @@ fn usage() -> ! {
 
 // ---- small helpers ---------------------------------------------------------------------
 
-/// xorshift64*: deterministic, good enough to pick samples.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn pct(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v
-}
-
-/// Microseconds as `123 µs` or `1.23 ms`.
-fn us(v: f64) -> String {
-    if v.is_nan() {
-        "—".into()
-    } else if v < 1000.0 {
-        format!("{v:.0} µs")
-    } else if v < 100_000.0 {
-        format!("{:.2} ms", v / 1000.0)
-    } else {
-        format!("{:.0} ms", v / 1000.0)
-    }
-}
-
 fn num(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.1}")
@@ -204,34 +164,6 @@ fn workspace() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap()
-}
-
-/// Where gitrpcd of the same profile as this example is: `target/<profile>/`.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn find_git() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("git"))
-                .find(|g| g.is_file())
-        })
-        .expect("git on PATH")
-}
-
-fn git(git: &Path, repo: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(git)
-        .arg("--git-dir")
-        .arg(repo)
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?} failed");
-    out.stdout
 }
 
 // ---- the repository --------------------------------------------------------------------
@@ -486,11 +418,7 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start gitrpcd (build it first)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "gitrpcd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_socket(&socket);
         Daemon {
             child,
             socket,
@@ -541,17 +469,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        stop(&mut self.child);
     }
 }
 

@@ -117,6 +117,7 @@ static size_t put_repo(uint8_t *buf, const char *rel) {
 /* ---- tests ---------------------------------------------------------------------------- */
 
 #include "test_operations.c"
+#include "test_diff.c"
 
 static void test_errors_and_null_args(void) {
   CHECK(gitrpc_error_code(NULL) == 0, "error_code(NULL) is 0");
@@ -599,8 +600,10 @@ int main(void) {
            "[[storage]]\nname = \"default\"\npath = \"%s\"\n",
            tmp, storage);
   make_fixture("r.git");
+  make_diff_fixtures();
 
   test_errors_and_null_args();
+  test_commit_diff_options();
 
   gitrpc_server *server = NULL;
   expect_ok(gitrpc_server_start(config, &server), "server_start");
@@ -627,6 +630,10 @@ int main(void) {
   test_operations(remote, "socket");
   test_operations(local, "in-process");
   test_operations_hook_refusal();
+  test_commit_diff(remote, "socket");
+  test_commit_diff(local, "in-process");
+  test_raw_branches_containing(remote, "socket");
+  test_raw_branches_containing(local, "in-process");
 
   gitrpc_client_free(remote);
   gitrpc_server_free(server);

@@ -1,10 +1,11 @@
 //! Typed calls of BlobService listings: ListBlobs (reassembled per blob) and the LFS pointer
 //! RPCs.
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tonic::Status;
 
-use super::{with_deadline, Client};
+use super::call::{flatten, rpc};
+use super::Client;
 use crate::gitaly::list_blobs_response::Blob;
 use crate::gitaly::*;
 
@@ -20,7 +21,9 @@ impl Client {
         bytes_limit: i64,
         with_paths: bool,
     ) -> Result<impl Stream<Item = Result<Blob, Status>> + Send + 'static, Status> {
-        let c = self.blob_service();
+        let call = rpc(self.blob_service(), |mut c, r| async move {
+            c.list_blobs(r).await
+        });
         let msg = ListBlobsRequest {
             repository: Some(repo.clone()),
             revisions: revisions.iter().map(|r| r.to_string()).collect(),
@@ -28,20 +31,10 @@ impl Client {
             bytes_limit,
             with_paths,
         };
-        let deadline = self.deadline();
         let pages = self
-            .attempt("/gitaly.BlobService/ListBlobs", deadline, msg, |r| {
-                let mut c = c.clone();
-                async move { Ok(c.list_blobs(r).await?.into_inner()) }
-            })
+            .stream("/gitaly.BlobService/ListBlobs", msg, call)
             .await?;
-        let pieces = with_deadline(pages, deadline).flat_map(|page| {
-            let items: Vec<Result<Blob, Status>> = match page {
-                Ok(p) => p.blobs.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
-        });
+        let pieces = flatten(pages, |p| p.blobs);
         Ok(super::commits::regroup(
             Box::pin(pieces),
             |b: &Blob| !b.oid.is_empty(),
@@ -56,16 +49,15 @@ impl Client {
         repo: &Repository,
         blob_ids: &[&str],
     ) -> Result<Vec<LfsPointer>, Status> {
-        let c = self.blob_service();
+        let call = rpc(self.blob_service(), |mut c, r| async move {
+            c.get_lfs_pointers(r).await
+        });
         let msg = GetLfsPointersRequest {
             repository: Some(repo.clone()),
             blob_ids: blob_ids.iter().map(|r| r.to_string()).collect(),
         };
         let pages = self
-            .collect("/gitaly.BlobService/GetLFSPointers", msg, |r| {
-                let mut c = c.clone();
-                async move { c.get_lfs_pointers(r).await }
-            })
+            .collect("/gitaly.BlobService/GetLFSPointers", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.lfs_pointers).collect())
     }
@@ -77,17 +69,16 @@ impl Client {
         revisions: &[&str],
         limit: i32,
     ) -> Result<Vec<LfsPointer>, Status> {
-        let c = self.blob_service();
+        let call = rpc(self.blob_service(), |mut c, r| async move {
+            c.list_lfs_pointers(r).await
+        });
         let msg = ListLfsPointersRequest {
             repository: Some(repo.clone()),
             revisions: revisions.iter().map(|r| r.to_string()).collect(),
             limit,
         };
         let pages = self
-            .collect("/gitaly.BlobService/ListLFSPointers", msg, |r| {
-                let mut c = c.clone();
-                async move { c.list_lfs_pointers(r).await }
-            })
+            .collect("/gitaly.BlobService/ListLFSPointers", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.lfs_pointers).collect())
     }

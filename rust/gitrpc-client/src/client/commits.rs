@@ -10,6 +10,7 @@
 use futures::{Stream, StreamExt};
 use tonic::Status;
 
+use super::call::{flatten, rpc};
 use super::{described, with_deadline, Client};
 use crate::gitaly::*;
 
@@ -104,7 +105,9 @@ impl Client {
         revision: &[u8],
         path: &[u8],
     ) -> Result<Vec<crate::gitaly::TreeEntry>, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.get_tree_entries(r).await
+        });
         let msg = GetTreeEntriesRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
@@ -118,10 +121,7 @@ impl Client {
             ..Default::default()
         };
         let pages = self
-            .collect("/gitaly.CommitService/GetTreeEntries", msg, |r| {
-                let mut c = c.clone();
-                async move { c.get_tree_entries(r).await }
-            })
+            .collect("/gitaly.CommitService/GetTreeEntries", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.entries).collect())
     }
@@ -139,7 +139,9 @@ impl Client {
         literal_pathspecs: bool,
     ) -> Result<impl Stream<Item = Result<(Vec<u8>, GitCommit), Status>> + Send + 'static, Status>
     {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.list_last_commits_for_tree(r).await
+        });
         let msg = ListLastCommitsForTreeRequest {
             repository: Some(repo.clone()),
             revision: revision.to_string(),
@@ -149,28 +151,14 @@ impl Client {
             global_options: Some(GlobalOptions { literal_pathspecs }),
             ..Default::default()
         };
-        let deadline = self.deadline();
         let pages = self
-            .attempt(
-                "/gitaly.CommitService/ListLastCommitsForTree",
-                deadline,
-                msg,
-                |r| {
-                    let mut c = c.clone();
-                    async move { Ok(c.list_last_commits_for_tree(r).await?.into_inner()) }
-                },
-            )
+            .stream("/gitaly.CommitService/ListLastCommitsForTree", msg, call)
             .await?;
-        Ok(with_deadline(pages, deadline).flat_map(|page| {
-            let items: Vec<Result<(Vec<u8>, GitCommit), Status>> = match page {
-                Ok(p) => p
-                    .commits
-                    .into_iter()
-                    .map(|e| Ok((e.path_bytes, e.commit.unwrap_or_default())))
-                    .collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
+        Ok(flatten(pages, |p| {
+            p.commits
+                .into_iter()
+                .map(|e| (e.path_bytes, e.commit.unwrap_or_default()))
+                .collect()
         }))
     }
 
@@ -180,7 +168,9 @@ impl Client {
         repo: &Repository,
         opts: FindCommitsOptions,
     ) -> Result<impl Stream<Item = Result<GitCommit, Status>> + Send + 'static, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.find_commits(r).await
+        });
         let mut msg = FindCommitsRequest {
             repository: Some(repo.clone()),
             revision: opts.revision,
@@ -214,20 +204,10 @@ impl Client {
                 *field = Some(t);
             }
         }
-        let deadline = self.deadline();
         let pages = self
-            .attempt("/gitaly.CommitService/FindCommits", deadline, msg, |r| {
-                let mut c = c.clone();
-                async move { Ok(c.find_commits(r).await?.into_inner()) }
-            })
+            .stream("/gitaly.CommitService/FindCommits", msg, call)
             .await?;
-        Ok(with_deadline(pages, deadline).flat_map(|page| {
-            let items: Vec<Result<GitCommit, Status>> = match page {
-                Ok(p) => p.commits.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
-        }))
+        Ok(flatten(pages, |p| p.commits))
     }
 
     /// `(left, right)`: commits of `from` not in `to`, and of `to` not in `from` (git's
@@ -239,7 +219,9 @@ impl Client {
         to: &[u8],
         max_count: i32,
     ) -> Result<(i32, i32), Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.count_diverging_commits(r).await
+        });
         let msg = CountDivergingCommitsRequest {
             repository: Some(repo.clone()),
             from: from.to_vec(),
@@ -247,10 +229,7 @@ impl Client {
             max_count,
         };
         let r = self
-            .unary("/gitaly.CommitService/CountDivergingCommits", msg, |r| {
-                let mut c = c.clone();
-                async move { c.count_diverging_commits(r).await }
-            })
+            .unary("/gitaly.CommitService/CountDivergingCommits", msg, call)
             .await?;
         Ok((r.left_count, r.right_count))
     }
@@ -264,7 +243,9 @@ impl Client {
         path: &[u8],
         range: Option<&str>,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, Status>> + Send + 'static, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.raw_blame(r).await
+        });
         let msg = RawBlameRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
@@ -272,14 +253,10 @@ impl Client {
             range: range.unwrap_or_default().as_bytes().to_vec(),
             ..Default::default()
         };
-        let deadline = self.deadline();
         let pieces = self
-            .attempt("/gitaly.CommitService/RawBlame", deadline, msg, |r| {
-                let mut c = c.clone();
-                async move { Ok(c.raw_blame(r).await?.into_inner()) }
-            })
+            .stream("/gitaly.CommitService/RawBlame", msg, call)
             .await?;
-        Ok(with_deadline(pieces, deadline).map(|p| p.map(|m| m.data)))
+        Ok(pieces.map(|p| p.map(|m| m.data)))
     }
 
     /// Lines added and removed by a commit against its first parent, and files changed.
@@ -288,16 +265,15 @@ impl Client {
         repo: &Repository,
         revision: &[u8],
     ) -> Result<CommitStatsResponse, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.commit_stats(r).await
+        });
         let msg = CommitStatsRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
         };
-        self.unary("/gitaly.CommitService/CommitStats", msg, |r| {
-            let mut c = c.clone();
-            async move { c.commit_stats(r).await }
-        })
-        .await
+        self.unary("/gitaly.CommitService/CommitStats", msg, call)
+            .await
     }
 
     /// Whether each revision (`rev` or `rev:path`) names an object: the batches of names
@@ -323,16 +299,11 @@ impl Client {
         })
         .await
         .map_err(described)?;
-        Ok(with_deadline(answers, deadline).flat_map(|page| {
-            let items: Vec<Result<(Vec<u8>, bool), Status>> = match page {
-                Ok(p) => p
-                    .revisions
-                    .into_iter()
-                    .map(|r| Ok((r.name, r.exists)))
-                    .collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
+        Ok(flatten(with_deadline(answers, deadline), |p| {
+            p.revisions
+                .into_iter()
+                .map(|r| (r.name, r.exists))
+                .collect()
         }))
     }
 
@@ -347,7 +318,9 @@ impl Client {
         offset: i32,
         limit: i32,
     ) -> Result<impl Stream<Item = Result<GitCommit, Status>> + Send + 'static, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.commits_by_message(r).await
+        });
         let msg = CommitsByMessageRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
@@ -357,25 +330,10 @@ impl Client {
             query: query.to_string(),
             ..Default::default()
         };
-        let deadline = self.deadline();
         let pages = self
-            .attempt(
-                "/gitaly.CommitService/CommitsByMessage",
-                deadline,
-                msg,
-                |r| {
-                    let mut c = c.clone();
-                    async move { Ok(c.commits_by_message(r).await?.into_inner()) }
-                },
-            )
+            .stream("/gitaly.CommitService/CommitsByMessage", msg, call)
             .await?;
-        Ok(with_deadline(pages, deadline).flat_map(|page| {
-            let items: Vec<Result<GitCommit, Status>> = match page {
-                Ok(p) => p.commits.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
-        }))
+        Ok(flatten(pages, |p| p.commits))
     }
 
     /// The commit each name (a ref or any revision) points at, `(name, commit)`; names
@@ -385,16 +343,15 @@ impl Client {
         repo: &Repository,
         names: Vec<Vec<u8>>,
     ) -> Result<Vec<(Vec<u8>, GitCommit)>, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.list_commits_by_ref_name(r).await
+        });
         let msg = ListCommitsByRefNameRequest {
             repository: Some(repo.clone()),
             ref_names: names,
         };
         let pages = self
-            .collect("/gitaly.CommitService/ListCommitsByRefName", msg, |r| {
-                let mut c = c.clone();
-                async move { c.list_commits_by_ref_name(r).await }
-            })
+            .collect("/gitaly.CommitService/ListCommitsByRefName", msg, call)
             .await?;
         Ok(pages
             .into_iter()
@@ -410,25 +367,18 @@ impl Client {
         repo: &Repository,
         ids: Vec<String>,
     ) -> Result<impl Stream<Item = Result<CommitSignature, Status>> + Send + 'static, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.get_commit_signatures(r).await
+        });
         let msg = GetCommitSignaturesRequest {
             repository: Some(repo.clone()),
             commit_ids: ids,
         };
-        let deadline = self.deadline();
         let pieces = self
-            .attempt(
-                "/gitaly.CommitService/GetCommitSignatures",
-                deadline,
-                msg,
-                |r| {
-                    let mut c = c.clone();
-                    async move { Ok(c.get_commit_signatures(r).await?.into_inner()) }
-                },
-            )
+            .stream("/gitaly.CommitService/GetCommitSignatures", msg, call)
             .await?;
         Ok(regroup(
-            Box::pin(with_deadline(pieces, deadline)),
+            Box::pin(pieces),
             |m: &GetCommitSignaturesResponse| !m.commit_id.is_empty(),
             |m| CommitSignature {
                 commit_id: m.commit_id,
@@ -448,25 +398,18 @@ impl Client {
         ids: Vec<String>,
     ) -> Result<impl Stream<Item = Result<(String, Vec<u8>), Status>> + Send + 'static, Status>
     {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.get_commit_messages(r).await
+        });
         let msg = GetCommitMessagesRequest {
             repository: Some(repo.clone()),
             commit_ids: ids,
         };
-        let deadline = self.deadline();
         let pieces = self
-            .attempt(
-                "/gitaly.CommitService/GetCommitMessages",
-                deadline,
-                msg,
-                |r| {
-                    let mut c = c.clone();
-                    async move { Ok(c.get_commit_messages(r).await?.into_inner()) }
-                },
-            )
+            .stream("/gitaly.CommitService/GetCommitMessages", msg, call)
             .await?;
         Ok(regroup(
-            Box::pin(with_deadline(pieces, deadline)),
+            Box::pin(pieces),
             |m: &GetCommitMessagesResponse| !m.commit_id.is_empty(),
             |m| (m.commit_id, m.message),
             |(_, text), m| text.extend_from_slice(&m.message),

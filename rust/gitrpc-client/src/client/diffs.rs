@@ -4,7 +4,8 @@
 use futures::{Stream, StreamExt};
 use tonic::Status;
 
-use super::{with_deadline, Client};
+use super::call::rpc;
+use super::Client;
 use crate::gitaly::commit_diff_request::{DiffMode, WhitespaceChanges};
 use crate::gitaly::find_changed_paths_request::{request, Request as ChangedPathsRequest};
 use crate::gitaly::*;
@@ -114,7 +115,9 @@ impl Client {
         right: &str,
         opts: CommitDiffOptions,
     ) -> Result<impl Stream<Item = Result<Diff, Status>> + Send + 'static, Status> {
-        let c = self.diff_service();
+        let call = rpc(self.diff_service(), |mut c, r| async move {
+            c.commit_diff(r).await
+        });
         let msg = CommitDiffRequest {
             repository: Some(repo.clone()),
             left_commit_id: left.to_string(),
@@ -138,14 +141,10 @@ impl Client {
             whitespace_changes: opts.whitespace as i32,
             collect_all_paths: opts.collect_all_paths,
         };
-        let deadline = self.deadline();
         let messages = self
-            .attempt("/gitaly.DiffService/CommitDiff", deadline, msg, |r| {
-                let mut c = c.clone();
-                async move { Ok(c.commit_diff(r).await?.into_inner()) }
-            })
+            .stream("/gitaly.DiffService/CommitDiff", msg, call)
             .await?;
-        Ok(files(Box::pin(with_deadline(messages, deadline))))
+        Ok(files(Box::pin(messages)))
     }
 
     /// The paths each commit changed against its parents (`commits`), or between two trees
@@ -160,7 +159,9 @@ impl Client {
         find_renames: bool,
         filters: &[find_changed_paths_request::DiffStatus],
     ) -> Result<Vec<ChangedPaths>, Status> {
-        let c = self.diff_service();
+        let call = rpc(self.diff_service(), |mut c, r| async move {
+            c.find_changed_paths(r).await
+        });
         let mut requests: Vec<ChangedPathsRequest> = commits
             .iter()
             .map(|c| ChangedPathsRequest {
@@ -184,10 +185,7 @@ impl Client {
             ..Default::default()
         };
         let pages = self
-            .collect("/gitaly.DiffService/FindChangedPaths", msg, |r| {
-                let mut c = c.clone();
-                async move { c.find_changed_paths(r).await }
-            })
+            .collect("/gitaly.DiffService/FindChangedPaths", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.paths).collect())
     }
@@ -201,7 +199,9 @@ impl Client {
         new: &[u8],
         context_free: bool,
     ) -> Result<String, Status> {
-        let c = self.diff_service();
+        let call = rpc(self.diff_service(), |mut c, r| async move {
+            c.get_patch_id(r).await
+        });
         let msg = GetPatchIdRequest {
             repository: Some(repo.clone()),
             old_revision: old.to_vec(),
@@ -209,10 +209,7 @@ impl Client {
             context_free,
         };
         let r = self
-            .unary("/gitaly.DiffService/GetPatchID", msg, |r| {
-                let mut c = c.clone();
-                async move { c.get_patch_id(r).await }
-            })
+            .unary("/gitaly.DiffService/GetPatchID", msg, call)
             .await?;
         Ok(r.patch_id)
     }

@@ -8,6 +8,7 @@
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use super::call::rpc;
 use super::Client;
 use crate::gitaly::operation_service_client::OperationServiceClient;
 use crate::gitaly::user_commit_files_action::UserCommitFilesActionPayload as ActionPayload;
@@ -263,7 +264,9 @@ impl Client {
         branch: &[u8],
         start_point: &[u8],
     ) -> Result<Branch, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_create_branch(r).await
+        });
         let msg = UserCreateBranchRequest {
             repository: Some(repo.clone()),
             branch_name: branch.to_vec(),
@@ -271,10 +274,7 @@ impl Client {
             start_point: start_point.to_vec(),
         };
         let r = self
-            .unary("/gitaly.OperationService/UserCreateBranch", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_create_branch(r).await }
-            })
+            .unary("/gitaly.OperationService/UserCreateBranch", msg, call)
             .await?;
         r.branch
             .ok_or_else(|| Status::internal("no branch in response"))
@@ -289,7 +289,9 @@ impl Client {
         newrev: &str,
         oldrev: &str,
     ) -> Result<(), Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_update_branch(r).await
+        });
         let msg = UserUpdateBranchRequest {
             repository: Some(repo.clone()),
             branch_name: branch.to_vec(),
@@ -298,10 +300,7 @@ impl Client {
             oldrev: oldrev.as_bytes().to_vec(),
         };
         let r = self
-            .unary("/gitaly.OperationService/UserUpdateBranch", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_update_branch(r).await }
-            })
+            .unary("/gitaly.OperationService/UserUpdateBranch", msg, call)
             .await?;
         permission_denied_if(r.pre_receive_error)
     }
@@ -314,19 +313,18 @@ impl Client {
         branch: &[u8],
         expected_old: Option<&str>,
     ) -> Result<(), Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_delete_branch(r).await
+        });
         let msg = UserDeleteBranchRequest {
             repository: Some(repo.clone()),
             branch_name: branch.to_vec(),
             user: Some(user.clone()),
             expected_old_oid: expected_old.unwrap_or_default().to_string(),
         };
-        self.unary("/gitaly.OperationService/UserDeleteBranch", msg, |r| {
-            let mut c = c.clone();
-            async move { c.user_delete_branch(r).await }
-        })
-        .await
-        .map(|_| ())
+        self.unary("/gitaly.OperationService/UserDeleteBranch", msg, call)
+            .await
+            .map(|_| ())
     }
 
     /// Create tag `name` at `target`: annotated with `message` if it has text, else
@@ -340,7 +338,9 @@ impl Client {
         message: Option<&[u8]>,
         timestamp: Option<prost_types::Timestamp>,
     ) -> Result<Tag, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_create_tag(r).await
+        });
         let msg = UserCreateTagRequest {
             repository: Some(repo.clone()),
             tag_name: name.to_vec(),
@@ -350,10 +350,7 @@ impl Client {
             timestamp,
         };
         let r = self
-            .unary("/gitaly.OperationService/UserCreateTag", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_create_tag(r).await }
-            })
+            .unary("/gitaly.OperationService/UserCreateTag", msg, call)
             .await?;
         r.tag.ok_or_else(|| Status::internal("no tag in response"))
     }
@@ -366,7 +363,9 @@ impl Client {
         name: &[u8],
         expected_old: Option<&str>,
     ) -> Result<(), Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_delete_tag(r).await
+        });
         let msg = UserDeleteTagRequest {
             repository: Some(repo.clone()),
             tag_name: name.to_vec(),
@@ -374,10 +373,7 @@ impl Client {
             expected_old_oid: expected_old.unwrap_or_default().to_string(),
         };
         let r = self
-            .unary("/gitaly.OperationService/UserDeleteTag", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_delete_tag(r).await }
-            })
+            .unary("/gitaly.OperationService/UserDeleteTag", msg, call)
             .await?;
         permission_denied_if(r.pre_receive_error)
     }
@@ -388,20 +384,14 @@ impl Client {
         repo: &Repository,
         c: &CommitFiles,
     ) -> Result<BranchUpdate, Status> {
-        let svc = self.operation_service();
+        let call = rpc(self.operation_service(), |mut svc, r| {
+            let (meta, ext, msgs) = r.into_parts();
+            let req = tonic::Request::from_parts(meta, ext, futures::stream::iter(msgs));
+            async move { svc.user_commit_files(req).await }
+        });
         let msgs = commit_files_messages(repo, c);
         let r = self
-            .attempt(
-                "/gitaly.OperationService/UserCommitFiles",
-                self.deadline(),
-                msgs,
-                |req| {
-                    let mut svc = svc.clone();
-                    let (meta, ext, msgs) = req.into_parts();
-                    let req = tonic::Request::from_parts(meta, ext, futures::stream::iter(msgs));
-                    async move { Ok(svc.user_commit_files(req).await?.into_inner()) }
-                },
-            )
+            .unary("/gitaly.OperationService/UserCommitFiles", msgs, call)
             .await?;
         Ok(r.branch_update.unwrap_or_default().into())
     }
@@ -464,7 +454,9 @@ impl Client {
         commit_id: &str,
         expected_old: Option<&str>,
     ) -> Result<BranchUpdate, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_ff_branch(r).await
+        });
         let msg = UserFfBranchRequest {
             repository: Some(repo.clone()),
             user: Some(user.clone()),
@@ -473,10 +465,7 @@ impl Client {
             expected_old_oid: expected_old.unwrap_or_default().to_string(),
         };
         let r = self
-            .unary("/gitaly.OperationService/UserFFBranch", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_ff_branch(r).await }
-            })
+            .unary("/gitaly.OperationService/UserFFBranch", msg, call)
             .await?;
         permission_denied_if(r.pre_receive_error)?;
         Ok(r.branch_update.unwrap_or_default().into())
@@ -488,7 +477,9 @@ impl Client {
         repo: &Repository,
         p: &PickRevert,
     ) -> Result<BranchUpdate, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_cherry_pick(r).await
+        });
         let (name, email) = p.author.clone().unwrap_or_default();
         let msg = UserCherryPickRequest {
             repository: Some(repo.clone()),
@@ -509,17 +500,16 @@ impl Client {
             sign: false,
         };
         let r = self
-            .unary("/gitaly.OperationService/UserCherryPick", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_cherry_pick(r).await }
-            })
+            .unary("/gitaly.OperationService/UserCherryPick", msg, call)
             .await?;
         Ok(r.branch_update.unwrap_or_default().into())
     }
 
     /// Undo `p.commit_id`'s changes on `p.branch` as a new commit.
     pub async fn revert(&self, repo: &Repository, p: &PickRevert) -> Result<BranchUpdate, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_revert(r).await
+        });
         let msg = UserRevertRequest {
             repository: Some(repo.clone()),
             user: Some(p.user.clone()),
@@ -537,10 +527,7 @@ impl Client {
             sign: false,
         };
         let r = self
-            .unary("/gitaly.OperationService/UserRevert", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_revert(r).await }
-            })
+            .unary("/gitaly.OperationService/UserRevert", msg, call)
             .await?;
         Ok(r.branch_update.unwrap_or_default().into())
     }
@@ -552,16 +539,15 @@ impl Client {
         repo: &Repository,
         req: UserSquashRequest,
     ) -> Result<String, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_squash(r).await
+        });
         let msg = UserSquashRequest {
             repository: Some(repo.clone()),
             ..req
         };
         let r = self
-            .unary("/gitaly.OperationService/UserSquash", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_squash(r).await }
-            })
+            .unary("/gitaly.OperationService/UserSquash", msg, call)
             .await?;
         Ok(r.squash_sha)
     }
@@ -573,16 +559,15 @@ impl Client {
         repo: &Repository,
         req: UserMergeToRefRequest,
     ) -> Result<String, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_merge_to_ref(r).await
+        });
         let msg = UserMergeToRefRequest {
             repository: Some(repo.clone()),
             ..req
         };
         let r = self
-            .unary("/gitaly.OperationService/UserMergeToRef", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_merge_to_ref(r).await }
-            })
+            .unary("/gitaly.OperationService/UserMergeToRef", msg, call)
             .await?;
         Ok(r.commit_id)
     }
@@ -594,16 +579,15 @@ impl Client {
         repo: &Repository,
         req: UserRebaseToRefRequest,
     ) -> Result<String, Status> {
-        let c = self.operation_service();
+        let call = rpc(self.operation_service(), |mut c, r| async move {
+            c.user_rebase_to_ref(r).await
+        });
         let msg = UserRebaseToRefRequest {
             repository: Some(repo.clone()),
             ..req
         };
         let r = self
-            .unary("/gitaly.OperationService/UserRebaseToRef", msg, |r| {
-                let mut c = c.clone();
-                async move { c.user_rebase_to_ref(r).await }
-            })
+            .unary("/gitaly.OperationService/UserRebaseToRef", msg, call)
             .await?;
         Ok(r.commit_id)
     }

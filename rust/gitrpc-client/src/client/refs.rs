@@ -3,6 +3,7 @@
 
 use tonic::Status;
 
+use super::call::rpc;
 use super::Client;
 use crate::gitaly::get_tag_signatures_response::TagSignature;
 use crate::gitaly::*;
@@ -16,7 +17,9 @@ impl Client {
         commit_id: &str,
         limit: u32,
     ) -> Result<Vec<Vec<u8>>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.list_branch_names_containing_commit(r).await
+        });
         let msg = ListBranchNamesContainingCommitRequest {
             repository: Some(repo.clone()),
             commit_id: commit_id.to_string(),
@@ -26,10 +29,7 @@ impl Client {
             .collect(
                 "/gitaly.RefService/ListBranchNamesContainingCommit",
                 msg,
-                |r| {
-                    let mut c = c.clone();
-                    async move { c.list_branch_names_containing_commit(r).await }
-                },
+                call,
             )
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.branch_names).collect())
@@ -42,21 +42,16 @@ impl Client {
         commit_id: &str,
         limit: u32,
     ) -> Result<Vec<Vec<u8>>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.list_tag_names_containing_commit(r).await
+        });
         let msg = ListTagNamesContainingCommitRequest {
             repository: Some(repo.clone()),
             commit_id: commit_id.to_string(),
             limit,
         };
         let pages = self
-            .collect(
-                "/gitaly.RefService/ListTagNamesContainingCommit",
-                msg,
-                |r| {
-                    let mut c = c.clone();
-                    async move { c.list_tag_names_containing_commit(r).await }
-                },
-            )
+            .collect("/gitaly.RefService/ListTagNamesContainingCommit", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.tag_names).collect())
     }
@@ -71,7 +66,9 @@ impl Client {
         sort_field: &str,
         limit: u32,
     ) -> Result<Vec<String>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.find_refs_by_oid(r).await
+        });
         let msg = FindRefsByOidRequest {
             repository: Some(repo.clone()),
             oid: oid.to_string(),
@@ -80,10 +77,7 @@ impl Client {
             limit,
         };
         let r = self
-            .unary("/gitaly.RefService/FindRefsByOID", msg, |r| {
-                let mut c = c.clone();
-                async move { c.find_refs_by_oid(r).await }
-            })
+            .unary("/gitaly.RefService/FindRefsByOID", msg, call)
             .await?;
         Ok(r.refs)
     }
@@ -94,16 +88,15 @@ impl Client {
         repo: &Repository,
         tag_ids: Vec<String>,
     ) -> Result<Vec<(String, Vec<u8>)>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.get_tag_messages(r).await
+        });
         let msg = GetTagMessagesRequest {
             repository: Some(repo.clone()),
             tag_ids,
         };
         let pieces = self
-            .collect("/gitaly.RefService/GetTagMessages", msg, |r| {
-                let mut c = c.clone();
-                async move { c.get_tag_messages(r).await }
-            })
+            .collect("/gitaly.RefService/GetTagMessages", msg, call)
             .await?;
         let mut out: Vec<(String, Vec<u8>)> = Vec::new();
         for p in pieces {
@@ -121,16 +114,15 @@ impl Client {
         repo: &Repository,
         revisions: Vec<String>,
     ) -> Result<Vec<TagSignature>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.get_tag_signatures(r).await
+        });
         let msg = GetTagSignaturesRequest {
             repository: Some(repo.clone()),
             tag_revisions: revisions,
         };
         let pages = self
-            .collect("/gitaly.RefService/GetTagSignatures", msg, |r| {
-                let mut c = c.clone();
-                async move { c.get_tag_signatures(r).await }
-            })
+            .collect("/gitaly.RefService/GetTagSignatures", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.signatures).collect())
     }
@@ -141,16 +133,15 @@ impl Client {
         repo: &Repository,
         remote_name: &str,
     ) -> Result<Vec<Branch>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.find_all_remote_branches(r).await
+        });
         let msg = FindAllRemoteBranchesRequest {
             repository: Some(repo.clone()),
             remote_name: remote_name.to_string(),
         };
         let pages = self
-            .collect("/gitaly.RefService/FindAllRemoteBranches", msg, |r| {
-                let mut c = c.clone();
-                async move { c.find_all_remote_branches(r).await }
-            })
+            .collect("/gitaly.RefService/FindAllRemoteBranches", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.branches).collect())
     }

@@ -4,6 +4,7 @@
 
 use tonic::Status;
 
+use super::call::rpc;
 use super::{Client, MAX_MESSAGE};
 use crate::gitaly::*;
 
@@ -18,30 +19,28 @@ impl Client {
         target: &Repository,
         source: &Repository,
     ) -> Result<(), Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.replicate_repository(r).await
+        });
         let msg = ReplicateRepositoryRequest {
             repository: Some(target.clone()),
             source: Some(source.clone()),
         };
-        self.unary("/gitaly.RepositoryService/ReplicateRepository", msg, |r| {
-            let mut c = c.clone();
-            async move { c.replicate_repository(r).await }
-        })
-        .await
-        .map(|_| ())
+        self.unary("/gitaly.RepositoryService/ReplicateRepository", msg, call)
+            .await
+            .map(|_| ())
     }
 
     /// A bundle of every ref of `repo` (`FAILED_PRECONDITION` for an empty repository).
     pub async fn create_bundle(&self, repo: &Repository) -> Result<Vec<u8>, Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.create_bundle(r).await
+        });
         let msg = CreateBundleRequest {
             repository: Some(repo.clone()),
         };
         let parts = self
-            .collect("/gitaly.RepositoryService/CreateBundle", msg, |r| {
-                let mut c = c.clone();
-                async move { c.create_bundle(r).await }
-            })
+            .collect("/gitaly.RepositoryService/CreateBundle", msg, call)
             .await?;
         Ok(parts.into_iter().flat_map(|p| p.data).collect())
     }
@@ -52,7 +51,11 @@ impl Client {
         repo: &Repository,
         bundle: &[u8],
     ) -> Result<(), Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| {
+            let (meta, ext, msgs) = r.into_parts();
+            let req = tonic::Request::from_parts(meta, ext, futures::stream::iter(msgs));
+            async move { c.create_repository_from_bundle(req).await }
+        });
         let mut msgs: Vec<CreateRepositoryFromBundleRequest> = bundle
             .chunks(CHUNK.min(MAX_MESSAGE / 2))
             .map(|data| CreateRepositoryFromBundleRequest {
@@ -70,14 +73,7 @@ impl Client {
         self.unary(
             "/gitaly.RepositoryService/CreateRepositoryFromBundle",
             msgs,
-            |r| {
-                let mut c = c.clone();
-                async move {
-                    let (meta, ext, msgs) = r.into_parts();
-                    let req = tonic::Request::from_parts(meta, ext, futures::stream::iter(msgs));
-                    c.create_repository_from_bundle(req).await
-                }
-            },
+            call,
         )
         .await
         .map(|_| ())

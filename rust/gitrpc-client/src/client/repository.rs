@@ -4,7 +4,8 @@
 use futures::{Stream, StreamExt};
 use tonic::Status;
 
-use super::{with_deadline, Client};
+use super::call::rpc;
+use super::Client;
 use crate::gitaly::get_archive_request::Format;
 use crate::gitaly::*;
 
@@ -42,7 +43,9 @@ impl Client {
         repo: &Repository,
         opts: ArchiveOptions,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, Status>> + Send + 'static, Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.get_archive(r).await
+        });
         let msg = GetArchiveRequest {
             repository: Some(repo.clone()),
             commit_id: opts.commit_id,
@@ -53,14 +56,10 @@ impl Client {
             elide_path: opts.elide_path,
             include_lfs_blobs: false,
         };
-        let deadline = self.deadline();
         let pieces = self
-            .attempt("/gitaly.RepositoryService/GetArchive", deadline, msg, |r| {
-                let mut c = c.clone();
-                async move { Ok(c.get_archive(r).await?.into_inner()) }
-            })
+            .stream("/gitaly.RepositoryService/GetArchive", msg, call)
             .await?;
-        Ok(with_deadline(pieces, deadline).map(|p| p.map(|m| m.data)))
+        Ok(pieces.map(|p| p.map(|m| m.data)))
     }
 
     /// Paths under `query` (a pathspec; `"."`: all) at `revision` matching `filter` (a
@@ -74,7 +73,9 @@ impl Client {
         offset: u32,
         limit: u32,
     ) -> Result<Vec<Vec<u8>>, Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.search_files_by_name(r).await
+        });
         let msg = SearchFilesByNameRequest {
             repository: Some(repo.clone()),
             query: query.to_string(),
@@ -84,10 +85,7 @@ impl Client {
             offset,
         };
         let pages = self
-            .collect("/gitaly.RepositoryService/SearchFilesByName", msg, |r| {
-                let mut c = c.clone();
-                async move { c.search_files_by_name(r).await }
-            })
+            .collect("/gitaly.RepositoryService/SearchFilesByName", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.files).collect())
     }
@@ -100,17 +98,16 @@ impl Client {
         revision: &[u8],
         query: &str,
     ) -> Result<Vec<Vec<u8>>, Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.search_files_by_content(r).await
+        });
         let msg = SearchFilesByContentRequest {
             repository: Some(repo.clone()),
             query: query.to_string(),
             r#ref: revision.to_vec(),
         };
         let pieces = self
-            .collect("/gitaly.RepositoryService/SearchFilesByContent", msg, |r| {
-                let mut c = c.clone();
-                async move { c.search_files_by_content(r).await }
-            })
+            .collect("/gitaly.RepositoryService/SearchFilesByContent", msg, call)
             .await?;
         let mut blocks = Vec::new();
         let mut block = Vec::new();

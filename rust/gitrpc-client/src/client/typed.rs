@@ -1,23 +1,23 @@
 //! The typed calls of [`Client`]: the common RPCs with Rust arguments and answers; what an
 //! answer means (a missing revision is `None`) is decided here, once for every adapter.
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tonic::Status;
 
-use super::{with_deadline, Blob, Branch, Client, TreeEntry};
+use super::call::{flatten, rpc};
+use super::{Blob, Branch, Client, TreeEntry};
 use crate::gitaly::*;
 
 impl Client {
     pub async fn repository_exists(&self, repo: &Repository) -> Result<bool, Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.repository_exists(r).await
+        });
         let msg = RepositoryExistsRequest {
             repository: Some(repo.clone()),
         };
         Ok(self
-            .unary("/gitaly.RepositoryService/RepositoryExists", msg, |r| {
-                let mut c = c.clone();
-                async move { c.repository_exists(r).await }
-            })
+            .unary("/gitaly.RepositoryService/RepositoryExists", msg, call)
             .await?
             .exists)
     }
@@ -28,45 +28,42 @@ impl Client {
         repo: &Repository,
         default_branch: &str,
     ) -> Result<(), Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.create_repository(r).await
+        });
         let msg = CreateRepositoryRequest {
             repository: Some(repo.clone()),
             default_branch: default_branch.as_bytes().to_vec(),
             ..Default::default()
         };
-        self.unary("/gitaly.RepositoryService/CreateRepository", msg, |r| {
-            let mut c = c.clone();
-            async move { c.create_repository(r).await }
-        })
-        .await
-        .map(|_| ())
+        self.unary("/gitaly.RepositoryService/CreateRepository", msg, call)
+            .await
+            .map(|_| ())
     }
 
     pub async fn remove_repository(&self, repo: &Repository) -> Result<(), Status> {
-        let c = self.repository_service();
+        let call = rpc(self.repository_service(), |mut c, r| async move {
+            c.remove_repository(r).await
+        });
         let msg = RemoveRepositoryRequest {
             repository: Some(repo.clone()),
         };
-        self.unary("/gitaly.RepositoryService/RemoveRepository", msg, |r| {
-            let mut c = c.clone();
-            async move { c.remove_repository(r).await }
-        })
-        .await
-        .map(|_| ())
+        self.unary("/gitaly.RepositoryService/RemoveRepository", msg, call)
+            .await
+            .map(|_| ())
     }
 
     /// Does `name` (which must start with `refs/`) exist?
     pub async fn ref_exists(&self, repo: &Repository, name: &str) -> Result<bool, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.ref_exists(r).await
+        });
         let msg = RefExistsRequest {
             repository: Some(repo.clone()),
             r#ref: name.as_bytes().to_vec(),
         };
         Ok(self
-            .unary("/gitaly.RefService/RefExists", msg, |r| {
-                let mut c = c.clone();
-                async move { c.ref_exists(r).await }
-            })
+            .unary("/gitaly.RefService/RefExists", msg, call)
             .await?
             .value)
     }
@@ -77,16 +74,15 @@ impl Client {
         &self,
         repo: &Repository,
     ) -> Result<Option<Vec<u8>>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.find_default_branch_name(r).await
+        });
         let msg = FindDefaultBranchNameRequest {
             repository: Some(repo.clone()),
             ..Default::default()
         };
         let name = self
-            .unary("/gitaly.RefService/FindDefaultBranchName", msg, |r| {
-                let mut c = c.clone();
-                async move { c.find_default_branch_name(r).await }
-            })
+            .unary("/gitaly.RefService/FindDefaultBranchName", msg, call)
             .await?
             .name;
         Ok(Some(name).filter(|n| !n.is_empty()))
@@ -94,16 +90,15 @@ impl Client {
 
     /// Local branches with their target commits, in ref-name order.
     pub async fn branches(&self, repo: &Repository) -> Result<Vec<Branch>, Status> {
-        let c = self.ref_service();
+        let call = rpc(self.ref_service(), |mut c, r| async move {
+            c.find_local_branches(r).await
+        });
         let msg = FindLocalBranchesRequest {
             repository: Some(repo.clone()),
             ..Default::default()
         };
         let pages = self
-            .collect("/gitaly.RefService/FindLocalBranches", msg, |r| {
-                let mut c = c.clone();
-                async move { c.find_local_branches(r).await }
-            })
+            .collect("/gitaly.RefService/FindLocalBranches", msg, call)
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.local_branches).collect())
     }
@@ -114,17 +109,16 @@ impl Client {
         repo: &Repository,
         revision: &[u8],
     ) -> Result<Option<GitCommit>, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.find_commit(r).await
+        });
         let msg = FindCommitRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
             ..Default::default()
         };
         Ok(self
-            .unary("/gitaly.CommitService/FindCommit", msg, |r| {
-                let mut c = c.clone();
-                async move { c.find_commit(r).await }
-            })
+            .unary("/gitaly.CommitService/FindCommit", msg, call)
             .await?
             .commit)
     }
@@ -135,17 +129,16 @@ impl Client {
         ancestor: &str,
         child: &str,
     ) -> Result<bool, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.commit_is_ancestor(r).await
+        });
         let msg = CommitIsAncestorRequest {
             repository: Some(repo.clone()),
             ancestor_id: ancestor.to_string(),
             child_id: child.to_string(),
         };
         Ok(self
-            .unary("/gitaly.CommitService/CommitIsAncestor", msg, |r| {
-                let mut c = c.clone();
-                async move { c.commit_is_ancestor(r).await }
-            })
+            .unary("/gitaly.CommitService/CommitIsAncestor", msg, call)
             .await?
             .value)
     }
@@ -157,26 +150,18 @@ impl Client {
         repo: &Repository,
         revisions: Vec<String>,
     ) -> Result<impl Stream<Item = Result<GitCommit, Status>> + Send + 'static, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.list_commits(r).await
+        });
         let msg = ListCommitsRequest {
             repository: Some(repo.clone()),
             revisions,
             ..Default::default()
         };
-        let deadline = self.deadline();
         let pages = self
-            .attempt("/gitaly.CommitService/ListCommits", deadline, msg, |r| {
-                let mut c = c.clone();
-                async move { Ok(c.list_commits(r).await?.into_inner()) }
-            })
+            .stream("/gitaly.CommitService/ListCommits", msg, call)
             .await?;
-        Ok(with_deadline(pages, deadline).flat_map(|page| {
-            let items: Vec<Result<GitCommit, Status>> = match page {
-                Ok(p) => p.commits.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
-        }))
+        Ok(flatten(pages, |p| p.commits))
     }
 
     /// A blob by object id, truncated to `limit` bytes (negative: whole blob); `None` if
@@ -187,17 +172,16 @@ impl Client {
         oid: &str,
         limit: i64,
     ) -> Result<Option<Blob>, Status> {
-        let c = self.blob_service();
+        let call = rpc(self.blob_service(), |mut c, r| async move {
+            c.get_blob(r).await
+        });
         let msg = GetBlobRequest {
             repository: Some(repo.clone()),
             oid: oid.to_string(),
             limit,
         };
         let parts = self
-            .collect("/gitaly.BlobService/GetBlob", msg, |r| {
-                let mut c = c.clone();
-                async move { c.get_blob(r).await }
-            })
+            .collect("/gitaly.BlobService/GetBlob", msg, call)
             .await?;
         let mut blob: Option<Blob> = None;
         for p in parts {
@@ -225,7 +209,9 @@ impl Client {
         path: &[u8],
         limit: i64,
     ) -> Result<Option<TreeEntry>, Status> {
-        let c = self.commit_service();
+        let call = rpc(self.commit_service(), |mut c, r| async move {
+            c.tree_entry(r).await
+        });
         let msg = TreeEntryRequest {
             repository: Some(repo.clone()),
             revision: revision.to_vec(),
@@ -234,10 +220,7 @@ impl Client {
             ..Default::default()
         };
         let parts = match self
-            .collect("/gitaly.CommitService/TreeEntry", msg, |r| {
-                let mut c = c.clone();
-                async move { c.tree_entry(r).await }
-            })
+            .collect("/gitaly.CommitService/TreeEntry", msg, call)
             .await
         {
             Ok(p) => p,

@@ -54,6 +54,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use gitrpc_git::Git;
+use gitrpc_proto::identity::Identity;
 use tokio::task::AbortHandle;
 
 pub use bridge::{Session, SCRIPT};
@@ -64,7 +65,7 @@ use generate::Job;
 use key::Key;
 
 use crate::config::PackObjectsCacheConfig;
-use crate::limits::{Caller, Limits};
+use crate::limits::Limits;
 use crate::metrics::{Lookup, PackCacheMetrics};
 
 /// The cache of one server (`None` in `Deps` when disabled). Dropping it stops its
@@ -200,7 +201,7 @@ impl PackCache {
         repo: &Path,
         label: String,
         protocol: &str,
-        caller: &Caller,
+        caller: &Identity,
         git: &Git,
     ) -> std::io::Result<Session> {
         self.hook.ensure()?;

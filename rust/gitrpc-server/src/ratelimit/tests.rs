@@ -175,3 +175,28 @@ fn keys_name_the_user_first() {
     assert_eq!(req(&[("remote_ip", "10.0.0.1")]), "ip:10.0.0.1");
     assert_eq!(req(&[]), "");
 }
+
+/// One client is one bucket: the metadata is read as `Identity::caller` reads it.
+#[test]
+fn keys_ignore_ports_and_padding() {
+    let req = |headers: &[(&'static str, &str)]| {
+        let mut r = http::Request::new(());
+        for (k, v) in headers {
+            r.headers_mut().insert(*k, v.parse().unwrap());
+        }
+        caller_key(&r)
+    };
+    assert_eq!(req(&[("remote_ip", "10.0.0.1:4242")]), "ip:10.0.0.1");
+    assert_eq!(req(&[("remote_ip", "[::1]:123")]), "ip:::1");
+    assert_eq!(req(&[("user_id", " user-7 ")]), "user:user-7");
+    // Blank or over-long names are no names: the next thing known keys the call.
+    assert_eq!(
+        req(&[("user_id", "  "), ("username", "alice")]),
+        "username:alice"
+    );
+    let long = "u".repeat(gitrpc_proto::identity::MAX_FIELD + 1);
+    assert_eq!(
+        req(&[("user_id", long.as_str()), ("remote_ip", "10.0.0.1")]),
+        "ip:10.0.0.1"
+    );
+}

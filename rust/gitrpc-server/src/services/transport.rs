@@ -21,6 +21,7 @@ use futures::{Stream, StreamExt};
 use gitrpc_git::pktline::{self, PackRequest};
 use gitrpc_git::spool::spool;
 use gitrpc_git::{Process, Subcommand};
+use gitrpc_proto::identity::Identity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::ChildStdin;
 use tonic::{Code, Status};
@@ -31,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::hooks::bridge::{Bridge, Push};
 use crate::hooks::User;
 use crate::limiter::Permit;
-use crate::limits::{Caller, Limits};
+use crate::limits::Limits;
 use crate::packcache::DirectPack;
 use crate::pusher::Pusher;
 use crate::stream::Sink;
@@ -75,7 +76,7 @@ pub struct Started {
 struct PackGate {
     limits: Arc<Limits>,
     request: PackRequest,
-    caller: Caller,
+    caller: Identity,
 }
 
 /// Tells the pack-objects cache that a repository changed, when dropped.

@@ -2,7 +2,7 @@
 //! git says about the repository afterwards (packs, multi-pack-index, commit-graph, fsck).
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use gitrpc_proto::gitaly::optimize_repository_request::Strategy;
@@ -18,6 +18,34 @@ async fn channel(server: &Serving) -> Channel {
     gitrpc_client::connect(&server.addresses()[0], &Default::default())
         .await
         .unwrap()
+}
+
+/// A server on a temp socket (its config changed by `edit`), its storage and a client.
+/// Taken apart as `let Setup { dir, server, storage, c } = ...`: bound in that order, they
+/// are dropped in the reverse one (the client first, the directory last).
+struct Setup {
+    c: RepositoryServiceClient<Channel>,
+    server: Serving,
+    storage: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+async fn start(edit: impl FnOnce(&mut gitrpc_server::config::Config)) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serving(dir.path(), edit).await;
+    let storage = server
+        .deps()
+        .locator
+        .storage(STORAGE)
+        .unwrap()
+        .to_path_buf();
+    let c = RepositoryServiceClient::new(channel(&server).await);
+    Setup {
+        c,
+        server,
+        storage,
+        dir,
+    }
 }
 
 fn repo(rel: &str) -> Repository {
@@ -83,17 +111,15 @@ async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) 
 
 #[tokio::test]
 async fn heuristical_then_eager() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serving(dir.path(), |_| {}).await;
-    let path = server
-        .deps()
-        .locator
-        .storage(STORAGE)
-        .unwrap()
-        .join("a.git");
+    let Setup {
+        dir: _dir,
+        server,
+        storage,
+        mut c,
+    } = start(|_| {}).await;
+    let path = storage.join("a.git");
     let f = Fixture::create(&path, "sha1");
     let head = f.rev_parse("main");
-    let mut c = RepositoryServiceClient::new(channel(&server).await);
     assert!(loose_objects(&path) > 0);
 
     // Loose objects only, no multi-pack-index: a geometric repack writes one; the graph is
@@ -107,14 +133,19 @@ async fn heuristical_then_eager() {
         .join("objects/info/commit-graphs/commit-graph-chain")
         .exists());
     assert!(!path.join(".gitaly-full-repack-timestamp").exists());
-    let series = |task: &str| {
-        format!(
-            "gitrpc_housekeeping_tasks_total{{housekeeping_task=\"{task}\",status=\"success\"}}"
-        )
+    let succeeded_once = |tasks: &[&str]| {
+        for task in tasks {
+            let series = format!(
+                "gitrpc_housekeeping_tasks_total{{housekeeping_task=\"{task}\",status=\"success\"}}"
+            );
+            assert_eq!(metric(&server, &series), 1.0, "{task}");
+        }
     };
-    assert_eq!(metric(&server, &series("packed_objects_geometric")), 1.0);
-    assert_eq!(metric(&server, &series("written_commit_graph_full")), 1.0);
-    assert_eq!(metric(&server, &series("total")), 1.0);
+    succeeded_once(&[
+        "packed_objects_geometric",
+        "written_commit_graph_full",
+        "total",
+    ]);
     fsck(&path);
 
     // Nothing left to do: a second heuristical optimization runs no git.
@@ -145,12 +176,11 @@ async fn heuristical_then_eager() {
     assert!(std::fs::read_to_string(path.join("packed-refs"))
         .unwrap()
         .contains("refs/heads/main"));
-    assert_eq!(
-        metric(&server, &series("packed_objects_full_with_cruft")),
-        1.0
-    );
-    assert_eq!(metric(&server, &series("packed_refs")), 1.0);
-    assert_eq!(metric(&server, &series("pruned_objects")), 1.0);
+    succeeded_once(&[
+        "packed_objects_full_with_cruft",
+        "packed_refs",
+        "pruned_objects",
+    ]);
     fsck(&path);
     assert_eq!(f.rev_parse("main"), head);
     assert_eq!(git(&path, &["rev-list", "--count", "--all"]).trim(), "5");
@@ -162,74 +192,96 @@ async fn heuristical_then_eager() {
     );
 }
 
+/// A request of [`bad_requests_spawn_nothing`].
+enum Call {
+    Optimize(Option<Repository>, i32),
+    Prune(Repository),
+}
+
 #[tokio::test]
 async fn bad_requests_spawn_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serving(dir.path(), |_| {}).await;
-    let path = server
-        .deps()
-        .locator
-        .storage(STORAGE)
-        .unwrap()
-        .join("a.git");
+    let Setup {
+        dir: _dir,
+        server,
+        storage,
+        mut c,
+    } = start(|_| {}).await;
+    let path = storage.join("a.git");
     Fixture::create(&path, "sha1");
-    let mut c = RepositoryServiceClient::new(channel(&server).await);
-    let spawned = || {
+    Fixture::create(&storage.join("@pools/aa/bb.git"), "sha1");
+    let elsewhere = Repository {
+        storage_name: "nope".into(),
+        ..repo("a.git")
+    };
+    let cases = [
+        (
+            Call::Optimize(Some(repo("a.git")), 7),
+            Code::InvalidArgument,
+            "unsupported optimization strategy 7",
+        ),
+        (
+            Call::Optimize(Some(repo("a.git")), Strategy::Offloading as i32),
+            Code::Unimplemented,
+            "offloading feature not enabled",
+        ),
+        (
+            Call::Optimize(Some(repo("a.git")), Strategy::Rehydration as i32),
+            Code::Unimplemented,
+            "offloading feature not enabled",
+        ),
+        (
+            Call::Optimize(Some(repo("missing.git")), 0),
+            Code::NotFound,
+            "repository not found: \"missing.git\"",
+        ),
+        (
+            Call::Optimize(Some(repo("../x.git")), 0),
+            Code::InvalidArgument,
+            "relative path escapes root directory: \"../x.git\"",
+        ),
+        (
+            Call::Optimize(None, 0),
+            Code::InvalidArgument,
+            "empty Repository",
+        ),
+        (
+            Call::Prune(elsewhere),
+            Code::InvalidArgument,
+            "storage not found: \"nope\"",
+        ),
+        // Object pools are never pruned.
+        (
+            Call::Prune(repo("@pools/aa/bb.git")),
+            Code::InvalidArgument,
+            "pruning objects for object pool",
+        ),
+    ];
+    for (call, code, message) in cases {
+        let e = match call {
+            Call::Optimize(repository, strategy) => c
+                .optimize_repository(OptimizeRepositoryRequest {
+                    repository,
+                    strategy,
+                })
+                .await
+                .map(|_| ()),
+            Call::Prune(r) => c
+                .prune_unreachable_objects(PruneUnreachableObjectsRequest {
+                    repository: Some(r),
+                })
+                .await
+                .map(|_| ()),
+        }
+        .unwrap_err();
+        assert_eq!((e.code(), e.message()), (code, message));
+    }
+    assert_eq!(
         metric(
             &server,
             "gitrpc_git_spawn_seconds_count{subcommand=\"repack\"}",
-        )
-    };
-
-    let e = optimize(&mut c, "a.git", 7).await.unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument);
-    assert_eq!(e.message(), "unsupported optimization strategy 7");
-    for s in [Strategy::Offloading, Strategy::Rehydration] {
-        let e = optimize(&mut c, "a.git", s as i32).await.unwrap_err();
-        assert_eq!(e.code(), Code::Unimplemented, "{s:?}");
-        assert_eq!(e.message(), "offloading feature not enabled");
-    }
-    let e = optimize(&mut c, "missing.git", 0).await.unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
-    let e = optimize(&mut c, "../x.git", 0).await.unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument);
-    let e = c
-        .optimize_repository(OptimizeRepositoryRequest {
-            repository: None,
-            strategy: 0,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument);
-    let e = c
-        .prune_unreachable_objects(PruneUnreachableObjectsRequest {
-            repository: Some(Repository {
-                storage_name: "nope".into(),
-                relative_path: "a.git".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("storage not found"), "{}", e.message());
-    // Object pools are never pruned.
-    let pool = server
-        .deps()
-        .locator
-        .storage(STORAGE)
-        .unwrap()
-        .join("@pools/aa/bb.git");
-    Fixture::create(&pool, "sha1");
-    let e = c
-        .prune_unreachable_objects(PruneUnreachableObjectsRequest {
-            repository: Some(repo("@pools/aa/bb.git")),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument);
-    assert_eq!(e.message(), "pruning objects for object pool");
-    assert_eq!(spawned(), 0.0);
+        ),
+        0.0
+    );
     assert!(!path.join("objects/pack/multi-pack-index").exists());
     assert_eq!(
         metric(&server, "gitrpc_housekeeping_running"),
@@ -240,16 +292,14 @@ async fn bad_requests_spawn_nothing() {
 
 #[tokio::test]
 async fn one_optimization_per_repository_across_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serving(dir.path(), |_| {}).await;
-    let path = server
-        .deps()
-        .locator
-        .storage(STORAGE)
-        .unwrap()
-        .join("a.git");
+    let Setup {
+        dir: _dir,
+        server: _server,
+        storage,
+        mut c,
+    } = start(|_| {}).await;
+    let path = storage.join("a.git");
     Fixture::create(&path, "sha1");
-    let mut c = RepositoryServiceClient::new(channel(&server).await);
     // Another process (an embedded server in another Puma worker, say) optimizes it: it
     // holds the flock on the repository directory.
     let other = std::fs::File::open(&path).unwrap();
@@ -290,18 +340,15 @@ async fn one_optimization_per_repository_across_processes() {
 
 #[tokio::test]
 async fn a_running_optimization_is_shown_exclusive_and_cancellable() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serving(dir.path(), |_| {}).await;
-    let storage = server
-        .deps()
-        .locator
-        .storage(STORAGE)
-        .unwrap()
-        .to_path_buf();
+    let Setup {
+        dir,
+        server,
+        storage,
+        mut c,
+    } = start(|_| {}).await;
     // Every git that reads objects here blocks on the alternates FIFO (an eager optimization
     // starts with a full repack).
     hanging_repo(&storage, "hang.git");
-    let mut c = RepositoryServiceClient::new(channel(&server).await);
     let mut c2 = c.clone();
     let call = tokio::spawn(async move { optimize(&mut c2, "hang.git", 2).await });
     let deps = server.deps().clone();
@@ -361,14 +408,13 @@ fn has_object(repo: &Path, oid: &str) -> bool {
 
 #[tokio::test]
 async fn prune_removes_only_unreachable_objects_past_the_grace_period() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serving(dir.path(), |_| {}).await;
-    let path = server
-        .deps()
-        .locator
-        .storage(STORAGE)
-        .unwrap()
-        .join("a.git");
+    let Setup {
+        dir: _dir,
+        server: _server,
+        storage,
+        mut c,
+    } = start(|_| {}).await;
+    let path = storage.join("a.git");
     let f = Fixture::create(&path, "sha1");
     let reachable: Vec<String> = git(&path, &["rev-list", "--objects", "--all"])
         .lines()
@@ -385,7 +431,6 @@ async fn prune_removes_only_unreachable_objects_past_the_grace_period() {
         file.set_modified(SystemTime::now() - Duration::from_secs(3600))
             .unwrap();
     }
-    let mut c = RepositoryServiceClient::new(channel(&server).await);
     c.prune_unreachable_objects(PruneUnreachableObjectsRequest {
         repository: Some(repo("a.git")),
     })
@@ -411,18 +456,15 @@ async fn prune_removes_only_unreachable_objects_past_the_grace_period() {
 
 #[tokio::test]
 async fn the_scheduler_optimizes_after_n_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serving(dir.path(), |c| c.housekeeping.after_writes = 3).await;
-    let storage = server
-        .deps()
-        .locator
-        .storage(STORAGE)
-        .unwrap()
-        .to_path_buf();
+    let Setup {
+        dir: _dir,
+        server,
+        storage,
+        mut c,
+    } = start(|c| c.housekeeping.after_writes = 3).await;
     let f = Fixture::create(&storage.join("a.git"), "sha1");
     Fixture::create(&storage.join("b.git"), "sha1");
     let head = f.rev_parse("main");
-    let mut c = RepositoryServiceClient::new(channel(&server).await);
     let writer = c.clone();
     let write = |rel: &'static str, name: String| {
         let mut c = writer.clone();

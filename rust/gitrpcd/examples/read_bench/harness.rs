@@ -1,58 +1,17 @@
-//! What the history benchmarks (`llcft`, `blame`) share: git on PATH, a deterministic RNG,
-//! repositories built once with `git fast-import` and cached under `target/bench-repos/`,
-//! a `gitrpcd` child on a unix socket, and best-of-N timing.
+//! What the read benchmarks (`llcft`, `diff`, `blame`) share: repositories built once with
+//! `git fast-import` and cached under `target/bench-repos/`, a `gitrpcd` child on a unix
+//! socket; and, from `examples/support/bench.rs` (shared with `rpc_bench`), git on PATH, a
+//! deterministic RNG and the formatting of times.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::bench;
+pub use crate::bench::{find_git, git, secs, Rng};
 
 pub const STORAGE: &str = "default";
-
-/// xorshift64*: deterministic, good enough to shape a history.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// In [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-pub fn find_git() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("git"))
-                .find(|g| g.is_file())
-        })
-        .expect("git on PATH")
-}
-
-/// `git --git-dir <repo> <args>`'s stdout; panics if git fails.
-pub fn git(git: &Path, repo: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(git)
-        .arg("--git-dir")
-        .arg(repo)
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?} failed");
-    out.stdout
-}
 
 /// Where cached repositories live: next to `--repo` (the `rpc_bench` repository, itself
 /// under `target/bench-repos/`) if given, else `target/bench-repos/`.
@@ -135,21 +94,14 @@ impl Daemon {
             ),
         )
         .unwrap();
-        // target/<profile>/examples/read_bench → target/<profile>/gitrpcd
-        let exe = std::env::current_exe().unwrap();
-        let bin = exe.parent().unwrap().parent().unwrap().join("gitrpcd");
-        let child = Command::new(bin)
+        let child = Command::new(bench::bin_dir().join("gitrpcd"))
             .arg("--config")
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start gitrpcd (build it first)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "gitrpcd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        bench::wait_for_socket(&socket);
         Daemon {
             child,
             socket,
@@ -170,26 +122,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-/// Seconds as `1.23 s` or `456 ms`.
-pub fn secs(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else {
-        format!("{:.0} ms", s * 1000.0)
+        bench::stop(&mut self.child);
     }
 }
 

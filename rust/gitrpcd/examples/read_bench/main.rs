@@ -15,6 +15,8 @@
 //! lives in its own module; until it is written it prints nothing.
 #![allow(clippy::disallowed_methods)] // baselines run git by hand
 
+#[path = "../support/bench.rs"]
+mod bench;
 mod blame;
 mod diff;
 mod harness;

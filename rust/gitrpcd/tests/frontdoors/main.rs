@@ -19,6 +19,8 @@ mod support;
 mod access;
 /// `authorized-keys` mode: sshd's AuthorizedKeysCommand asks gitrpc-shell for the key line.
 mod keys;
+/// `[pack_objects_cache]` behind the door: N identical clones at once run one pack-objects.
+mod packcache;
 /// `[[rate_limiting]]` end to end: 50 sessions at once through sshd, smoothed or refused.
 mod ratelimit;
 /// `[servers]`: a storage mapped to a second gitrpcd (its own token) is served there, the

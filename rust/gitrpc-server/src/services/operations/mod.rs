@@ -217,8 +217,9 @@ impl OperationService for OperationServiceImpl {
         &self,
         req: Request<UserCherryPickRequest>,
     ) -> Result<Response<UserCherryPickResponse>, Status> {
+        let (metadata, _, req) = req.into_parts();
         Ok(Response::new(
-            pick::cherry_pick(&self.deps, req.into_inner()).await?,
+            pick::cherry_pick(&self.deps, &metadata, req).await?,
         ))
     }
 
@@ -236,8 +237,9 @@ impl OperationService for OperationServiceImpl {
         &self,
         req: Request<UserRevertRequest>,
     ) -> Result<Response<UserRevertResponse>, Status> {
+        let (metadata, _, req) = req.into_parts();
         Ok(Response::new(
-            pick::revert(&self.deps, req.into_inner()).await?,
+            pick::revert(&self.deps, &metadata, req).await?,
         ))
     }
 

@@ -6,6 +6,7 @@ use gitrpc_git::merge::{merge_tree_command, run_merge_tree, MergeError, MergeTre
 use gitrpc_git::objects::{Commit, ObjectFormat};
 use gitrpc_git::Subcommand;
 use gitrpc_proto::gitaly::*;
+use tonic::metadata::MetadataMap;
 use tonic::Code;
 
 use super::ff::is_ancestor;
@@ -122,7 +123,12 @@ fn diverged(op: Op, old: &str, new: &str) -> Error {
     }
 }
 
-async fn run(deps: &Deps, op: Op, req: Request<'_>) -> Result<OperationBranchUpdate> {
+async fn run(
+    deps: &Deps,
+    metadata: &MetadataMap,
+    op: Op,
+    req: Request<'_>,
+) -> Result<OperationBranchUpdate> {
     let repo = deps.repo_for_write(req.repository)?;
     let user = req.user.ok_or_else(|| Error::invalid("empty User"))?;
     let commit = req.commit.ok_or_else(|| Error::invalid("empty Commit"))?;
@@ -142,13 +148,14 @@ async fn run(deps: &Deps, op: Op, req: Request<'_>) -> Result<OperationBranchUpd
         true => req.branch_name,
         false => req.start_branch_name,
     };
-    let other = start::other_repository(deps, &repo, req.start_repository)?;
-    let from = other.as_ref().unwrap_or(&repo);
-    let start = resolve_commit(from, start_name)
-        .await?
-        .ok_or_else(|| Error::invalid("resolve start ref: reference not found"))?;
+    let other = start::start_repository(deps, metadata, &repo, req.start_repository).await?;
+    let start = match &other {
+        Some(o) => o.resolve_commit(start_name).await?,
+        None => resolve_commit(&repo, start_name).await?,
+    }
+    .ok_or_else(|| Error::invalid("resolve start ref: reference not found"))?;
     let fetched = match &other {
-        Some(o) => start::fetch_missing(&qrepo, o, &start).await?,
+        Some(o) => o.fetch_missing(deps, &qrepo, &start).await?,
         None => false,
     };
     let had_branches = has_branches(&repo).await?;
@@ -269,7 +276,11 @@ async fn run(deps: &Deps, op: Op, req: Request<'_>) -> Result<OperationBranchUpd
     }
 }
 
-pub async fn cherry_pick(deps: &Deps, r: UserCherryPickRequest) -> Result<UserCherryPickResponse> {
+pub async fn cherry_pick(
+    deps: &Deps,
+    metadata: &MetadataMap,
+    r: UserCherryPickRequest,
+) -> Result<UserCherryPickResponse> {
     let author = match (
         r.commit_author_name.is_empty(),
         r.commit_author_email.is_empty(),
@@ -291,11 +302,15 @@ pub async fn cherry_pick(deps: &Deps, r: UserCherryPickRequest) -> Result<UserCh
         author,
     };
     Ok(UserCherryPickResponse {
-        branch_update: Some(run(deps, Op::CherryPick, req).await?),
+        branch_update: Some(run(deps, metadata, Op::CherryPick, req).await?),
     })
 }
 
-pub async fn revert(deps: &Deps, r: UserRevertRequest) -> Result<UserRevertResponse> {
+pub async fn revert(
+    deps: &Deps,
+    metadata: &MetadataMap,
+    r: UserRevertRequest,
+) -> Result<UserRevertResponse> {
     let req = Request {
         repository: r.repository.as_ref(),
         user: r.user.as_ref(),
@@ -310,7 +325,7 @@ pub async fn revert(deps: &Deps, r: UserRevertRequest) -> Result<UserRevertRespo
         author: None,
     };
     Ok(UserRevertResponse {
-        branch_update: Some(run(deps, Op::Revert, req).await?),
+        branch_update: Some(run(deps, metadata, Op::Revert, req).await?),
         ..Default::default()
     })
 }

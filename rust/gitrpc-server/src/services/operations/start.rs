@@ -1,7 +1,7 @@
 //! Where a new commit starts: a branch of this repository or of `start_repository` (another
-//! repository of this server's storages or, for UserCommitFiles, of another server named in
-//! the call's `gitaly-servers`), fetched into the operation's quarantine when its objects
-//! are not here.
+//! repository of this server's storages or of another server named in the call's
+//! `gitaly-servers`), fetched into the operation's quarantine when its objects are not here.
+//! UserCommitFiles, UserCherryPick and UserRevert all go through [`start_repository`].
 
 use gitrpc_git::Subcommand;
 use gitrpc_proto::gitaly::Repository;
@@ -10,6 +10,7 @@ use tonic::metadata::MetadataMap;
 use super::{has_branches, ref_value};
 use crate::deps::{Deps, Repo};
 use crate::error::{Error, Result};
+use crate::remote::RemoteServer;
 use crate::second::SecondRepository;
 
 /// A `start_repository` other than the call's repository.
@@ -50,9 +51,7 @@ impl Start<'_> {
         match self {
             Start::Local(from) => branch_commit(from, branch).await,
             Start::Remote(second) => {
-                let server = second
-                    .remote()
-                    .ok_or_else(|| Error::internal("start repository: not on another server"))?;
+                let server = server(second)?;
                 super::branch_ref(branch)?;
                 if !server.has_branches(&second.repository).await? {
                     return Ok(None);
@@ -61,6 +60,15 @@ impl Start<'_> {
                     server.branch_commit(&second.repository, branch).await?,
                 ))
             }
+        }
+    }
+
+    /// The commit `rev` (a start branch name, any revision) resolves to in the start
+    /// repository; `None` if none.
+    pub async fn resolve_commit(&self, rev: &[u8]) -> Result<Option<String>> {
+        match self {
+            Start::Local(from) => super::resolve_commit(from, rev).await,
+            Start::Remote(second) => server(second)?.find_commit(&second.repository, rev).await,
         }
     }
 
@@ -89,6 +97,12 @@ impl Start<'_> {
     }
 }
 
+fn server(second: &SecondRepository) -> Result<&RemoteServer> {
+    second
+        .remote()
+        .ok_or_else(|| Error::internal("start repository: not on another server"))
+}
+
 async fn has_commit(repo: &Repo<'_>, oid: &str) -> Result<bool> {
     Ok(repo
         .resolve(format!("{oid}^{{commit}}").as_bytes(), None)
@@ -98,7 +112,7 @@ async fn has_commit(repo: &Repo<'_>, oid: &str) -> Result<bool> {
 
 /// `start_repository` as a repository to read from: `None` when unset or the same
 /// repository as `repo` (Gitaly's `sameRepository`).
-pub fn other_repository<'d>(
+fn other_repository<'d>(
     deps: &'d Deps,
     repo: &Repo<'_>,
     start: Option<&Repository>,

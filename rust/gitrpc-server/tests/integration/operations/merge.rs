@@ -40,7 +40,7 @@ pub fn conflicts_in(s: &Ops, rel: &str, format: &str) -> (Fixture, String, Strin
     (f, ours, theirs, clean)
 }
 
-fn first(s: &Ops, branch: &str, commit: &str) -> UserMergeBranchRequest {
+pub(super) fn first(s: &Ops, branch: &str, commit: &str) -> UserMergeBranchRequest {
     UserMergeBranchRequest {
         repository: Some(s.repo("r.git")),
         user: Some(user()),
@@ -53,7 +53,7 @@ fn first(s: &Ops, branch: &str, commit: &str) -> UserMergeBranchRequest {
 }
 
 /// Phase one: the merge id, and the channel for phase two.
-async fn propose(
+pub(super) async fn propose(
     s: &Ops,
     req: UserMergeBranchRequest,
 ) -> Result<

@@ -136,6 +136,11 @@ pub fn user() -> User {
     }
 }
 
+/// The answer of a call that must succeed.
+pub fn ok<T>(r: Result<tonic::Response<T>, Status>) -> T {
+    r.unwrap().into_inner()
+}
+
 pub fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp { seconds, nanos: 0 })
 }

@@ -1,10 +1,12 @@
 //! UserCherryPick and UserRevert.
 
+use gitrpc_proto::gitaly::user_cherry_pick_error::Error as PickError;
+use gitrpc_proto::gitaly::user_revert_error::Error as RevertError;
 use gitrpc_proto::gitaly::*;
-use tonic::Code;
+use tonic::{Code, Status};
 
 use super::merge::conflicts;
-use super::{detail, g, show, snapshot, ts, user, Ops};
+use super::{detail, g, ok, show, snapshot, ts, user, Ops, Snapshot};
 
 fn commit(id: &str) -> Option<GitCommit> {
     Some(GitCommit {
@@ -13,7 +15,7 @@ fn commit(id: &str) -> Option<GitCommit> {
     })
 }
 
-fn pick(s: &Ops, id: &str, branch: &str) -> UserCherryPickRequest {
+pub(super) fn pick(s: &Ops, id: &str, branch: &str) -> UserCherryPickRequest {
     UserCherryPickRequest {
         repository: Some(s.repo("r.git")),
         user: Some(User {
@@ -28,7 +30,7 @@ fn pick(s: &Ops, id: &str, branch: &str) -> UserCherryPickRequest {
     }
 }
 
-fn revert(s: &Ops, id: &str, branch: &str) -> UserRevertRequest {
+pub(super) fn revert(s: &Ops, id: &str, branch: &str) -> UserRevertRequest {
     UserRevertRequest {
         repository: Some(s.repo("r.git")),
         user: Some(user()),
@@ -40,18 +42,26 @@ fn revert(s: &Ops, id: &str, branch: &str) -> UserRevertRequest {
     }
 }
 
+/// `e` is `code` with `message`, and the repository is as it was (`before`).
+fn refused(e: &Status, code: Code, message: &str, repo: &std::path::Path, before: &Snapshot) {
+    assert_eq!((e.code(), e.message()), (code, message));
+    assert_eq!(&snapshot(repo), before, "{message}");
+}
+
+fn conflict_on(files: &[&str]) -> MergeConflictError {
+    MergeConflictError {
+        conflicting_files: files.iter().map(|f| f.as_bytes().to_vec()).collect(),
+        conflicting_commit_ids: Vec::new(),
+    }
+}
+
 #[tokio::test]
 async fn cherry_pick_commits() {
     let s = Ops::start().await;
     let (f, ours, theirs, clean) = conflicts(&s, "r.git");
     let mut ops = s.ops();
-    let u = ops
-        .user_cherry_pick(pick(&s, &clean, "main"))
-        .await
-        .unwrap()
-        .into_inner()
-        .branch_update
-        .unwrap();
+    let picked = |r| ok::<UserCherryPickResponse>(r).branch_update.unwrap();
+    let u = picked(ops.user_cherry_pick(pick(&s, &clean, "main")).await);
     assert!(!u.branch_created && !u.repo_created);
     assert_eq!(g(&f.path, &["rev-parse", "main"]), u.commit_id);
     // The picked commit's author (with its own date and zone), the user as committer.
@@ -62,53 +72,12 @@ async fn cherry_pick_commits() {
     assert_eq!(super::blob(&f.path, "main", "c.txt"), b"c\n");
     assert_eq!(super::blob(&f.path, "main", "f"), b"our f\n");
 
-    let before = snapshot(&f.path);
-    let e = ops
-        .user_cherry_pick(pick(&s, &clean, "main"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.code(), e.message()),
-        (
-            Code::FailedPrecondition,
-            "cherry-pick: could not apply because the result was empty"
-        )
-    );
-    let d: UserCherryPickError = detail(&e, "UserCherryPickError").unwrap();
-    assert!(matches!(
-        d.error,
-        Some(user_cherry_pick_error::Error::ChangesAlreadyApplied(_))
-    ));
-    let e = ops
-        .user_cherry_pick(pick(&s, &theirs, "main"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.code(), e.message()),
-        (
-            Code::FailedPrecondition,
-            "cherry pick: merge: there are conflicting files"
-        )
-    );
-    let d: UserCherryPickError = detail(&e, "UserCherryPickError").unwrap();
-    let Some(user_cherry_pick_error::Error::CherryPickConflict(c)) = d.error else {
-        panic!("{d:?}")
-    };
-    assert_eq!(c.conflicting_files, [b"f".to_vec(), b"g".to_vec()]);
-    assert_eq!(snapshot(&f.path), before);
-
     // A new branch from a start branch, with an explicit author; a dry run writes nothing.
     let mut r = pick(&s, &clean, "picked");
     r.start_branch_name = b"theirs".to_vec();
     r.commit_author_name = b"Grace".to_vec();
     r.commit_author_email = b"grace@example.com".to_vec();
-    let u = ops
-        .user_cherry_pick(r)
-        .await
-        .unwrap()
-        .into_inner()
-        .branch_update
-        .unwrap();
+    let u = picked(ops.user_cherry_pick(r).await);
     assert!(u.branch_created);
     assert_eq!(
         g(&f.path, &["log", "-1", "--format=%P %an %ae", "picked"]),
@@ -118,64 +87,85 @@ async fn cherry_pick_commits() {
     let mut r = pick(&s, &clean, "dry");
     r.start_branch_name = b"theirs".to_vec();
     r.dry_run = true;
-    let u = ops
-        .user_cherry_pick(r)
-        .await
-        .unwrap()
-        .into_inner()
-        .branch_update
-        .unwrap();
+    let u = picked(ops.user_cherry_pick(r).await);
     assert_eq!(u.commit_id, theirs, "a dry run answers the start");
     let after = snapshot(&f.path);
     assert_eq!(after.objects, before.objects, "a dry run writes no object");
     assert_eq!(g(&f.path, &["rev-parse", "dry"]), theirs);
 
-    // Based on another branch than the one it goes on: the branch would lose commits.
+    // Refusals, each leaving the repository as it was: the request, the code and message,
+    // and the detail, if any.
     f.git(&["checkout", "-q", "-b", "extra", "base-branch"]);
     f.write("e.txt", "e\n");
     let extra = f.commit("extra");
     let main = g(&f.path, &["rev-parse", "main"]);
-    let mut r = pick(&s, &extra, "main");
-    r.start_branch_name = b"theirs".to_vec();
-    let e = ops.user_cherry_pick(r).await.unwrap_err();
-    assert_eq!(
-        (e.code(), e.message()),
-        (Code::FailedPrecondition, "cherry-pick: branch diverged")
-    );
-    let d: UserCherryPickError = detail(&e, "UserCherryPickError").unwrap();
-    let Some(user_cherry_pick_error::Error::TargetBranchDiverged(n)) = d.error else {
-        panic!("{d:?}")
+    let edit = |id: &str, e: fn(&mut UserCherryPickRequest)| {
+        let mut r = pick(&s, id, "main");
+        e(&mut r);
+        r
     };
-    assert_eq!(n.parent_revision, main.as_bytes());
-    // An expected value the branch has moved past: the update loses (Gitaly: INTERNAL).
-    let mut r = pick(&s, &extra, "main");
-    r.expected_old_oid = ours.clone();
-    let e = ops.user_cherry_pick(r).await.unwrap_err();
-    assert_eq!(
-        (e.code(), e.message()),
-        (Code::Internal, "update reference with hooks: reference update: reference does not point to expected object")
-    );
-    assert_eq!(g(&f.path, &["rev-parse", "main"]), main);
-
-    let e = ops
-        .user_cherry_pick(pick(&s, &"1".repeat(40), "main"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    for (edit, msg) in [
+    let diverged = NotAncestorError {
+        parent_revision: main.clone().into_bytes(),
+        child_revision: Vec::new(),
+    };
+    let cases = [
         (
-            (|r: &mut UserCherryPickRequest| r.user = None) as fn(&mut UserCherryPickRequest),
-            "empty User",
+            pick(&s, &clean, "main"),
+            Code::FailedPrecondition,
+            "cherry-pick: could not apply because the result was empty".to_string(),
+            Some(PickError::ChangesAlreadyApplied(ChangesAlreadyAppliedError {})),
         ),
-        (|r| r.commit = None, "empty Commit"),
-        (|r| r.branch_name.clear(), "empty BranchName"),
-        (|r| r.message.clear(), "empty Message"),
-    ] {
-        let mut r = pick(&s, &clean, "main");
-        edit(&mut r);
+        (
+            pick(&s, &theirs, "main"),
+            Code::FailedPrecondition,
+            "cherry pick: merge: there are conflicting files".into(),
+            Some(PickError::CherryPickConflict(conflict_on(&["f", "g"]))),
+        ),
+        // Based on another branch than the one it goes on: the branch would lose commits.
+        (
+            edit(&extra, |r| r.start_branch_name = b"theirs".to_vec()),
+            Code::FailedPrecondition,
+            "cherry-pick: branch diverged".into(),
+            Some(PickError::TargetBranchDiverged(diverged)),
+        ),
+        // An expected value the branch has moved past: the update loses (Gitaly: INTERNAL).
+        (
+            {
+                let mut r = pick(&s, &extra, "main");
+                r.expected_old_oid = ours.clone();
+                r
+            },
+            Code::Internal,
+            "update reference with hooks: reference update: reference does not point to expected object".into(),
+            None,
+        ),
+        (
+            pick(&s, &"1".repeat(40), "main"),
+            Code::NotFound,
+            format!("cherry-pick: commit lookup: commit not found: \"{}\"", "1".repeat(40)),
+            None,
+        ),
+        (edit(&clean, |r| r.user = None), Code::InvalidArgument, "empty User".into(), None),
+        (edit(&clean, |r| r.commit = None), Code::InvalidArgument, "empty Commit".into(), None),
+        (edit(&clean, |r| r.branch_name.clear()), Code::InvalidArgument, "empty BranchName".into(), None),
+        (edit(&clean, |r| r.message.clear()), Code::InvalidArgument, "empty Message".into(), None),
+    ];
+    let before = snapshot(&f.path);
+    for (r, code, message, want) in cases {
         let e = ops.user_cherry_pick(r).await.unwrap_err();
-        assert_eq!((e.code(), e.message()), (Code::InvalidArgument, msg));
+        refused(&e, code, &message, &f.path, &before);
+        if let Some(want) = want {
+            let d: UserCherryPickError = detail(&e, "UserCherryPickError").unwrap();
+            let mut got = d.error.unwrap();
+            // The commit the branch would have moved to is new: only its length is known.
+            if let PickError::TargetBranchDiverged(n) = &mut got {
+                assert_eq!(n.child_revision.len(), 40);
+                n.child_revision.clear();
+            }
+            assert_eq!(got, want, "{message}");
+        }
     }
+    assert_eq!(g(&f.path, &["rev-parse", "main"]), main);
 }
 
 #[tokio::test]
@@ -183,31 +173,28 @@ async fn revert_commits() {
     let s = Ops::start().await;
     let (f, ours, theirs, _clean) = conflicts(&s, "r.git");
     let mut ops = s.ops();
+    let reverted = |r| ok::<UserRevertResponse>(r).branch_update.unwrap();
+    let detail_of = |e: &Status| {
+        let d: UserRevertError = detail(e, "UserRevertError").unwrap();
+        d.error.unwrap()
+    };
     let before = snapshot(&f.path);
     let e = ops
         .user_revert(revert(&s, &theirs, "main"))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.code(), e.message()),
-        (
-            Code::FailedPrecondition,
-            "revert: there are conflicting files"
-        )
+    refused(
+        &e,
+        Code::FailedPrecondition,
+        "revert: there are conflicting files",
+        &f.path,
+        &before,
     );
-    let d: UserRevertError = detail(&e, "UserRevertError").unwrap();
-    let Some(user_revert_error::Error::MergeConflict(c)) = d.error else {
-        panic!("{d:?}")
-    };
-    assert_eq!(c.conflicting_files, [b"f".to_vec(), b"g".to_vec()]);
-    assert_eq!(snapshot(&f.path), before);
-    let u = ops
-        .user_revert(revert(&s, &ours, "main"))
-        .await
-        .unwrap()
-        .into_inner()
-        .branch_update
-        .unwrap();
+    assert_eq!(
+        detail_of(&e),
+        RevertError::MergeConflict(conflict_on(&["f", "g"]))
+    );
+    let u = reverted(ops.user_revert(revert(&s, &ours, "main")).await);
     assert_eq!(g(&f.path, &["rev-parse", "main"]), u.commit_id);
     assert_eq!(
         g(&f.path, &["rev-parse", "main^{tree}"]),
@@ -222,14 +209,24 @@ async fn revert_commits() {
         .user_revert(revert(&s, &ours, "main"))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.code(), e.message()),
-        (
-            Code::FailedPrecondition,
-            "revert: could not apply because the result was empty"
-        )
+    refused(
+        &e,
+        Code::FailedPrecondition,
+        "revert: could not apply because the result was empty",
+        &f.path,
+        &before,
     );
-    assert_eq!(snapshot(&f.path), before);
+    let e = ops
+        .user_revert(revert(&s, &"1".repeat(40), "main"))
+        .await
+        .unwrap_err();
+    refused(
+        &e,
+        Code::NotFound,
+        "revert commit lookup: commit not found",
+        &f.path,
+        &before,
+    );
 
     // A root commit can be reverted (its parent is the empty tree).
     let r2 = s.empty("r2.git", "sha1");
@@ -243,14 +240,6 @@ async fn revert_commits() {
     let root = g(&r2, &["rev-parse", "main~1"]);
     let mut r = revert(&s, &root, "main");
     r.repository = Some(s.repo("r2.git"));
-    ops.user_revert(r).await.unwrap();
+    reverted(ops.user_revert(r).await);
     assert_eq!(g(&r2, &["ls-tree", "--name-only", "main"]), "b.txt");
-    let e = ops
-        .user_revert(revert(&s, &"1".repeat(40), "main"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.code(), e.message()),
-        (Code::NotFound, "revert commit lookup: commit not found")
-    );
 }

@@ -3,12 +3,11 @@
 
 use gitrpc_proto::gitaly::user_commit_files_action_header::ActionType as A;
 use gitrpc_proto::gitaly::*;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use super::merge::conflicts_in;
-use super::{action, commit_files, g, header, ts, user, Ops};
+use super::merge::{conflicts_in, first, propose};
+use super::pick::{pick, revert};
+use super::{action, commit_files, g, header, ok, ts, user, Ops};
 
 #[tokio::test]
 async fn every_rpc_on_sha256() {
@@ -27,7 +26,6 @@ async fn every_rpc_on_sha256() {
     .await
     .unwrap();
     let committed = r.branch_update.unwrap().commit_id;
-    assert!(is64(&committed));
     assert_eq!(g(&f.path, &["rev-parse", "main^"]), ours);
     let mut h = header(s.repo("r.git"), "main", "stale");
     h.expected_old_oid = ours[..40].to_string();
@@ -55,7 +53,7 @@ async fn every_rpc_on_sha256() {
     .await
     .unwrap();
     assert_eq!(g(&f.path, &["rev-parse", "b"]), clean);
-    let t = ops
+    let t = ok(ops
         .user_create_tag(UserCreateTagRequest {
             repository: repo(),
             tag_name: b"v1".to_vec(),
@@ -64,12 +62,9 @@ async fn every_rpc_on_sha256() {
             message: b"t".to_vec(),
             timestamp: ts(1),
         })
-        .await
-        .unwrap()
-        .into_inner()
-        .tag
-        .unwrap();
-    assert!(is64(&t.id));
+        .await)
+    .tag
+    .unwrap();
     assert_eq!(g(&f.path, &["cat-file", "-t", &t.id]), "tag");
     ops.user_delete_branch(UserDeleteBranchRequest {
         repository: repo(),
@@ -81,23 +76,7 @@ async fn every_rpc_on_sha256() {
     .unwrap();
 
     // Merge in two phases, and a conflict.
-    let (tx, rx) = mpsc::channel(2);
-    tx.send(UserMergeBranchRequest {
-        repository: repo(),
-        user: Some(user()),
-        commit_id: clean.clone(),
-        branch: b"main".to_vec(),
-        message: b"m".to_vec(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let mut resp = ops
-        .user_merge_branch(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let merge = resp.message().await.unwrap().unwrap().commit_id;
+    let (merge, tx, mut resp) = propose(&s, first(&s, "main", &clean)).await.unwrap();
     tx.send(UserMergeBranchRequest {
         apply: true,
         ..Default::default()
@@ -109,69 +88,25 @@ async fn every_rpc_on_sha256() {
         g(&f.path, &["log", "-1", "--format=%P", "main"]),
         format!("{committed} {clean}")
     );
-    assert!(is64(&merge));
-    let (tx, rx) = mpsc::channel(2);
-    tx.send(UserMergeBranchRequest {
-        repository: repo(),
-        user: Some(user()),
-        commit_id: theirs.clone(),
-        branch: b"main".to_vec(),
-        message: b"m".to_vec(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let e = ops
-        .user_merge_branch(ReceiverStream::new(rx))
-        .await
-        .unwrap_err();
+    let Err(e) = propose(&s, first(&s, "main", &theirs)).await else {
+        panic!("a conflict merged")
+    };
     assert_eq!(
         e.message(),
         "merging commits: merge: there are conflicting files"
     );
 
-    let pick = ops
-        .user_cherry_pick(UserCherryPickRequest {
-            repository: repo(),
-            user: Some(user()),
-            commit: Some(GitCommit {
-                id: g(&f.path, &["rev-parse", "theirs"]),
-                ..Default::default()
-            }),
-            branch_name: b"picked".to_vec(),
-            start_branch_name: b"base-branch".to_vec(),
-            message: b"p".to_vec(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .branch_update
-        .unwrap();
-    assert!(is64(&pick.commit_id) && pick.branch_created);
-    let rev = ops
-        .user_revert(UserRevertRequest {
-            repository: repo(),
-            user: Some(user()),
-            commit: Some(GitCommit {
-                id: pick.commit_id.clone(),
-                ..Default::default()
-            }),
-            branch_name: b"picked".to_vec(),
-            message: b"r".to_vec(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .branch_update
-        .unwrap();
+    let mut r = pick(&s, &theirs, "picked");
+    r.start_branch_name = b"base-branch".to_vec();
+    let picked = ok(ops.user_cherry_pick(r).await).branch_update.unwrap();
+    assert!(picked.branch_created);
+    let rev = revert(&s, &picked.commit_id, "picked");
+    let reverted = ok(ops.user_revert(rev).await).branch_update.unwrap();
     assert_eq!(
         g(&f.path, &["rev-parse", "picked^{tree}"]),
         g(&f.path, &["rev-parse", "base-branch^{tree}"])
     );
-    assert!(is64(&rev.commit_id));
-    let sq = ops
+    let squashed = ok(ops
         .user_squash(UserSquashRequest {
             repository: repo(),
             user: Some(user()),
@@ -181,12 +116,10 @@ async fn every_rpc_on_sha256() {
             commit_message: b"sq".to_vec(),
             ..Default::default()
         })
-        .await
-        .unwrap()
-        .into_inner()
-        .squash_sha;
-    assert!(is64(&sq));
-    let m = ops
+        .await)
+    .squash_sha;
+    // Merged and rebased onto `theirs` into refs of their own.
+    let merged = ok(ops
         .user_merge_to_ref(UserMergeToRefRequest {
             repository: repo(),
             user: Some(user()),
@@ -196,12 +129,13 @@ async fn every_rpc_on_sha256() {
             message: b"mr".to_vec(),
             ..Default::default()
         })
-        .await
-        .unwrap()
-        .into_inner()
-        .commit_id;
-    assert_eq!(g(&f.path, &["rev-parse", "refs/merge-requests/1/merge"]), m);
-    let rb = ops
+        .await)
+    .commit_id;
+    assert_eq!(
+        g(&f.path, &["rev-parse", "refs/merge-requests/1/merge"]),
+        merged
+    );
+    let rebased = ok(ops
         .user_rebase_to_ref(UserRebaseToRefRequest {
             repository: repo(),
             user: Some(user()),
@@ -210,15 +144,25 @@ async fn every_rpc_on_sha256() {
             first_parent_ref: b"refs/heads/theirs".to_vec(),
             ..Default::default()
         })
-        .await
-        .unwrap()
-        .into_inner()
-        .commit_id;
+        .await)
+    .commit_id;
     assert_eq!(
         g(&f.path, &["rev-parse", "refs/merge-requests/1/train^"]),
         theirs
     );
-    assert!(is64(&rb));
+    // Every new object's id is a SHA-256 one.
+    for (what, id) in [
+        ("commit files", &committed),
+        ("tag", &t.id),
+        ("merge", &merge),
+        ("cherry-pick", &picked.commit_id),
+        ("revert", &reverted.commit_id),
+        ("squash", &squashed),
+        ("merge to ref", &merged),
+        ("rebase to ref", &rebased),
+    ] {
+        assert!(is64(id), "{what}: {id}");
+    }
     g(&f.path, &["update-ref", "refs/heads/behind", &ours]);
     ops.user_ff_branch(UserFfBranchRequest {
         repository: repo(),

@@ -2,9 +2,13 @@
 //! and token): each storage's calls reach its server (read from that server's `/metrics`),
 //! a repository moved with ReplicateRepository is equal (same refs, `git fsck`) and can be
 //! cloned through `gitrpc-ssh --server`, and one server down fails only its storage's calls;
-//! an operation whose `start_repository` is on another storage reads it from that storage's
-//! server (named in `gitaly-servers`).
+//! an operation (UserCommitFiles, UserCherryPick, UserRevert) whose `start_repository` is on
+//! another storage reads it from that storage's server (named in `gitaly-servers`).
 #![allow(clippy::disallowed_methods)] // starts the daemon binary and the git CLI
+
+/// UserCommitFiles, UserCherryPick and UserRevert whose start repository is on another
+/// server.
+mod start;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +17,7 @@ use std::time::{Duration, Instant};
 use gitrpc_client::client::repository;
 use gitrpc_client::gitaly::User;
 use gitrpc_client::routing::{Remote, StorageMap};
-use gitrpc_client::{Client, CommitFiles, FileAction, Options};
+use gitrpc_client::{Client, Options};
 use tonic::Code;
 
 struct Daemon {
@@ -135,6 +139,43 @@ fn seed(path: &Path) {
     );
 }
 
+/// A new commit on `branch` of the bare repository `bare` (adding `file`), pushed there;
+/// its id.
+fn commit_on(bare: &Path, branch: &str, file: &str) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let from = bare.to_str().unwrap();
+    git(w, &["clone", "--quiet", "--branch", branch, from, "."]);
+    std::fs::write(w.join(file), format!("{file}\n")).unwrap();
+    git(w, &["add", file]);
+    git(w, &["commit", "--quiet", "-m", file]);
+    git(w, &["push", "--quiet", "origin", branch]);
+    git(w, &["rev-parse", "HEAD"]).trim().to_string()
+}
+
+fn user() -> User {
+    User {
+        gl_id: "user-1".into(),
+        gl_username: "jane".into(),
+        name: b"Jane".to_vec(),
+        email: b"jane@example.com".to_vec(),
+        timezone: String::new(),
+    }
+}
+
+/// A client with every daemon's storage in its map.
+async fn client_of(servers: &[Daemon]) -> Client {
+    let mut map = StorageMap::new();
+    for d in servers {
+        map.insert(d.name, d.remote()).unwrap();
+    }
+    let opts = Options {
+        storages: map,
+        ..Default::default()
+    };
+    Client::connect("", &opts).await.unwrap()
+}
+
 const CREATE: &str = "/gitaly.RepositoryService/CreateRepository";
 const EXISTS: &str = "/gitaly.RepositoryService/RepositoryExists";
 
@@ -146,15 +187,7 @@ async fn three_daemons() {
         Daemon::start(root.path(), "s2"),
         Daemon::start(root.path(), "s3"),
     ];
-    let mut map = StorageMap::new();
-    for d in &servers {
-        map.insert(d.name, d.remote()).unwrap();
-    }
-    let opts = Options {
-        storages: map,
-        ..Default::default()
-    };
-    let client = Client::connect("", &opts).await.unwrap();
+    let client = client_of(&servers).await;
 
     // Each storage's calls reach its own server.
     for (i, d) in servers.iter().enumerate() {
@@ -277,108 +310,4 @@ async fn three_daemons() {
     assert!(client.repository_exists(&target).await.unwrap());
     assert_eq!(s1.count(EXISTS, "OK"), 2.0);
     assert_eq!(s2.count(EXISTS, "OK"), 2.0);
-}
-
-/// UserCommitFiles on s2 starting from a branch of a repository on s1: the client names s1's
-/// server in `gitaly-servers`, s2 asks s1 for the start branch and fetches its commit
-/// through s1's upload-pack into the operation's quarantine; the new commit's parent is the
-/// start branch's tip and s2's repository is sound.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_repository_on_another_server() {
-    let root = tempfile::tempdir().unwrap();
-    let servers = [
-        Daemon::start(root.path(), "s1"),
-        Daemon::start(root.path(), "s2"),
-    ];
-    let mut map = StorageMap::new();
-    for d in &servers {
-        map.insert(d.name, d.remote()).unwrap();
-    }
-    let opts = Options {
-        storages: map,
-        ..Default::default()
-    };
-    let client = Client::connect("", &opts).await.unwrap();
-    seed(&servers[0].repos().join("upstream.git"));
-    let (upstream, fork) = (
-        repository("s1", "upstream.git"),
-        repository("s2", "fork.git"),
-    );
-    client.create_repository(&fork, "main").await.unwrap();
-    let topic = git(
-        &servers[0].repos().join("upstream.git"),
-        &["rev-parse", "topic"],
-    );
-
-    let commit = CommitFiles {
-        user: User {
-            gl_id: "user-1".into(),
-            gl_username: "jane".into(),
-            name: b"Jane".to_vec(),
-            email: b"jane@example.com".to_vec(),
-            timezone: String::new(),
-        },
-        branch: b"feature".to_vec(),
-        message: b"from the upstream's topic".to_vec(),
-        actions: vec![FileAction::Create {
-            path: b"new.txt".to_vec(),
-            content: b"new\n".to_vec(),
-            executable: false,
-        }],
-        start_branch: Some(b"topic".to_vec()),
-        start_repository: Some(upstream.clone()),
-        ..Default::default()
-    };
-    let update = client.commit_files(&fork, &commit).await.unwrap();
-    assert!(update.repo_created && update.branch_created, "{update:?}");
-    let fork_dir = servers[1].repos().join("fork.git");
-    assert_eq!(
-        git(&fork_dir, &["rev-parse", "feature"]).trim(),
-        update.commit_id
-    );
-    assert_eq!(git(&fork_dir, &["rev-parse", "feature^"]), topic);
-    assert_eq!(git(&fork_dir, &["show", "feature:new.txt"]), "new\n");
-    assert_eq!(git(&fork_dir, &["show", "feature:f2.txt"]), "2\n");
-    git(&fork_dir, &["fsck", "--full", "--no-dangling"]);
-
-    // s2 ran the operation; s1 answered its questions and served the fetch.
-    assert_eq!(
-        servers[1].count("/gitaly.OperationService/UserCommitFiles", "OK"),
-        1.0
-    );
-    assert_eq!(
-        servers[0].count("/gitaly.OperationService/UserCommitFiles", "OK"),
-        0.0
-    );
-    assert_eq!(servers[0].count("/gitaly.RefService/FindBranch", "OK"), 1.0);
-    assert_eq!(
-        servers[0].count("/gitaly.SSHService/SSHUploadPack", "OK"),
-        1.0
-    );
-
-    // A start branch the other server doesn't have: the operation fails, nothing is
-    // written.
-    let missing = CommitFiles {
-        branch: b"other".to_vec(),
-        start_branch: Some(b"no-such-branch".to_vec()),
-        ..commit.clone()
-    };
-    let err = client.commit_files(&fork, &missing).await.unwrap_err();
-    assert!(
-        err.message().contains("no-such-branch"),
-        "{:?} {}",
-        err.code(),
-        err.message()
-    );
-    assert!(!git(&fork_dir, &["branch", "--list", "other"]).contains("other"));
-
-    // A start repository that doesn't exist on the other server: refused, naming it.
-    let gone = CommitFiles {
-        branch: b"other".to_vec(),
-        start_repository: Some(repository("s1", "gone.git")),
-        ..commit
-    };
-    let err = client.commit_files(&fork, &gone).await.unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "{}", err.message());
-    assert!(err.message().contains("gone.git"), "{}", err.message());
 }

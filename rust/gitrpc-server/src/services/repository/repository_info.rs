@@ -30,7 +30,10 @@ fn pool_of(s: &Stats, repo: &Path, storage: &Path) -> Option<PathBuf> {
     let first = s.alternates.as_ref()?.directories.first()?;
     let objects = repo.join("objects").join(first);
     let pool = objects.canonicalize().ok()?.parent()?.to_path_buf();
-    let inside = storage.canonicalize().ok().is_some_and(|root| pool.starts_with(root));
+    let inside = storage
+        .canonicalize()
+        .ok()
+        .is_some_and(|root| pool.starts_with(root));
     let own = repo.canonicalize().ok().is_some_and(|r| r == pool);
     (inside && !own && crate::locator::is_git_dir(&pool)).then_some(pool)
 }
@@ -146,9 +149,8 @@ impl RepositoryServiceImpl {
         let stats = tokio::task::spawn_blocking(move || -> io::Result<Stats> {
             let mut s = Stats::gather(&path)?;
             if let Some(pool) = pool_of(&s, &path, &storage) {
-                s.merge_pool(&pool).map_err(|e| {
-                    io::Error::new(e.kind(), format!("deriving pool info: {e}"))
-                })?;
+                s.merge_pool(&pool)
+                    .map_err(|e| io::Error::new(e.kind(), format!("deriving pool info: {e}")))?;
             }
             Ok(s)
         })

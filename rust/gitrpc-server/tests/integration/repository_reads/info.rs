@@ -96,14 +96,17 @@ async fn repository_info_counts_what_is_on_disk() {
 
         // Loose objects only.
         let got = info(&mut c, &w).await;
-        let objects = got.objects.clone().unwrap();
+        let objects = got.objects.unwrap();
         let counted = count_objects(&w);
         let (n, bytes) = loose(&w.path);
         assert_eq!(objects.loose_objects_count, counted["count"], "{format}");
         assert_eq!(objects.loose_objects_count, n);
         assert_eq!(objects.size, bytes);
         assert_eq!(objects.recent_size, bytes);
-        assert_eq!((objects.stale_size, objects.stale_loose_objects_count), (0, 0));
+        assert_eq!(
+            (objects.stale_size, objects.stale_loose_objects_count),
+            (0, 0)
+        );
         assert_eq!(objects.packfile_count, 0);
         assert_eq!(objects.loose_objects_garbage_count, 0);
         let all: u64 = files(&w.path).iter().map(|(_, n)| n).sum();
@@ -146,7 +149,7 @@ async fn repository_info_counts_what_is_on_disk() {
         w.git(&["prune-packed"]);
         w.git(&["pack-refs", "--all"]);
         let got = info(&mut c, &w).await;
-        let objects = got.objects.clone().unwrap();
+        let objects = got.objects.unwrap();
         let counted = count_objects(&w);
         let (packs, pack_bytes) = pack_files(&w.path, ".pack");
         assert_eq!(objects.packfile_count, counted["packs"]);
@@ -204,7 +207,9 @@ async fn repository_info_reads_cruft_bitmaps_midx_and_commit_graphs() {
     assert_eq!(mtimes, 1);
     let cruft = files(&w.path.join("objects/pack"))
         .into_iter()
-        .find(|(p, _)| p.with_extension("mtimes").exists() && p.to_str().unwrap().ends_with(".pack"))
+        .find(|(p, _)| {
+            p.with_extension("mtimes").exists() && p.to_str().unwrap().ends_with(".pack")
+        })
         .unwrap();
     assert_eq!(objects.cruft_count, 1);
     assert_eq!(objects.packfile_count, 2);
@@ -212,7 +217,13 @@ async fn repository_info_reads_cruft_bitmaps_midx_and_commit_graphs() {
     assert_eq!(objects.recent_size, objects.size - cruft.1);
 
     // A bitmap (with the name-hash cache git writes by default; a lookup table when asked).
-    w.git(&["-c", "pack.writeBitmapLookupTable=true", "repack", "-adb", "-q"]);
+    w.git(&[
+        "-c",
+        "pack.writeBitmapLookupTable=true",
+        "repack",
+        "-adb",
+        "-q",
+    ]);
     let got = info(&mut c, &w).await;
     assert_eq!(
         got.bitmap,
@@ -247,7 +258,13 @@ async fn repository_info_reads_cruft_bitmaps_midx_and_commit_graphs() {
     assert!(g.has_generation_data);
     assert!(!g.has_bloom_filters);
     w.git(&["commit-graph", "write", "--reachable", "--changed-paths"]);
-    assert!(info(&mut c, &w).await.commit_graph.unwrap().has_bloom_filters);
+    assert!(
+        info(&mut c, &w)
+            .await
+            .commit_graph
+            .unwrap()
+            .has_bloom_filters
+    );
     std::fs::remove_file(w.path.join("objects/info/commit-graph")).unwrap();
     w.git(&["commit-graph", "write", "--reachable", "--split"]);
     w.write("f.txt", "even more\n");
@@ -259,8 +276,9 @@ async fn repository_info_reads_cruft_bitmaps_midx_and_commit_graphs() {
         "--split=no-merge",
         "--changed-paths",
     ]);
-    let chain = std::fs::read_to_string(w.path.join("objects/info/commit-graphs/commit-graph-chain"))
-        .unwrap();
+    let chain =
+        std::fs::read_to_string(w.path.join("objects/info/commit-graphs/commit-graph-chain"))
+            .unwrap();
     let g = info(&mut c, &w).await.commit_graph.unwrap();
     assert_eq!(g.commit_graph_chain_length, chain.lines().count() as u64);
     assert_eq!(g.commit_graph_chain_length, 2);
@@ -304,7 +322,11 @@ async fn repository_info_reftable_alternates_pools_and_bad_input() {
     w.write("a", "a\n");
     w.commit("one");
     let alternates = w.path.join("objects/info/alternates");
-    std::fs::write(&alternates, "/srv/pool/objects\n# comment\n\n../../x/objects\n").unwrap();
+    std::fs::write(
+        &alternates,
+        "/srv/pool/objects\n# comment\n\n../../x/objects\n",
+    )
+    .unwrap();
     let when = SystemTime::now() - Duration::from_secs(3600);
     std::fs::File::options()
         .write(true)
@@ -320,7 +342,10 @@ async fn repository_info_reftable_alternates_pools_and_bad_input() {
         .unwrap()
         .set_modified(when)
         .unwrap();
-    let secs = when.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let secs = when
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let got = info(&mut c, &w).await;
     let alt = got.alternates.unwrap();
     assert_eq!(
@@ -346,7 +371,10 @@ async fn repository_info_reftable_alternates_pools_and_bad_input() {
     let got = info(&mut c, &m).await;
     let ((ml, mb), (pl, pb)) = (loose(&m.path), loose(&p.path));
     let objects = got.objects.unwrap();
-    assert_eq!((objects.loose_objects_count, objects.size), (ml + pl, mb + pb));
+    assert_eq!(
+        (objects.loose_objects_count, objects.size),
+        (ml + pl, mb + pb)
+    );
     let total = |p: &Path| files(p).iter().map(|(_, n)| n).sum::<u64>();
     assert_eq!(got.size, total(&m.path) + total(&p.path));
     assert_eq!(got.alternates.unwrap().object_directories, [link]);
@@ -365,7 +393,11 @@ async fn repository_info_reftable_alternates_pools_and_bad_input() {
     assert_eq!(failure(r).0, Code::Internal);
 
     // A corrupt bitmap: INTERNAL, with what is wrong.
-    std::fs::write(w.path.join("objects/pack/pack-1234.bitmap"), "BITX\0\x01\0\0").unwrap();
+    std::fs::write(
+        w.path.join("objects/pack/pack-1234.bitmap"),
+        "BITX\0\x01\0\0",
+    )
+    .unwrap();
     let (code, msg) = failure(
         c.repository_info(RepositoryInfoRequest {
             repository: Some(w.repo()),
@@ -376,7 +408,9 @@ async fn repository_info_reftable_alternates_pools_and_bad_input() {
     assert!(msg.contains("invalid bitmap signature"), "{msg}");
 
     for (repo, code) in bad_repos(&s) {
-        let r = c.repository_info(RepositoryInfoRequest { repository: repo }).await;
+        let r = c
+            .repository_info(RepositoryInfoRequest { repository: repo })
+            .await;
         assert_eq!(failure(r).0, code);
     }
     s.stop().await;

@@ -83,7 +83,10 @@ async fn find_license_names_spdx_licenses() {
         &s,
         "apache.git",
         "sha1",
-        &[("LICENSE.md", text("Apache-2.0")), ("README.md", "# readme\n")],
+        &[
+            ("LICENSE.md", text("Apache-2.0")),
+            ("README.md", "# readme\n"),
+        ],
     );
     assert_eq!(
         find(&mut c, &w).await,
@@ -97,7 +100,12 @@ async fn find_license_names_spdx_licenses() {
     );
 
     // A GNU license text is that version: "-only" (the "or later" is in the notices).
-    let w = repo_with(&s, "gpl3.git", "sha1", &[("COPYING", text("GPL-3.0-or-later"))]);
+    let w = repo_with(
+        &s,
+        "gpl3.git",
+        "sha1",
+        &[("COPYING", text("GPL-3.0-or-later"))],
+    );
     assert_eq!(
         find(&mut c, &w).await,
         FindLicenseResponse {
@@ -114,8 +122,7 @@ async fn find_license_names_spdx_licenses() {
         FindLicenseResponse {
             license_short_name: "gpl-2.0".into(),
             license_name: "GNU General Public License v2.0 only".into(),
-            license_url: "https://www.gnu.org/licenses/old-licenses/gpl-2.0-standalone.html"
-                .into(),
+            license_url: "https://www.gnu.org/licenses/old-licenses/gpl-2.0-standalone.html".into(),
             license_path: "LICENSE".into(),
             license_nickname: "GNU GPLv2".into(),
         }
@@ -129,13 +136,26 @@ async fn find_license_names_spdx_licenses() {
     );
     let w = repo_with(&s, "linux.git", "sha1", &[("COPYING", preamble.as_str())]);
     assert_eq!(find(&mut c, &w).await.license_short_name, "gpl-2.0");
-    let w = repo_with(&s, "lgpl.git", "sha1", &[("COPYING.LESSER", text("LGPL-2.1-only"))]);
+    let w = repo_with(
+        &s,
+        "lgpl.git",
+        "sha1",
+        &[("COPYING.LESSER", text("LGPL-2.1-only"))],
+    );
     let got = find(&mut c, &w).await;
     assert_eq!(
-        (got.license_short_name.as_str(), got.license_nickname.as_str()),
+        (
+            got.license_short_name.as_str(),
+            got.license_nickname.as_str()
+        ),
         ("lgpl-2.1", "GNU LGPLv2.1")
     );
-    let w = repo_with(&s, "bsd.git", "sha1", &[("LICENSE.txt", text("BSD-3-Clause"))]);
+    let w = repo_with(
+        &s,
+        "bsd.git",
+        "sha1",
+        &[("LICENSE.txt", text("BSD-3-Clause"))],
+    );
     assert_eq!(find(&mut c, &w).await.license_short_name, "bsd-3-clause");
 
     // SHA-256.
@@ -154,7 +174,10 @@ async fn find_license_follows_gitalys_file_rules() {
         &s,
         "none.git",
         "sha1",
-        &[("README.md", "This project is released under the MIT license.\n")],
+        &[(
+            "README.md",
+            "This project is released under the MIT license.\n",
+        )],
     );
     assert_eq!(find(&mut c, &w).await, FindLicenseResponse::default());
 
@@ -233,7 +256,9 @@ async fn find_license_follows_gitalys_file_rules() {
     assert_eq!(find(&mut c, &w).await, FindLicenseResponse::default());
 
     for (repo, code) in bad_repos(&s) {
-        let r = c.find_license(FindLicenseRequest { repository: repo }).await;
+        let r = c
+            .find_license(FindLicenseRequest { repository: repo })
+            .await;
         assert_eq!(failure(r).0, code);
     }
     s.stop().await;
@@ -254,7 +279,10 @@ async fn typed_license_and_info_calls() {
     assert_eq!(client.find_license(&empty.repo()).await.unwrap(), None);
     let info = client.repository_info(&w.repo()).await.unwrap();
     assert_eq!(info.objects.unwrap().loose_objects_count, 3);
-    let e = client.find_license(&s.repo("missing.git")).await.unwrap_err();
+    let e = client
+        .find_license(&s.repo("missing.git"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
     s.stop().await;
 }

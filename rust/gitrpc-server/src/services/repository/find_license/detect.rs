@@ -45,9 +45,8 @@ static LICENSE_FILE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// READMEs are never read (Gitaly leaves them out of the listing: no license guessed from
 /// prose).
-static README: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(readme|guidelines)(\.md|\.rst|\.html|\.txt)?$").expect("valid")
-});
+static README: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(readme|guidelines)(\.md|\.rst|\.html|\.txt)?$").expect("valid"));
 
 /// The project's own license file, preferred over variants (`LICENSE-3RD-PARTY.md`).
 static CANONICAL: LazyLock<Regex> = LazyLock::new(|| {
@@ -221,10 +220,21 @@ mod tests {
         assert!(!listed("README.md"));
         assert!(!listed("guidelines"));
         assert!(listed("LICENSE"));
-        for n in ["LICENSE", "license.txt", "Licence.md", "COPYING.rst", "UNLICENSE"] {
+        for n in [
+            "LICENSE",
+            "license.txt",
+            "Licence.md",
+            "COPYING.rst",
+            "UNLICENSE",
+        ] {
             assert!(CANONICAL.is_match(n), "{n}");
         }
-        for n in ["LICENSE-MIT", "COPYING-MIT", "LICENSE-3RD-PARTY.md", "mit.txt"] {
+        for n in [
+            "LICENSE-MIT",
+            "COPYING-MIT",
+            "LICENSE-3RD-PARTY.md",
+            "mit.txt",
+        ] {
             assert!(!CANONICAL.is_match(n), "{n}");
         }
     }

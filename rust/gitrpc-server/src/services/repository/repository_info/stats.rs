@@ -6,10 +6,10 @@
 //! (`gitrpc_git::housekeeping::stats` gathers a smaller set for the optimization strategy, with
 //! its own rules; this one follows Gitaly's counting exactly, as the RPC reports it.)
 
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
@@ -120,8 +120,9 @@ impl Stats {
             packs: packs(repo).map_err(context("deriving repository info: counting packfiles"))?,
             references: references(repo)
                 .map_err(context("deriving repository info: checking references"))?,
-            commit_graph: commit_graph(repo)
-                .map_err(context("deriving repository info: checking commit-graph info"))?,
+            commit_graph: commit_graph(repo).map_err(context(
+                "deriving repository info: checking commit-graph info",
+            ))?,
             alternates: alternates(repo)
                 .map_err(context("deriving repository info: reading alternates"))?,
         })
@@ -235,14 +236,12 @@ pub(super) fn packs(repo: &Path) -> io::Result<Packs> {
         } else if pack(".rev") {
             out.reverse_index_count += 1;
         } else if pack(".bitmap") {
-            out.bitmap =
-                Some(bitmap(&dir.join(name)).map_err(context("reading bitmap info"))?);
+            out.bitmap = Some(bitmap(&dir.join(name)).map_err(context("reading bitmap info"))?);
         } else if name == "multi-pack-index" {
             out.midx = Some(midx(&dir.join(name)).map_err(context("reading multi-pack-index"))?);
         } else if name.starts_with("multi-pack-index-") && name.ends_with(".bitmap") {
             out.midx_bitmap = Some(
-                bitmap(&dir.join(name))
-                    .map_err(context("reading multi-pack-index bitmap info"))?,
+                bitmap(&dir.join(name)).map_err(context("reading multi-pack-index bitmap info"))?,
             );
         }
         // `.idx`, `.keep`, `.mtimes` are classified above; other files are garbage, which
@@ -344,29 +343,30 @@ fn midx(path: &Path) -> io::Result<Midx> {
 fn commit_graph(repo: &Path) -> io::Result<Option<CommitGraph>> {
     let info = repo.join("objects/info");
     let mut out = CommitGraph::default();
-    let files: Vec<PathBuf> = match std::fs::symlink_metadata(info.join("commit-graphs/commit-graph-chain")) {
-        Ok(m) if m.is_file() => {
-            // A line per layer: 41 or 65 bytes; a chain of thousands is still small, but
-            // read no more than 1 MiB of it.
-            let mut text = String::new();
-            open_regular(&info.join("commit-graphs/commit-graph-chain"))?
-                .take(1 << 20)
-                .read_to_string(&mut text)
-                .map_err(context("reading commit-graphs chain"))?;
-            let ids: Vec<&str> = text.trim().split('\n').collect();
-            out.chain_length = ids.len() as u64;
-            ids.iter()
-                .map(|id| info.join(format!("commit-graphs/graph-{id}.graph")))
-                .collect()
-        }
-        Ok(_) => return Err(invalid("reading commit-graphs chain: not a file".into())),
-        Err(e) if gone(&e) => match std::fs::symlink_metadata(info.join("commit-graph")) {
-            Ok(_) => vec![info.join("commit-graph")],
-            Err(e) if gone(&e) => return Ok(None),
-            Err(e) => return Err(context("statting commit-graph")(e)),
-        },
-        Err(e) => return Err(context("reading commit-graphs chain")(e)),
-    };
+    let files: Vec<PathBuf> =
+        match std::fs::symlink_metadata(info.join("commit-graphs/commit-graph-chain")) {
+            Ok(m) if m.is_file() => {
+                // A line per layer: 41 or 65 bytes; a chain of thousands is still small, but
+                // read no more than 1 MiB of it.
+                let mut text = String::new();
+                open_regular(&info.join("commit-graphs/commit-graph-chain"))?
+                    .take(1 << 20)
+                    .read_to_string(&mut text)
+                    .map_err(context("reading commit-graphs chain"))?;
+                let ids: Vec<&str> = text.trim().split('\n').collect();
+                out.chain_length = ids.len() as u64;
+                ids.iter()
+                    .map(|id| info.join(format!("commit-graphs/graph-{id}.graph")))
+                    .collect()
+            }
+            Ok(_) => return Err(invalid("reading commit-graphs chain: not a file".into())),
+            Err(e) if gone(&e) => match std::fs::symlink_metadata(info.join("commit-graph")) {
+                Ok(_) => vec![info.join("commit-graph")],
+                Err(e) if gone(&e) => return Ok(None),
+                Err(e) => return Err(context("statting commit-graph")(e)),
+            },
+            Err(e) => return Err(context("reading commit-graphs chain")(e)),
+        };
     for file in files {
         let shown = file.display().to_string();
         let mut h = [0u8; 8];
@@ -446,8 +446,8 @@ fn references(repo: &Path) -> io::Result<References> {
 /// `ObjectFormat::of_repository` reads `objectFormat`).
 fn reftable(repo: &Path) -> bool {
     let mut text = String::new();
-    let read = open_regular(&repo.join("config"))
-        .and_then(|f| f.take(1 << 20).read_to_string(&mut text));
+    let read =
+        open_regular(&repo.join("config")).and_then(|f| f.take(1 << 20).read_to_string(&mut text));
     read.is_ok()
         && text.lines().any(|l| {
             let l = l.trim().to_ascii_lowercase().replace([' ', '\t'], "");

@@ -238,8 +238,38 @@ fn init_archive_search_containing(client: RClass) -> Result<(), Error> {
 
 // --- end of archive, search_files, branches/tags containing ---
 
-pub fn init(_ruby: &Ruby, client: RClass) -> Result<(), Error> {
-    init_archive_search_containing(client)?;
-    Ok(())
+// FindLicense: `repo.license`.
+
+static LICENSE: Lazy<RClass> = Lazy::new(|ruby| convert::class(ruby, "License"));
+
+impl NativeClient {
+    /// `find_license(storage, path)`: `GitRPC::License(short_name, name, url, path,
+    /// nickname)`, or nil if the tree HEAD points to has no license file (or there is no
+    /// HEAD).
+    fn find_license(
+        ruby: &Ruby,
+        rb_self: &Self,
+        storage: String,
+        path: String,
+    ) -> Result<Option<Value>, Error> {
+        let repo = rb_self.repo(&storage, &path);
+        let found = rb_self.run(ruby, |c| async move { c.find_license(&repo).await })?;
+        let Some(l) = found else {
+            return Ok(None);
+        };
+        let license = ruby.get_inner(&LICENSE).new_instance((
+            ruby.str_new(&l.license_short_name),
+            ruby.str_new(&l.license_name),
+            ruby.str_new(&l.license_url),
+            ruby.str_new(&l.license_path),
+            ruby.str_new(&l.license_nickname),
+        ))?;
+        Ok(Some(license))
+    }
 }
 
+pub fn init(_ruby: &Ruby, client: RClass) -> Result<(), Error> {
+    init_archive_search_containing(client)?;
+    client.define_method("find_license", method!(NativeClient::find_license, 2))?;
+    Ok(())
+}

@@ -7,6 +7,17 @@ module GitRPC
   # its text (lines joined, each ending in "\n"), `lines` an Array of `[number, text]`.
   ContentMatch = Struct.new(:path, :line_number, :data, :lines)
 
+  # The license of a repository (FindLicense): short_name is the lower-case SPDX id as GitLab
+  # keys licenses ("mit", "apache-2.0", "gpl-2.0", "gpl-3.0"), or "other" for a license file
+  # that matches no known license; name ("MIT License"), url, path (the file it is in) and
+  # nickname ("GNU GPLv2"; often "").
+  License = Struct.new(:short_name, :name, :url, :path, :nickname) do
+    # A license file whose text matched no known license.
+    def other?
+      short_name == "other"
+    end
+  end
+
   class Repository
     # Files and refs: archive, search_files, license, branches_containing, tags_containing.
     # Included into Repository: methods here use its storage, relative_path and native.
@@ -122,6 +133,13 @@ module GitRPC
       end
 
       # --- end of archive, search_files, branches_containing, tags_containing ---
+
+      # The license of the tree HEAD points to, from its root's license files (LICENSE,
+      # COPYING, LICENSE.md, ...; READMEs are not read): a GitRPC::License, or nil if there is
+      # no license file (or the repository is empty).
+      def license
+        native.find_license(storage, relative_path)
+      end
     end
   end
 end

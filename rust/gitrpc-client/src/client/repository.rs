@@ -119,4 +119,40 @@ impl Client {
         }
         Ok(blocks)
     }
+
+    /// Statistics of the repository's references and objects (RepositoryInfo).
+    pub async fn repository_info(
+        &self,
+        repo: &Repository,
+    ) -> Result<RepositoryInfoResponse, Status> {
+        let c = self.repository_service();
+        let msg = RepositoryInfoRequest {
+            repository: Some(repo.clone()),
+        };
+        self.unary("/gitaly.RepositoryService/RepositoryInfo", msg, |r| {
+            let mut c = c.clone();
+            async move { c.repository_info(r).await }
+        })
+        .await
+    }
+
+    /// The license of the tree HEAD points to (FindLicense): `None` if there is no license
+    /// file (or no HEAD); `license_short_name` `"other"` for a license file that matches no
+    /// known license.
+    pub async fn find_license(
+        &self,
+        repo: &Repository,
+    ) -> Result<Option<FindLicenseResponse>, Status> {
+        let c = self.repository_service();
+        let msg = FindLicenseRequest {
+            repository: Some(repo.clone()),
+        };
+        let r = self
+            .unary("/gitaly.RepositoryService/FindLicense", msg, |r| {
+                let mut c = c.clone();
+                async move { c.find_license(r).await }
+            })
+            .await?;
+        Ok((!r.license_short_name.is_empty()).then_some(r))
+    }
 }

@@ -26,10 +26,3 @@ pub use repository::RepositoryServiceImpl;
 pub use server::ServerServiceImpl;
 pub use smarthttp::SmartHttpServiceImpl;
 pub use ssh::SshServiceImpl;
-
-/// The answer of a declared RPC not served yet: what tonic's default stubs answer.
-pub(crate) fn not_yet<T>() -> crate::error::Result<T> {
-    Err(crate::error::Error::Status(Box::new(
-        tonic::Status::unimplemented("Not yet implemented"),
-    )))
-}

@@ -45,7 +45,8 @@ mod r#ref;
 mod ref_reads;
 /// RepositoryService and the locator's bad-input cases.
 mod repository;
-/// RepositoryService reads of step 11: GetArchive, search, GetFileAttributes, GetRawChanges.
+/// RepositoryService reads of step 11: GetArchive, search, GetFileAttributes, GetRawChanges,
+/// RepositoryInfo, FindLicense.
 mod repository_reads;
 /// Storage routing over several servers and in-process; ReplicateRepository, bundles,
 /// gitaly-servers.

@@ -1,8 +1,11 @@
 //! RepositoryService reads of step 11 against git's own answers: GetArchive (every format,
-//! unpacked and compared with `git archive`), and the bad input of each.
+//! unpacked and compared with `git archive`), RepositoryInfo (against the file system),
+//! FindLicense, and the bad input of each.
 
 mod archive;
 mod attributes;
+mod info;
+mod license;
 mod raw_changes;
 mod search;
 mod typed;

@@ -220,9 +220,12 @@ async fn search_by_content_frames_git_grep() {
 }
 
 /// A run of `a` and a `!` per file: PCRE backtracks `(a+)+$` exponentially in the run's length.
-const RUN: usize = 20;
+/// 22 is the longest run under PCRE's default match limit here (23 makes git stop with
+/// "match limit exceeded"): about 9 ms of CPU per file (20 was 0.2 ms: the 3000 files took
+/// 0.7 s, too close to the 1 s deadline on a quiet machine).
+const RUN: usize = 22;
 /// Files of such runs: each under PCRE's match limit (else git stops with an error and
-/// finds nothing), together far more work than the deadline allows.
+/// finds nothing), together far more work than the deadline allows (~27 s on 2 cores).
 const SLOW_FILES: usize = 3000;
 
 /// `git grep -P` of a pathological pattern over a lot of content: past `[reads]
@@ -241,9 +244,16 @@ async fn a_pathological_content_search_meets_the_deadline() {
     std::fs::create_dir_all(&repo).unwrap();
     crate::commit_history::run(git_cmd(&repo).args(["init", "--bare", "-q", "-b", "main"]));
     let line = format!("{}!\n", "a".repeat(RUN));
-    let mut import = b"commit refs/heads/main\ncommitter A <a@example.com> 1700000000 +0000\ndata 4\nslow\n".to_vec();
+    let mut import =
+        b"commit refs/heads/main\ncommitter A <a@example.com> 1700000000 +0000\ndata 4\nslow\n"
+            .to_vec();
     for i in 0..SLOW_FILES {
-        write!(import, "M 100644 inline f{i:05}.txt\ndata {}\n{line}\n", line.len()).unwrap();
+        write!(
+            import,
+            "M 100644 inline f{i:05}.txt\ndata {}\n{line}\n",
+            line.len()
+        )
+        .unwrap();
     }
     let mut fi = git_cmd(&repo)
         .args(["fast-import", "--quiet"])
@@ -256,11 +266,24 @@ async fn a_pathological_content_search_meets_the_deadline() {
     // git itself gets through a few of the files without an error and finds nothing: it
     // would go on through all of them, not stop early.
     let out = git_cmd(&repo)
-        .args(["grep", "-I", "-i", "-P", "-e", pattern, "main", "--", "f0000*.txt"])
+        .args([
+            "grep",
+            "-I",
+            "-i",
+            "-P",
+            "-e",
+            pattern,
+            "main",
+            "--",
+            "f0000*.txt",
+        ])
         .output()
         .unwrap();
     assert_eq!(
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).as_ref()
+        ),
         (Some(1), "")
     );
 

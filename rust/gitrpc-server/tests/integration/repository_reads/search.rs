@@ -221,11 +221,10 @@ async fn search_by_content_frames_git_grep() {
 
 /// A run of `a` and a `!` per file: PCRE backtracks `(a+)+$` exponentially in the run's length.
 /// 22 is the longest run under PCRE's default match limit here (23 makes git stop with
-/// "match limit exceeded"): about 9 ms of CPU per file (20 was 0.2 ms: the 3000 files took
-/// 0.7 s, too close to the 1 s deadline on a quiet machine).
+/// "match limit exceeded"): about 19 ms of CPU per file (a run of 20: about 5 ms).
 const RUN: usize = 22;
 /// Files of such runs: each under PCRE's match limit (else git stops with an error and
-/// finds nothing), together far more work than the deadline allows (~27 s on 2 cores).
+/// finds nothing), together far more work than the deadline allows (about a minute of CPU).
 const SLOW_FILES: usize = 3000;
 
 /// `git grep -P` of a pathological pattern over a lot of content: past `[reads]

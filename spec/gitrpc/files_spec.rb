@@ -230,24 +230,5 @@ end
 RSpec.describe GitRPC::Repository::Files do
   include_context "temp storage"
 
-  context "with a remote client" do
-    around do |example|
-      GitRPC::Server.start(storages: { "default" => storage }, listen: ["unix:#{@dir}/s.sock"]) do |server|
-        @server = server
-        example.run
-      end
-    end
-
-    let(:client) { GitRPC::Client.new(@server.address, timeout: 20) }
-
-    it_behaves_like "a files reader"
-  end
-
-  context "with an in-process client" do
-    let(:client) { GitRPC::Client.new(storages: { "default" => storage }) }
-
-    after { client.close }
-
-    it_behaves_like "a files reader"
-  end
+  include_examples "with a remote and an in-process client", "a files reader"
 end

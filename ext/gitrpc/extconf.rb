@@ -71,6 +71,7 @@ File.write("Makefile", <<~MAKE)
   \tmkdir -p "$(DESTDIR)$(sitearchdir)$(target_prefix)"
   \tcp $(DLLIB) "$(DESTDIR)$(sitearchdir)$(target_prefix)/$(DLLIB)"
   #{checkout ? "" : "\trm -rf \"$(CARGO_TARGET_DIR)\""}
+  #{checkout ? "" : "\trm -f $(DLLIB)"}
 
   clean:
   \trm -f $(DLLIB)
